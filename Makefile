@@ -1,0 +1,58 @@
+# Two commands set everything up on a fresh Debian machine:
+#   make demo   installs what it needs, backs up example/ with restic, shows the metrics
+#   make test   installs what the tests need, then runs every test
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+
+# Debian packages the tests start for real (no mocks): engines, Prometheus stack, Ansible, cron.
+TEST_PACKAGES := restic rclone prometheus-node-exporter prometheus prometheus-alertmanager \
+  ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux tmux
+DEMO_PACKAGES := restic
+BENCH_PACKAGES := restic hyperfine
+
+.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck test demo bench clean
+
+all: build
+
+# Installs only what is missing, so a prepared machine skips apt entirely.
+define apt_install
+	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done)
+	if [ -n "$$missing" ]; then
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing; run as root or: sudo apt-get install $$missing" >&2; exit 1; fi
+	  echo "installing: $$missing"
+	  apt-get update -qq
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+	fi
+endef
+
+deps-test:
+	$(call apt_install,$(TEST_PACKAGES))
+
+deps-demo:
+	$(call apt_install,$(DEMO_PACKAGES))
+
+deps-bench:
+	$(call apt_install,$(BENCH_PACKAGES))
+
+node_modules: package-lock.json
+	npm ci --no-audit --no-fund
+	touch node_modules
+
+build: node_modules
+	npm run build
+
+typecheck: node_modules
+	npm run typecheck
+
+test: deps-test build typecheck
+	npm test
+
+demo: deps-demo build
+	bash scripts/demo.sh
+
+bench: deps-bench build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf dist .demo

@@ -1,0 +1,156 @@
+// duplicati-cli adapter. Duplicati's exit codes are not POSIX (1 and 2 are successes), it
+// prints no JSON, and it takes the passphrase from the PASSPHRASE environment variable.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { JobConfig } from '../config.ts';
+import { CronvaultError } from '../errors.ts';
+import { toDuplicatiPolicy } from '../retention.ts';
+import { findExecutable, runEngine } from './engine-process.ts';
+import type { AttemptOutcome, Backend, BackupStats, EngineContext } from './types.ts';
+
+const binaryOf = (job: JobConfig): string => job.binary ?? 'duplicati-cli';
+
+const EXIT_CODES: Record<number, { kind: AttemptOutcome['kind']; meaning: string }> = {
+  0: { kind: 'success', meaning: 'success' },
+  1: { kind: 'success', meaning: 'success, no files changed' },
+  2: { kind: 'warning', meaning: 'success with warnings' },
+  3: { kind: 'transient', meaning: 'finished with errors' },
+  50: { kind: 'transient', meaning: 'partial backup: some files uploaded, did not finish' },
+  100: { kind: 'transient', meaning: 'error (connection, or an exception)' },
+  200: { kind: 'permanent', meaning: 'invalid command line' },
+};
+
+/** RFC 4648 base32 of the path with "=" as "_", the seed's reversible database name. */
+export const reversibleName = (path: string): string => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bytes = Buffer.from(path, 'utf8');
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  while (out.length % 8 !== 0) out += '_';
+  return out;
+};
+
+export const databasePath = (job: JobConfig): string => join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.sqlite`);
+
+const readPassphrase = async (job: JobConfig): Promise<string> => {
+  if (job.passwordFile) return (await readFile(job.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+  const result = await execa('/bin/sh', ['-c', job.passwordCommand!], { reject: false, env: job.env });
+  if (result.exitCode !== 0) throw new CronvaultError('E_PASSWORD', 1, `password_command failed with exit ${result.exitCode}`);
+  return String(result.stdout).replace(/\r?\n$/, '');
+};
+
+export const duplicatiArgs = (job: JobConfig): string[] => {
+  const args = [
+    'backup',
+    job.repository,
+    job.path!,
+    `--backup-name=${job.name}`,
+    `--dbpath=${databasePath(job)}`,
+    '--encryption-module=aes',
+    '--compression-module=zip',
+    '--dblock-size=50mb',
+  ];
+  if (job.retention.kind !== 'none') args.push(`--retention-policy=${toDuplicatiPolicy(job.retention)}`);
+  // Without this an unattended run can wait forever on a passphrase prompt.
+  args.push('--disable-module=console-password-input');
+  for (const pattern of job.exclude) args.push(`--exclude=${pattern}`);
+  args.push(...job.engineArgs);
+  return args;
+};
+
+const SIZE_UNITS: Record<string, number> = { bytes: 1, byte: 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, tb: 1024 ** 4, tib: 1024 ** 4 };
+
+/** "1.23 MiB", "512 bytes", "1,5 KB" (localised decimal comma) → bytes. */
+export const parseSize = (text: string): number | undefined => {
+  const match = /^([\d.,]+)\s*([A-Za-z]+)$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[match[2]!.toLowerCase()];
+  const number = Number(match[1]!.replace(',', '.'));
+  return unit === undefined || Number.isNaN(number) ? undefined : Math.round(number * unit);
+};
+
+/** Reads the summary lines duplicati-cli prints after a backup (plain or --full-result form). */
+export const parseDuplicatiOutput = (lines: string[]): BackupStats => {
+  const stats: BackupStats = {};
+  for (const line of lines) {
+    const match = /^\s*([A-Za-z ]+?)\s*:\s*(.+?)\s*$/.exec(line);
+    if (!match) continue;
+    const [, name, value] = match as unknown as [string, string, string];
+    const key = name.replace(/\s+/g, '').toLowerCase();
+    const count = Number(value);
+    if ((key === 'filesadded' || key === 'addedfiles') && Number.isFinite(count)) stats.filesNew = count;
+    else if ((key === 'fileschanged' || key === 'modifiedfiles') && Number.isFinite(count)) stats.filesChanged = count;
+    else if (key === 'examinedfiles' && Number.isFinite(count)) stats.filesProcessed = count;
+    else if (key === 'sizeofexaminedfiles') stats.bytesProcessed = Number.isFinite(count) ? count : parseSize(value);
+    else if (key === 'dataupload' || key === 'datauploaded' || key === 'bytesuploaded') stats.bytesAdded = Number.isFinite(count) ? count : parseSize(value);
+  }
+  return stats;
+};
+
+const classify = (exitCode: number, output: string): AttemptOutcome => {
+  const known = EXIT_CODES[exitCode];
+  if (!known) return { kind: 'transient', exitCode, reason: `unknown exit code ${exitCode}, treated as failure` };
+  // 100 covers connection errors (retry) and option errors such as a bad retention policy
+  // (retrying cannot help).
+  if (exitCode === 100 && /invalid|not supported|unsupported option|failed to parse|cannot parse/i.test(output)) {
+    return { kind: 'permanent', exitCode, reason: `${known.meaning}: the options are invalid` };
+  }
+  return { kind: known.kind, exitCode, reason: known.meaning };
+};
+
+const notSupported = (what: string) => async (): Promise<never> => {
+  throw new CronvaultError('E_UNSUPPORTED', 2, `${what} is not supported for duplicati jobs yet; use duplicati-cli directly with --dbpath from \`cronvault status --json\``);
+};
+
+export const duplicati = {
+  engine: 'duplicati',
+  async version(job) {
+    // duplicati-cli has no cheap version query, and running it starts .NET: only check that
+    // the executable is there.
+    const found = await findExecutable(binaryOf(job));
+    if (!found) throw new CronvaultError('E_ENGINE_MISSING', 1, `${binaryOf(job)} is not installed or not on PATH (install Duplicati's package, or set "binary")`);
+    return 'installed';
+  },
+  async ensureRepository() {
+    // Duplicati creates its target on the first backup.
+  },
+  async backup(job, context: EngineContext) {
+    const passphrase = await readPassphrase(job);
+    const lines: string[] = [];
+    const run = await runEngine({
+      binary: binaryOf(job),
+      args: duplicatiArgs(job),
+      env: { ...job.env, PASSPHRASE: passphrase },
+      signal: context.signal,
+      onStdoutLine: (line) => {
+        context.onOutput?.(line, 'stdout');
+        if (lines.length < 2000) lines.push(line);
+      },
+      onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
+    });
+    if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
+    const outcome = classify(run.exitCode, `${lines.join('\n')}\n${run.stderrTail}`);
+    return outcome.kind === 'success' || outcome.kind === 'warning' ? { ...outcome, stats: parseDuplicatiOutput(lines) } : outcome;
+  },
+  async applyRetention() {
+    // duplicati-cli applies --retention-policy itself during the backup.
+    return { kind: 'skipped', exitCode: 0, removed: 0, reason: 'applied by duplicati-cli during the backup' };
+  },
+  snapshots: notSupported('listing snapshots'),
+  restore: notSupported('restore'),
+  describeExitCode: (code) => (code === -1 ? 'duplicati-cli never started' : EXIT_CODES[code]?.meaning ?? `unknown exit code ${code}, treated as failure`),
+  async probeRepository() {
+    return { ok: true, message: 'not probed (duplicati-cli has no cheap probe)' };
+  },
+} satisfies Backend;

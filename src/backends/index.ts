@@ -1,0 +1,9 @@
+// The one place that picks an adapter by engine name.
+import type { EngineName } from '../config.ts';
+import { duplicati } from './duplicati.ts';
+import { restic } from './restic.ts';
+import type { Backend } from './types.ts';
+
+const BACKENDS: Record<EngineName, Backend> = { restic, duplicati };
+
+export const backendFor = (engine: EngineName): Backend => BACKENDS[engine];

@@ -1,0 +1,107 @@
+// Wires commander to the command modules; no command's work is done here.
+import { Command, Option } from 'commander';
+import { Logger, type Verbosity } from './log.ts';
+import { VERSION } from './version.ts';
+import { runCommand, type RunFlags } from './commands/run.ts';
+import { explainCommand, type ExplainFlags } from './commands/retention.ts';
+import { checkCommand } from './commands/check.ts';
+import { cronCommand } from './commands/cron.ts';
+
+export interface ProgramContext {
+  signal: AbortSignal;
+  setExitCode: (code: number) => void;
+}
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0    success (warnings included)
+  1    backup failed (or retention failed/refused, or a check did not pass)
+  2    usage or configuration error
+  75   another run of the job holds its lock
+  130  interrupted (SIGINT), 143 terminated (SIGTERM)`;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+const verbosityOf = (options: { quiet?: boolean; verbose?: boolean }): Verbosity => (options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal');
+
+const configOption = () => new Option('-c, --config <file>', 'config file (default: $CRONVAULT_CONFIG or /etc/cronvault/config.yml)');
+
+export const buildProgram = (context: ProgramContext): Command => {
+  const program = new Command('cronvault')
+    .description('Back up paths and databases from cron with restic or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `\nExamples:\n  cronvault run influxdb                 run one job from /etc/cronvault/config.yml\n  cronvault run --all --quiet            run every job (cron)\n  cronvault status                       how every job is doing\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n${EXIT_CODES_HELP}`);
+  program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command('run')
+    .description('Back up one job (or --all) with retries, apply retention, write metrics')
+    .argument('[job]', 'job name from the config')
+    .addOption(configOption())
+    .option('-a, --all', 'run every job in the config, one after another')
+    .option('-q, --quiet', 'print only warnings and errors (for cron: mail only when something is wrong)')
+    .option('-v, --verbose', "also print the engine's own output")
+    .option('--force-retention', 'apply retention even if it removes more than retention_max_delete, this once')
+    .option('--path <dir>', 'without a config: the path to back up (job name derived from it)')
+    .addOption(new Option('--engine <engine>', 'with --path: engine').choices(['restic', 'duplicati']))
+    .option('--repository <url>', 'with --path: restic repository or duplicati target URL')
+    .option('--password-file <file>', 'with --path: file holding the repository password')
+    .option('--password-command <cmd>', 'with --path: command printing the repository password')
+    .option('--retention <policy>', 'with --path: retention, e.g. "1W:1D,4W:1W,12M:1M" or none')
+    .option('--textfile-dir <dir>', "with --path: node_exporter's textfile directory")
+    .option('--state-dir <dir>', 'with --path: where locks, state and history live')
+    .option('--hostname <name>', 'with --path: host name recorded in snapshots')
+    .option('--binary <file>', 'with --path: engine executable')
+    .option('--exclude <pattern>', 'with --path: exclude pattern (repeatable)', collect)
+    .option('--retry-attempts <n>', 'with --path: attempts before giving up (default 10)')
+    .option('--retry-min-delay <duration>', 'with --path: shortest wait between attempts (default 1s)')
+    .option('--retry-max-delay <duration>', 'with --path: longest wait between attempts (default 60s)')
+    .option('--timeout <duration>', 'with --path: give up on the whole run after this long')
+    .option('--schedule <cron>', 'with --path: the cron schedule, exported for missed-run alerts')
+    .option('--init', 'with --path: create the restic repository if it does not exist')
+    .addHelpText('after', `\nExamples:\n  cronvault run influxdb\n  cronvault run --all --quiet\n  cronvault run --path /var/lib/influxdb --engine duplicati --repository file:///mnt/usb \\\n      --password-file /etc/cronvault/repo.pass --retention "1W:1D,4W:1W,12M:1M" \\\n      --textfile-dir /var/lib/prometheus/node-exporter\n${EXIT_CODES_HELP}`)
+    .action(async (job: string | undefined, flags: RunFlags & { quiet?: boolean; verbose?: boolean }) => {
+      const log = new Logger({ verbosity: verbosityOf(flags) });
+      context.setExitCode(await runCommand(job, flags, log, context.signal));
+    });
+
+  program
+    .command('check')
+    .description('Validate the config and check engines, password files, repositories and directories')
+    .addOption(configOption())
+    .option('--json', 'machine-readable result')
+    .addHelpText('after', '\nExample:\n  cronvault check --config /etc/cronvault/config.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.')
+    .action(async (flags: { config?: string; json?: boolean }) => {
+      context.setExitCode(await checkCommand(flags));
+    });
+
+  program
+    .command('cron')
+    .description('Print the crontab lines for every job, or install them in /etc/cron.d')
+    .addOption(configOption())
+    .option('--install', 'write them to the cron file atomically')
+    .option('--file <file>', 'cron file to write with --install', '/etc/cron.d/cronvault')
+    .option('--user <user>', 'user the jobs run as', 'root')
+    .option('--bin <path>', 'cronvault executable in the lines', '/usr/local/bin/cronvault')
+    .addHelpText('after', '\nJobs without a schedule get a minute and an hour between 1 and 4 drawn from the host and job name: stable on one host, spread across a fleet.\n\nExample:\n  cronvault cron --install')
+    .action(async (flags: { config?: string; install?: boolean; file: string; user: string; bin: string }) => {
+      process.stdout.write(await cronCommand(flags));
+    });
+
+  const retention = program.command('retention').description('Work with retention policies');
+  retention
+    .command('explain')
+    .description('Say in words what a retention policy keeps, and the exact engine flags')
+    .argument('<policy>', 'e.g. "1W:1D,4W:1W,12M:1M", "U:1Y" or none')
+    .addOption(new Option('--engine <engine>', 'engine to translate for').choices(['restic', 'duplicati']).default('restic'))
+    .option('--restic-version <version>', 'restic version to translate for (default: the installed one)')
+    .addOption(new Option('--rounding <mode>', 'what to do with intervals restic cannot express').choices(['refuse', 'keep-more']).default('refuse'))
+    .addHelpText('after', '\nExamples:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  cronvault retention explain "7D:0s,3M:1D,10Y:2M" --engine duplicati\n\nExit 2 when the policy is invalid.')
+    .action(async (policy: string, flags: ExplainFlags) => {
+      process.stdout.write(`${await explainCommand(policy, flags)}\n`);
+    });
+
+  return program;
+};

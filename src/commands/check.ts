@@ -1,0 +1,113 @@
+// `cronvault check`: everything that can be known to be wrong before 2 a.m. Each problem comes
+// with the command that fixes it. Used by the Ansible role to validate a config before use.
+import { access, constants, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { backendFor } from '../backends/index.ts';
+import type { Config, JobConfig } from '../config.ts';
+import { EXIT } from '../errors.ts';
+import { writeJobsInfo } from '../metrics.ts';
+import { redactRepository } from '../redact.ts';
+import { readConfig, type ConfigOption } from './context.ts';
+
+export interface CheckResult {
+  subject: string;
+  ok: boolean;
+  message: string;
+  fix?: string;
+}
+
+const writableDir = async (dir: string, what: string): Promise<CheckResult> => {
+  let current = dir;
+  // A directory that does not exist yet is fine if cronvault can create it.
+  for (;;) {
+    try {
+      const info = await stat(current);
+      if (!info.isDirectory()) return { subject: what, ok: false, message: `${current} is not a directory`, fix: `remove it or choose another ${what}` };
+      await access(current, constants.W_OK);
+      return { subject: what, ok: true, message: current === dir ? `${dir} is writable` : `${dir} will be created (${current} is writable)` };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && dirname(current) !== current) {
+        current = dirname(current);
+        continue;
+      }
+      return { subject: what, ok: false, message: `${current} is not writable by this user`, fix: `chown the directory to the user running cronvault, or run it as that user (mkdir -p ${dir} && chown $(id -un) ${dir})` };
+    }
+  }
+};
+
+const checkPasswordFile = async (job: JobConfig): Promise<CheckResult> => {
+  const subject = `job ${job.name}: password`;
+  if (!job.passwordFile) return { subject, ok: true, message: 'from password_command' };
+  const file = job.passwordFile;
+  let mode: number;
+  try {
+    mode = (await stat(file)).mode;
+  } catch {
+    return { subject, ok: false, message: `password file ${file} does not exist`, fix: `create it: install -m 600 /dev/null ${file} && edit it` };
+  }
+  try {
+    await access(file, constants.R_OK);
+  } catch {
+    return { subject, ok: false, message: `password file ${file} is not readable by this user`, fix: `chown it to the user running cronvault (chown $(id -un) ${file})` };
+  }
+  if ((mode & 0o077) !== 0) {
+    return { subject, ok: false, message: `password file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`, fix: `chmod 600 ${file}` };
+  }
+  return { subject, ok: true, message: `${file} is readable and private (mode 0600)` };
+};
+
+const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
+  const backend = backendFor(job.engine);
+  const results: CheckResult[] = [];
+  let engineOk = false;
+  try {
+    const version = await backend.version(job);
+    results.push({ subject: `job ${job.name}: engine`, ok: true, message: `${job.engine} ${version}` });
+    engineOk = true;
+  } catch (error) {
+    results.push({ subject: `job ${job.name}: engine`, ok: false, message: (error as Error).message, fix: job.engine === 'restic' ? 'apt-get install restic, or set "binary" to its path' : 'install duplicati-cli, or set "binary" to its path' });
+  }
+  const password = await checkPasswordFile(job);
+  results.push(password);
+  if (engineOk && password.ok) {
+    const probe = await backend.probeRepository(job);
+    if (probe.ok) results.push({ subject: `job ${job.name}: repository`, ok: true, message: `${redactRepository(job.repository)}: ${probe.message}` });
+    else if (job.init && /does not exist/.test(probe.message)) results.push({ subject: `job ${job.name}: repository`, ok: true, message: `${redactRepository(job.repository)} does not exist yet; the first run creates it (init: true)` });
+    else results.push({ subject: `job ${job.name}: repository`, ok: false, message: probe.message, fix: /does not exist/.test(probe.message) ? `cronvault init ${job.name} (or set init: true)` : /password/.test(probe.message) ? 'check the password file matches the repository' : 'check the repository server is up and reachable from this host' });
+  }
+  return results;
+};
+
+export const runChecks = async (config: Config): Promise<CheckResult[]> => {
+  const results: CheckResult[] = [{ subject: 'config', ok: true, message: `${config.file}: ${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'}` }];
+  for (const warning of config.warnings) results.push({ subject: 'config', ok: true, message: `warning: ${warning}` });
+  const textfile = await writableDir(config.textfileDir, 'metrics.textfile_dir');
+  results.push(textfile, await writableDir(config.stateDir, 'state_dir'));
+  for (const job of config.jobs.values()) results.push(...(await checkJob(job)));
+  if (textfile.ok) {
+    await writeJobsInfo(config.textfileDir, config.jobs.values()).catch((error: Error) =>
+      results.push({ subject: 'metrics.textfile_dir', ok: false, message: `could not write cronvault_jobs.prom: ${error.message}` }),
+    );
+  }
+  return results;
+};
+
+export const formatChecks = (results: CheckResult[], color: boolean): string =>
+  results
+    .map((r) => {
+      const mark = r.ok ? (color ? '\u001b[32m✓\u001b[0m' : 'ok  ') : color ? '\u001b[31m✗\u001b[0m' : 'FAIL';
+      return `${mark} ${r.subject}: ${r.message}${r.fix ? `\n     fix: ${r.fix}` : ''}`;
+    })
+    .join('\n');
+
+export const checkCommand = async (options: ConfigOption & { json?: boolean }): Promise<number> => {
+  const results = await runChecks(readConfig(options));
+  const failed = results.filter((r) => !r.ok).length;
+  if (options.json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, checks: results }, null, 2)}\n`);
+  else {
+    const color = Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env);
+    process.stdout.write(`${formatChecks(results, color)}\n${failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`}\n`);
+  }
+  return failed === 0 ? EXIT.ok : EXIT.backupFailed;
+};

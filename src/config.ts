@@ -1,0 +1,348 @@
+// Loads and validates the YAML config before anything runs. Every error names the file, the
+// line and the key, so an operator can fix a fleet's config from a cron mail alone.
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { hostname as osHostname } from 'node:os';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import { UsageError } from './errors.ts';
+import { parseDuration } from './durations.ts';
+import { assertJobName } from './job-name.ts';
+import { parseSchedule } from './schedule.ts';
+import { parseRetention, type RetentionPolicy } from './retention.ts';
+import { didYouMean } from './suggest.ts';
+
+export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
+export const DEFAULT_STATE_DIR = '/var/lib/cronvault';
+export const DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
+export const ENGINES = ['restic', 'duplicati'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export interface RetryPolicy {
+  attempts: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** One job with its defaults applied: everything a run needs, nothing left to look up. */
+export interface JobConfig {
+  name: string;
+  engine: EngineName;
+  path?: string;
+  command?: string;
+  stdinFilename?: string;
+  repository: string;
+  passwordFile?: string;
+  passwordCommand?: string;
+  retention: RetentionPolicy;
+  retentionMissing: boolean;
+  retentionRounding: 'refuse' | 'keep-more';
+  /** Fraction (0..1] of the job's snapshots one retention run may remove. */
+  retentionMaxDelete: number;
+  retry: RetryPolicy;
+  schedule?: string;
+  exclude: string[];
+  binary?: string;
+  timeoutMs?: number;
+  engineArgs: string[];
+  env: Record<string, string>;
+  hostname: string;
+  init: boolean;
+  tags: string[];
+  stateDir: string;
+  textfileDir: string;
+}
+
+export interface Config {
+  file?: string;
+  stateDir: string;
+  textfileDir: string;
+  jobs: Map<string, JobConfig>;
+  warnings: string[];
+}
+
+type Kind = 'string' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
+
+const JOB_KEYS: Record<string, Kind> = {
+  engine: 'engine',
+  path: 'abs-path',
+  command: 'string',
+  stdin_filename: 'string',
+  repository: 'string',
+  password_file: 'abs-path',
+  password_command: 'string',
+  retention: 'retention',
+  retention_rounding: 'rounding',
+  retention_max_delete: 'fraction',
+  retry: 'retry',
+  schedule: 'schedule',
+  exclude: 'string-list',
+  binary: 'string',
+  timeout: 'duration',
+  engine_args: 'string-list',
+  env: 'string-map',
+  hostname: 'string',
+  init: 'bool',
+  tags: 'string-list',
+};
+const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
+const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs'];
+const METRICS_KEYS = ['textfile_dir'];
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
+
+/** Where a value sits in the source, for messages: "config.yml:12 jobs.influxdb.path". */
+class Locator {
+  constructor(
+    private readonly file: string,
+    private readonly doc: Document | undefined,
+    private readonly lines: LineCounter | undefined,
+  ) {}
+
+  at(path: (string | number)[], keyNode = false): string {
+    const dotted = path.join('.');
+    if (!this.doc || !this.lines) return `${this.file} ${dotted}`.trim();
+    let node: unknown = this.doc.contents;
+    let keyOffset: number | undefined;
+    for (const segment of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((item) => isScalar(item.key) && item.key.value === segment);
+        if (!pair) break;
+        keyOffset = (pair.key as Node).range?.[0];
+        node = pair.value;
+      } else if (isSeq(node) && typeof segment === 'number') {
+        node = node.items[segment];
+        keyOffset = (node as Node | undefined)?.range?.[0];
+      } else break;
+    }
+    const offset = keyNode ? keyOffset : ((node as Node | null)?.range?.[0] ?? keyOffset);
+    if (offset === undefined) return `${this.file}: ${dotted}`;
+    const { line } = this.lines.linePos(offset);
+    return `${this.file}:${line}: ${dotted}`;
+  }
+}
+
+const fail = (where: string, message: string): never => {
+  throw new UsageError('E_CONFIG', `${where}: ${message}`);
+};
+
+const describe = (value: unknown): string =>
+  value === null ? 'nothing' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const checkKeys = (value: Record<string, unknown>, allowed: readonly string[], path: (string | number)[], loc: Locator): void => {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      fail(loc.at([...path, key], true), `unknown key "${key}"${didYouMean(key, allowed)}`);
+    }
+  }
+};
+
+/** Checks one job key's value against its kind and returns it in its runtime form. */
+const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: Locator): unknown => {
+  const where = loc.at(path);
+  switch (kind) {
+    case 'string':
+      if (typeof value !== 'string' || value === '') fail(where, `expected a non-empty string, found ${describe(value)}`);
+      return value;
+    case 'abs-path':
+      if (typeof value !== 'string' || value === '') return fail(where, `expected an absolute path, found ${describe(value)}`);
+      if (!isAbsolute(value)) fail(where, `"${value}" is a relative path; use an absolute one (cron runs from an unknown directory)`);
+      return value;
+    case 'duration': {
+      const text = typeof value === 'number' ? String(value) : value;
+      const ms = typeof text === 'string' ? parseDuration(text) : undefined;
+      if (ms === undefined) fail(where, `"${String(value)}" is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
+      return ms;
+    }
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(where, `expected a whole number of at least 1, found ${describe(value)}`);
+      return value;
+    case 'bool':
+      if (typeof value !== 'boolean') fail(where, `expected true or false, found ${describe(value)}`);
+      return value;
+    case 'string-list':
+      if (!Array.isArray(value)) return fail(where, `expected a list of strings, found ${describe(value)}`);
+      value.forEach((item, i) => {
+        if (typeof item !== 'string') fail(loc.at([...path, i]), `expected a string, found ${describe(item)}`);
+      });
+      return value;
+    case 'string-map':
+      if (!isPlainObject(value)) return fail(where, `expected a mapping of NAME: value, found ${describe(value)}`);
+      for (const [key, item] of Object.entries(value)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(loc.at([...path, key], true), `"${key}" is not a valid environment variable name`);
+        if (typeof item !== 'string' && typeof item !== 'number') fail(loc.at([...path, key]), 'expected a string value');
+      }
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
+    case 'engine':
+      if (typeof value !== 'string' || !(ENGINES as readonly string[]).includes(value)) {
+        fail(where, `unknown engine ${JSON.stringify(value)}: use ${ENGINES.join(' or ')}${typeof value === 'string' ? didYouMean(value, ENGINES) : ''}`);
+      }
+      return value;
+    case 'rounding':
+      if (value !== 'refuse' && value !== 'keep-more') fail(where, `expected "refuse" or "keep-more", found ${describe(value)}`);
+      return value;
+    case 'fraction': {
+      const text = String(value);
+      const fraction = text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text);
+      if (!Number.isFinite(fraction) || fraction <= 0 || fraction > 1) fail(where, `expected a share like "50%" or 0.5 (more than 0, at most 100%), found ${describe(value)}`);
+      return fraction;
+    }
+    case 'schedule':
+      if (typeof value !== 'string') return fail(where, `expected a cron schedule like "0 2 * * *", found ${describe(value)}`);
+      try {
+        parseSchedule(value);
+      } catch (error) {
+        fail(where, (error as Error).message);
+      }
+      return value;
+    case 'retention':
+      try {
+        return parseRetention(value);
+      } catch (error) {
+        return fail(where, (error as Error).message);
+      }
+    case 'retry': {
+      if (!isPlainObject(value)) return fail(where, `expected a mapping like { attempts: 10, min_delay: 1s, max_delay: 60s }, found ${describe(value)}`);
+      checkKeys(value, RETRY_KEYS, path, loc);
+      const retry: Partial<RetryPolicy> = {};
+      if (value.attempts !== undefined) retry.attempts = checkValue('int', value.attempts, [...path, 'attempts'], loc) as number;
+      if (value.min_delay !== undefined) retry.minDelayMs = checkValue('duration', value.min_delay, [...path, 'min_delay'], loc) as number;
+      if (value.max_delay !== undefined) retry.maxDelayMs = checkValue('duration', value.max_delay, [...path, 'max_delay'], loc) as number;
+      return retry;
+    }
+  }
+};
+
+const checkJobMapping = (raw: unknown, path: (string | number)[], loc: Locator): Record<string, unknown> => {
+  if (raw === null || raw === undefined) return {};
+  if (!isPlainObject(raw)) return fail(loc.at(path), `expected a mapping of job keys, found ${describe(raw)}`);
+  checkKeys(raw, Object.keys(JOB_KEYS), path, loc);
+  const checked: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) checked[key] = checkValue(JOB_KEYS[key]!, value, [...path, key], loc);
+  return checked;
+};
+
+export interface JobInput {
+  name: string;
+  values: Record<string, unknown>;
+  defaults: Record<string, unknown>;
+  stateDir: string;
+  textfileDir: string;
+  where: string;
+}
+
+/** Applies defaults and checks the combinations no single key can check alone. */
+export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, where }: JobInput): { job: JobConfig; warnings: string[] } => {
+  const pick = <T>(key: string): T | undefined => (values[key] ?? defaults[key]) as T | undefined;
+  const warnings: string[] = [];
+  const path = pick<string>('path');
+  const command = pick<string>('command');
+  if (values.path !== undefined && values.command !== undefined) fail(where, 'give either "path" or "command", not both');
+  if (path === undefined && command === undefined) fail(where, 'needs "path" (a directory or file to back up) or "command" (whose output is backed up)');
+  const engine = pick<EngineName>('engine') ?? 'restic';
+  const repository = pick<string>('repository');
+  if (repository === undefined) fail(where, `needs "repository" (${engine === 'restic' ? 'a restic repository such as /srv/restic or rest:http://host:8000/' : 'a Duplicati target URL such as file:///mnt/usb/photos'}), in the job or in defaults`);
+  const passwordFile = pick<string>('password_file');
+  const passwordCommand = pick<string>('password_command');
+  if (values.password_file !== undefined && values.password_command !== undefined) fail(where, 'give either "password_file" or "password_command", not both');
+  if (passwordFile === undefined && passwordCommand === undefined) fail(where, 'needs "password_file" or "password_command", in the job or in defaults (passwords are never written in the config)');
+  if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic engine (duplicati-cli cannot read standard input)');
+  let retention = pick<RetentionPolicy>('retention');
+  const retentionMissing = retention === undefined;
+  if (retention === undefined) {
+    warnings.push(`${where}: no retention set, so nothing will ever be deleted; set "retention" (e.g. "1W:1D,4W:1W,12M:1M") or "retention: none" to silence this`);
+    retention = { kind: 'none' } as RetentionPolicy;
+  }
+  const retry = { ...DEFAULT_RETRY, ...(defaults.retry as Partial<RetryPolicy> | undefined), ...(values.retry as Partial<RetryPolicy> | undefined) };
+  if (retry.minDelayMs > retry.maxDelayMs) fail(`${where}.retry`, `min_delay (${retry.minDelayMs / 1000}s) is longer than max_delay (${retry.maxDelayMs / 1000}s)`);
+  return {
+    warnings,
+    job: {
+      name,
+      engine,
+      path,
+      command,
+      stdinFilename: pick<string>('stdin_filename') ?? (command !== undefined ? `${name}.dump` : undefined),
+      repository: repository!,
+      passwordFile,
+      passwordCommand,
+      retention,
+      retentionMissing,
+      retentionRounding: pick<'refuse' | 'keep-more'>('retention_rounding') ?? 'refuse',
+      retentionMaxDelete: pick<number>('retention_max_delete') ?? 0.5,
+      retry,
+      schedule: pick<string>('schedule'),
+      exclude: pick<string[]>('exclude') ?? [],
+      binary: pick<string>('binary'),
+      timeoutMs: pick<number>('timeout'),
+      engineArgs: pick<string[]>('engine_args') ?? [],
+      env: { ...(defaults.env as Record<string, string> | undefined), ...(values.env as Record<string, string> | undefined) },
+      hostname: pick<string>('hostname') ?? osHostname(),
+      init: pick<boolean>('init') ?? false,
+      tags: pick<string[]>('tags') ?? [],
+      stateDir,
+      textfileDir,
+    },
+  };
+};
+
+/** Parses and validates config text; `file` is only used in messages. */
+export const parseConfig = (text: string, file: string): Config => {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const error = doc.errors[0]!;
+    const { line, col } = lines.linePos(error.pos[0]);
+    throw new UsageError('E_CONFIG', `${file}:${line}:${col}: not valid YAML: ${error.message.split('\n')[0]}`);
+  }
+  const loc = new Locator(file, doc, lines);
+  const raw: unknown = doc.toJS();
+  if (!isPlainObject(raw)) return fail(file, `expected a mapping with "jobs:" at the top, found ${describe(raw)}`);
+  checkKeys(raw, TOP_KEYS, [], loc);
+
+  const stateDir = raw.state_dir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', raw.state_dir, ['state_dir'], loc) as string);
+  let textfileDir = DEFAULT_TEXTFILE_DIR;
+  if (raw.metrics !== undefined && raw.metrics !== null) {
+    if (!isPlainObject(raw.metrics)) fail(loc.at(['metrics']), `expected a mapping like { textfile_dir: ${DEFAULT_TEXTFILE_DIR} }`);
+    const metrics = raw.metrics as Record<string, unknown>;
+    checkKeys(metrics, METRICS_KEYS, ['metrics'], loc);
+    if (metrics.textfile_dir !== undefined) textfileDir = checkValue('abs-path', metrics.textfile_dir, ['metrics', 'textfile_dir'], loc) as string;
+  }
+  const defaults = checkJobMapping(raw.defaults, ['defaults'], loc);
+  if (!isPlainObject(raw.jobs) || Object.keys(raw.jobs).length === 0) {
+    fail(raw.jobs === undefined ? file : loc.at(['jobs']), 'needs a "jobs:" mapping with at least one job (name: { path: /some/dir })');
+  }
+  const jobs = new Map<string, JobConfig>();
+  const warnings: string[] = [];
+  for (const [name, values] of Object.entries(raw.jobs as Record<string, unknown>)) {
+    assertJobName(name, loc.at(['jobs', name], true));
+    const checked = checkJobMapping(values, ['jobs', name], loc);
+    const resolved = resolveJob({ name, values: checked, defaults, stateDir, textfileDir, where: loc.at(['jobs', name], true) });
+    jobs.set(name, resolved.job);
+    warnings.push(...resolved.warnings);
+  }
+  return { file, stateDir, textfileDir, jobs, warnings };
+};
+
+export const loadConfig = (file: string): Config => {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : (error as Error).message;
+    throw new UsageError('E_CONFIG_READ', `config file ${file} ${reason} (choose one with -c/--config or CRONVAULT_CONFIG, or run with --path/--repository flags)`, { cause: error });
+  }
+  return parseConfig(text, file);
+};
+
+/** Same checks for a job given by flags: a config of one. */
+export const jobFromFlags = (name: string, values: Record<string, unknown>, dirs: { stateDir?: string; textfileDir?: string }): { job: JobConfig; warnings: string[] } => {
+  const loc = new Locator('command line', undefined, undefined);
+  const checked = checkJobMapping(values, [], loc);
+  const stateDir = dirs.stateDir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', dirs.stateDir, ['--state-dir'], loc) as string);
+  const textfileDir = dirs.textfileDir === undefined ? DEFAULT_TEXTFILE_DIR : (checkValue('abs-path', dirs.textfileDir, ['--textfile-dir'], loc) as string);
+  return resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, where: 'command line' });
+};

@@ -1,0 +1,34 @@
+// Every failure cronvault reports carries a stable code (for tests and scripts) and the exit
+// code the process ends with. Only `main` turns one into an exit.
+
+export const EXIT = {
+  ok: 0,
+  backupFailed: 1,
+  usage: 2,
+  locked: 75,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+export class CronvaultError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+
+  constructor(code: string, exitCode: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CronvaultError';
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad input: config, flags, retention strings, job names. Exit 2. */
+export class UsageError extends CronvaultError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, EXIT.usage, message, options);
+    this.name = 'UsageError';
+  }
+}
+
+export const isCronvaultError = (error: unknown): error is CronvaultError =>
+  error instanceof CronvaultError;

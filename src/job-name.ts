@@ -1,0 +1,20 @@
+import { UsageError } from './errors.ts';
+
+// Job names end up in file names, metric labels, restic tags and cron comments, so they are
+// kept to characters that are safe in all of them.
+export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** `/var/lib/influxdb` → `var_lib_influxdb`, as the old shell wrapper named its metrics. */
+export const jobNameFromPath = (path: string): string => {
+  const name = path.replace(/^\/+|\/+$/g, '').replace(/[^A-Za-z0-9_.-]+/g, '_');
+  return name === '' ? 'root' : name.replace(/^[^A-Za-z0-9]+/, '') || 'root';
+};
+
+export const assertJobName = (name: string, where: string): void => {
+  if (!JOB_NAME_PATTERN.test(name)) {
+    throw new UsageError(
+      'E_JOB_NAME',
+      `${where}: job name "${name}" is not allowed: use letters, digits, "_", "." and "-", starting with a letter or digit`,
+    );
+  }
+};

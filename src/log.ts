@@ -1,0 +1,96 @@
+// Two audiences: cron (plain timestamped lines, no control characters, mailed when anything is
+// printed) and a person at a terminal (colour, a live progress line). Messages are the same.
+import { formatBytes, formatDuration } from './durations.ts';
+import type { Progress } from './backends/types.ts';
+
+export type Verbosity = 'quiet' | 'normal' | 'verbose';
+
+export interface LoggerOptions {
+  verbosity: Verbosity;
+  /** Defaults to whether stderr is a terminal. */
+  interactive?: boolean;
+  stream?: NodeJS.WriteStream;
+  job?: string;
+}
+
+const useColor = (interactive: boolean): boolean => interactive && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+
+export class Logger {
+  readonly interactive: boolean;
+  readonly verbosity: Verbosity;
+  private readonly stream: NodeJS.WriteStream;
+  private readonly color: boolean;
+  private progressShown = false;
+  private job?: string;
+
+  constructor(options: LoggerOptions) {
+    this.stream = options.stream ?? process.stderr;
+    this.interactive = options.interactive ?? Boolean(this.stream.isTTY);
+    this.verbosity = options.verbosity;
+    this.color = useColor(this.interactive);
+    this.job = options.job;
+  }
+
+  forJob(job: string): Logger {
+    return new Logger({ verbosity: this.verbosity, interactive: this.interactive, stream: this.stream, job });
+  }
+
+  private paint(code: string, text: string): string {
+    return this.color ? `\u001b[${code}m${text}\u001b[0m` : text;
+  }
+
+  private write(level: 'info' | 'warn' | 'error' | 'debug', message: string): void {
+    this.clearProgress();
+    if (this.interactive) {
+      const mark = { info: this.paint('36', '›'), warn: this.paint('33', '!'), error: this.paint('31', '✗'), debug: this.paint('2', '·') }[level];
+      this.stream.write(`${mark} ${message}\n`);
+    } else {
+      const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      this.stream.write(`${stamp} cronvault${this.job ? `[${this.job}]` : ''} ${level}: ${message}\n`);
+    }
+  }
+
+  info(message: string): void {
+    if (this.verbosity !== 'quiet') this.write('info', message);
+  }
+
+  success(message: string): void {
+    if (this.verbosity === 'quiet') return;
+    if (this.interactive) {
+      this.clearProgress();
+      this.stream.write(`${this.paint('32', '✓')} ${message}\n`);
+    } else this.write('info', message);
+  }
+
+  warn(message: string): void {
+    this.write('warn', message);
+  }
+
+  error(message: string): void {
+    this.write('error', message);
+  }
+
+  /** Engine output, shown with --verbose only. */
+  engine(line: string): void {
+    if (this.verbosity === 'verbose') this.write('debug', line);
+  }
+
+  /** A live line on a terminal; nothing at all for cron. */
+  progress(progress: Progress): void {
+    if (!this.interactive || this.verbosity === 'quiet') return;
+    const parts = [`${progress.percent.toFixed(1).padStart(5)}%`];
+    if (progress.totalFiles) parts.push(`${progress.filesDone ?? 0}/${progress.totalFiles} files`);
+    if (progress.totalBytes) parts.push(`${formatBytes(progress.bytesDone ?? 0)}/${formatBytes(progress.totalBytes)}`);
+    if (progress.secondsElapsed && progress.bytesDone) parts.push(`${formatBytes(progress.bytesDone / progress.secondsElapsed)}/s`);
+    if (progress.secondsRemaining) parts.push(`ETA ${formatDuration(progress.secondsRemaining * 1000)}`);
+    this.stream.write(`\r\u001b[2K${this.paint('36', '⟳')} ${parts.join('  ')}`);
+    this.progressShown = true;
+  }
+
+  clearProgress(): void {
+    if (this.progressShown) {
+      this.stream.write('\r\u001b[2K');
+      this.progressShown = false;
+    }
+  }
+}

@@ -1,0 +1,34 @@
+// The only place that exits the process: every error carries its exit code up to here.
+import { CommanderError } from 'commander';
+import { buildProgram } from './cli.ts';
+import { EXIT, isCronvaultError } from './errors.ts';
+
+const main = async (): Promise<number> => {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+    process.stderr.write(`\ncronvault: ${signal} received, stopping the engine cleanly (send it again to quit at once)\n`);
+    controller.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const program = buildProgram({ signal: controller.signal, setExitCode: (code) => (exitCode = code) });
+  let exitCode: number = EXIT.ok;
+  try {
+    await program.parseAsync(process.argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version are not errors; everything else commander rejects is usage.
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+    }
+    if (isCronvaultError(error)) {
+      process.stderr.write(`cronvault: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`cronvault: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+    return EXIT.backupFailed;
+  }
+};
+
+process.exitCode = await main();

@@ -1,0 +1,124 @@
+// Metric names, labels and the textfile output. One stable schema for every job: the job is a
+// label, never part of a metric name. docs/metrics.md documents every series written here.
+import { join } from 'node:path';
+import { Gauge, Registry } from 'prom-client';
+import { writeFileAtomic } from './atomic-write.ts';
+import type { JobConfig } from './config.ts';
+import { maxIntervalSeconds, parseSchedule } from './schedule.ts';
+import { VERSION } from './version.ts';
+
+export const METRIC = {
+  lastRunStart: 'backup_last_run_start_timestamp_seconds',
+  lastRunEnd: 'backup_last_run_end_timestamp_seconds',
+  lastRunDuration: 'backup_last_run_duration_seconds',
+  lastExitCode: 'backup_last_exit_code',
+  lastRunSuccess: 'backup_last_run_success',
+  lastRunWarnings: 'backup_last_run_warnings',
+  lastSuccess: 'backup_last_success_timestamp_seconds',
+  lastRunAttempts: 'backup_last_run_attempts',
+  running: 'backup_running',
+  filesNew: 'backup_last_files_new',
+  filesChanged: 'backup_last_files_changed',
+  filesProcessed: 'backup_last_files_processed',
+  bytesProcessed: 'backup_last_bytes_processed',
+  bytesAdded: 'backup_last_bytes_added',
+  scheduleMaxInterval: 'backup_schedule_max_interval_seconds',
+  retentionSuccess: 'backup_last_retention_success',
+  retentionTimestamp: 'backup_last_retention_timestamp_seconds',
+  retentionRemoved: 'backup_last_retention_removed_snapshots',
+  retentionExitCode: 'backup_last_retention_exit_code',
+  snapshots: 'backup_snapshots',
+  buildInfo: 'cronvault_build_info',
+  jobInfo: 'backup_job_info',
+} as const;
+
+const HELP: Record<keyof typeof METRIC, string> = {
+  lastRunStart: 'Unix time the last cronvault run of this job started.',
+  lastRunEnd: 'Unix time the last finished cronvault run of this job ended.',
+  lastRunDuration: 'Wall time of the last finished run in seconds, retries and retention included.',
+  lastExitCode: "Raw exit code of the engine's last attempt (engine-specific; -1 when the engine never started).",
+  lastRunSuccess: '1 when the last finished run succeeded (warnings included), else 0.',
+  lastRunWarnings: '1 when the last finished run succeeded with warnings, else 0.',
+  lastSuccess: 'Unix time the last successful run ended; 0 when the job never succeeded.',
+  lastRunAttempts: 'Engine attempts made by the last run.',
+  running: '1 while a run of this job is in progress, else 0.',
+  filesNew: 'New files in the last backup, from the engine summary.',
+  filesChanged: 'Changed files in the last backup, from the engine summary.',
+  filesProcessed: 'Files examined by the last backup, from the engine summary.',
+  bytesProcessed: 'Bytes examined by the last backup, from the engine summary.',
+  bytesAdded: 'Bytes added to the repository by the last backup, from the engine summary.',
+  scheduleMaxInterval: "Longest gap in seconds between two runs of the job's cron schedule.",
+  retentionSuccess: '1 when the last retention run succeeded, 0 when it failed or was refused.',
+  retentionTimestamp: 'Unix time the last retention run ended.',
+  retentionRemoved: 'Snapshots removed by the last retention run.',
+  retentionExitCode: "Exit code of the engine's last retention command (-1 when refused before running).",
+  snapshots: 'Snapshots of this job on this host kept after the last retention run.',
+  buildInfo: 'Always 1; the version label says which cronvault wrote the file.',
+  jobInfo: 'Always 1 for every job declared in the host configuration.',
+};
+
+export const JOB_LABELS = ['backup', 'engine', 'path'] as const;
+
+/** Everything the per-job file says; undefined fields are left out of the file. */
+export interface JobMetrics {
+  lastRunStart: number;
+  running: boolean;
+  lastRunEnd?: number;
+  lastRunDuration?: number;
+  lastExitCode?: number;
+  lastRunSuccess?: boolean;
+  lastRunWarnings?: boolean;
+  lastSuccess: number;
+  lastRunAttempts?: number;
+  filesNew?: number;
+  filesChanged?: number;
+  filesProcessed?: number;
+  bytesProcessed?: number;
+  bytesAdded?: number;
+  retentionSuccess?: boolean;
+  retentionTimestamp?: number;
+  retentionRemoved?: number;
+  retentionExitCode?: number;
+  snapshots?: number;
+}
+
+export const jobLabels = (job: Pick<JobConfig, 'name' | 'engine' | 'path'>) => ({ backup: job.name, engine: job.engine, path: job.path ?? '-' });
+
+export const metricsFile = (textfileDir: string, jobName: string): string => join(textfileDir, `cronvault_${jobName}.prom`);
+export const JOBS_FILE = 'cronvault_jobs.prom';
+
+const gauge = (registry: Registry, key: keyof typeof METRIC, labelNames: readonly string[]) =>
+  new Gauge({ name: METRIC[key], help: HELP[key], labelNames: [...labelNames], registers: [registry] });
+
+const asNumber = (value: number | boolean): number => (typeof value === 'boolean' ? (value ? 1 : 0) : value);
+
+/** Renders one job's file. HELP/TYPE lines are identical in every file, so node_exporter merges them. */
+export const renderJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<string> => {
+  const registry = new Registry();
+  const labels = jobLabels(job);
+  const fields: Partial<Record<keyof typeof METRIC, number | boolean | undefined>> = { ...values };
+  if (job.schedule) fields.scheduleMaxInterval = maxIntervalSeconds(parseSchedule(job.schedule));
+  for (const key of Object.keys(METRIC) as (keyof typeof METRIC)[]) {
+    const value = fields[key];
+    if (key === 'buildInfo' || key === 'jobInfo' || value === undefined) continue;
+    gauge(registry, key, JOB_LABELS).set(labels, asNumber(value));
+  }
+  gauge(registry, 'buildInfo', ['version']).set({ version: VERSION }, 1);
+  return registry.metrics();
+};
+
+export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<void> => {
+  await writeFileAtomic(metricsFile(job.textfileDir, job.name), await renderJobMetrics(job, values));
+};
+
+/** `backup_job_info` for every declared job, so a job that never ran is still visible. */
+export const renderJobsInfo = async (jobs: Iterable<JobConfig>): Promise<string> => {
+  const registry = new Registry();
+  const info = gauge(registry, 'jobInfo', [...JOB_LABELS, 'schedule']);
+  for (const job of jobs) info.set({ ...jobLabels(job), schedule: job.schedule ?? '' }, 1);
+  return registry.metrics();
+};
+
+export const writeJobsInfo = async (textfileDir: string, jobs: Iterable<JobConfig>): Promise<void> => {
+  await writeFileAtomic(join(textfileDir, JOBS_FILE), await renderJobsInfo(jobs));
+};

@@ -1,0 +1,64 @@
+// What cronvault remembers between runs, in state_dir: the last metrics of each job (so a new
+// run re-emits what it does not change, like the last success time) and a bounded run history.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic-write.ts';
+import type { JobMetrics } from './metrics.ts';
+
+export type RunOutcomeName = 'success' | 'warning' | 'failed';
+
+export interface HistoryEntry {
+  start: number;
+  end: number;
+  durationSeconds: number;
+  outcome: RunOutcomeName;
+  exitCode: number;
+  attempts: number;
+  reason: string;
+  bytesAdded?: number;
+  filesNew?: number;
+  filesChanged?: number;
+  snapshotId?: string;
+  retention?: { outcome: string; removed: number; reason: string };
+}
+
+export const HISTORY_LIMIT = 200;
+
+const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
+const historyFile = (stateDir: string, job: string): string => join(stateDir, 'history', `${job}.jsonl`);
+
+export const readJobState = async (stateDir: string, job: string): Promise<JobMetrics | undefined> => {
+  try {
+    return JSON.parse(await readFile(stateFile(stateDir, job), 'utf8')) as JobMetrics;
+  } catch {
+    return undefined;
+  }
+};
+
+export const writeJobState = (stateDir: string, job: string, metrics: JobMetrics): Promise<void> =>
+  writeFileAtomic(stateFile(stateDir, job), `${JSON.stringify(metrics, null, 2)}\n`, 0o640);
+
+export const readHistory = async (stateDir: string, job: string): Promise<HistoryEntry[]> => {
+  let text: string;
+  try {
+    text = await readFile(historyFile(stateDir, job), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as HistoryEntry];
+      } catch {
+        return [];
+      }
+    });
+};
+
+/** Appends one run, keeping only the newest HISTORY_LIMIT so the file never grows unbounded. */
+export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry): Promise<void> => {
+  const entries = [...(await readHistory(stateDir, job)), entry].slice(-HISTORY_LIMIT);
+  await writeFileAtomic(historyFile(stateDir, job), entries.map((e) => JSON.stringify(e)).join('\n') + '\n', 0o640);
+};

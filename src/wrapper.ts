@@ -1,0 +1,213 @@
+// Orchestrates one run of one job: lock → "running" metrics → engine with retries →
+// retention → final metrics and history. Engine details stay in the backends.
+import { access, constants } from 'node:fs/promises';
+import { backendFor } from './backends/index.ts';
+import type { AttemptOutcome, RetentionOutcome } from './backends/types.ts';
+import type { JobConfig } from './config.ts';
+import { CronvaultError, EXIT } from './errors.ts';
+import { acquireLock } from './lock.ts';
+import type { Logger } from './log.ts';
+import { writeJobMetrics, type JobMetrics } from './metrics.ts';
+import { runWithRetries } from './retry.ts';
+import { appendHistory, readJobState, writeJobState, type RunOutcomeName } from './state.ts';
+import { formatBytes, formatDuration } from './durations.ts';
+
+export interface RunOptions {
+  logger: Logger;
+  signal?: AbortSignal;
+  forceRetention?: boolean;
+  /** For tests: replaces Math.random in the retry wait. */
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface RunResult {
+  job: string;
+  outcome: RunOutcomeName;
+  exitCode: number;
+  attempts: number;
+  reason: string;
+  durationSeconds: number;
+  retention?: RetentionOutcome;
+}
+
+const seconds = (ms: number): number => Math.round(ms) / 1000;
+
+/** Aborts when any of the signals does (AbortSignal.any needs Node 20; hosts run 18.19). */
+const anySignal = (signals: (AbortSignal | undefined)[]): AbortSignal => {
+  const controller = new AbortController();
+  for (const signal of signals) {
+    if (!signal) continue;
+    if (signal.aborted) controller.abort(signal.reason);
+    else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  }
+  return controller.signal;
+};
+
+/** Checks that need no engine: a missing password file fails the run before restic asks. */
+const checkPasswordSource = async (job: JobConfig): Promise<void> => {
+  if (!job.passwordFile) return;
+  try {
+    await access(job.passwordFile, constants.R_OK);
+  } catch {
+    throw new CronvaultError('E_PASSWORD_FILE', EXIT.backupFailed, `password file ${job.passwordFile} does not exist or is not readable by this user`);
+  }
+};
+
+const interruptedExit = (signal: AbortSignal | undefined): number | undefined => {
+  if (!signal?.aborted) return undefined;
+  return signal.reason === 'SIGTERM' ? EXIT.sigterm : signal.reason === 'SIGINT' ? EXIT.sigint : undefined;
+};
+
+export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunResult> => {
+  const log = options.logger.forJob(job.name);
+  const now = options.now ?? Date.now;
+  const backend = backendFor(job.engine);
+  const lock = await acquireLock(job.stateDir, job.name);
+  const timeout = job.timeoutMs ? AbortSignal.timeout(job.timeoutMs) : undefined;
+  const signal = anySignal([options.signal, timeout]);
+  const startMs = now();
+  const previous = await readJobState(job.stateDir, job.name);
+  const metrics: JobMetrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: Math.floor(startMs / 1000), running: true };
+
+  const writeMetrics = async (): Promise<void> => {
+    try {
+      await writeJobMetrics(job, metrics);
+    } catch (error) {
+      // Metrics are how failures get noticed, but failing to write them must not hide the
+      // backup's own result.
+      log.error(`could not write metrics to ${job.textfileDir}: ${(error as Error).message}`);
+    }
+  };
+
+  try {
+    await writeMetrics();
+    log.info(`starting ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}`);
+    let result: { outcome: AttemptOutcome; attempts: number };
+    try {
+      await checkPasswordSource(job);
+      await backend.version(job);
+      await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
+      result = await runWithRetries(
+        async (attempt) => {
+          if (attempt > 1) log.info(`attempt ${attempt}/${job.retry.attempts}`);
+          const outcome = await backend.backup(job, {
+            signal,
+            onProgress: (p) => log.progress(p),
+            onOutput: (line) => log.engine(line),
+            warn: (m) => log.warn(m),
+          });
+          log.clearProgress();
+          if (outcome.kind === 'transient' || outcome.kind === 'permanent') {
+            log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${backend.describeExitCode(outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
+          }
+          return outcome;
+        },
+        job.retry,
+        {
+          signal,
+          random: options.random,
+          onRetry: (outcome, next, delay) => log.info(`attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`),
+        },
+      );
+    } catch (error) {
+      if (timeout?.aborted && !options.signal?.aborted) {
+        result = { outcome: { kind: 'permanent', exitCode: -1, reason: `timed out after ${formatDuration(job.timeoutMs!)}` }, attempts: metrics.lastRunAttempts ?? 1 };
+      } else if (interruptedExit(options.signal) !== undefined) {
+        result = { outcome: { kind: 'permanent', exitCode: 130, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: 1 };
+      } else if (error instanceof CronvaultError) {
+        // Failed before the engine could run: still a failed run in the metrics.
+        result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: 0 };
+      } else throw error;
+    }
+
+    const { outcome, attempts } = result;
+    const succeeded = outcome.kind === 'success' || outcome.kind === 'warning';
+    let retention: RetentionOutcome | undefined;
+    if (succeeded && job.retention.kind !== 'none' && !signal.aborted) {
+      retention = await backend
+        .applyRetention(job, job.retention, { force: options.forceRetention ?? false }, { signal, warn: (m) => log.warn(m) })
+        .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
+      if (retention.kind !== 'skipped') {
+        metrics.retentionSuccess = retention.kind === 'success';
+        metrics.retentionTimestamp = Math.floor(now() / 1000);
+        metrics.retentionRemoved = retention.removed;
+        metrics.retentionExitCode = retention.exitCode;
+        if (retention.kept !== undefined) metrics.snapshots = retention.kept;
+      }
+      if (retention.kind === 'refused' || retention.kind === 'failed') log.error(`retention ${retention.kind}: ${retention.reason}`);
+      else if (retention.kind === 'success') log.info(`retention: ${retention.reason}`);
+    }
+
+    const endMs = now();
+    Object.assign(metrics, {
+      running: false,
+      lastRunEnd: Math.floor(endMs / 1000),
+      lastRunDuration: seconds(endMs - startMs),
+      lastExitCode: outcome.exitCode,
+      lastRunSuccess: succeeded,
+      lastRunWarnings: outcome.kind === 'warning',
+      lastRunAttempts: attempts,
+    } satisfies Partial<JobMetrics>);
+    if (succeeded) {
+      metrics.lastSuccess = Math.floor(endMs / 1000);
+      const stats = outcome.stats ?? {};
+      metrics.filesNew = stats.filesNew;
+      metrics.filesChanged = stats.filesChanged;
+      metrics.filesProcessed = stats.filesProcessed;
+      metrics.bytesProcessed = stats.bytesProcessed;
+      metrics.bytesAdded = stats.bytesAdded;
+    }
+    await writeMetrics();
+    await writeJobState(job.stateDir, job.name, metrics).catch((error: Error) => log.error(`could not save state: ${error.message}`));
+    const outcomeName: RunOutcomeName = outcome.kind === 'warning' ? 'warning' : succeeded ? 'success' : 'failed';
+    await appendHistory(job.stateDir, job.name, {
+      start: Math.floor(startMs / 1000),
+      end: Math.floor(endMs / 1000),
+      durationSeconds: seconds(endMs - startMs),
+      outcome: outcomeName,
+      exitCode: outcome.exitCode,
+      attempts,
+      reason: outcome.reason,
+      bytesAdded: outcome.stats?.bytesAdded,
+      filesNew: outcome.stats?.filesNew,
+      filesChanged: outcome.stats?.filesChanged,
+      snapshotId: outcome.stats?.snapshotId,
+      retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
+    }).catch((error: Error) => log.error(`could not append history: ${error.message}`));
+
+    const took = formatDuration(endMs - startMs);
+    if (succeeded) {
+      const s = outcome.stats ?? {};
+      const details = [
+        s.filesNew !== undefined ? `${s.filesNew} new` : undefined,
+        s.filesChanged !== undefined ? `${s.filesChanged} changed` : undefined,
+        s.bytesAdded !== undefined ? `${formatBytes(s.bytesAdded)} added` : undefined,
+        s.snapshotId ? `snapshot ${s.snapshotId}` : undefined,
+        attempts > 1 ? `${attempts} attempts` : undefined,
+      ].filter(Boolean);
+      const summary = `backup ${outcome.kind === 'warning' ? 'finished with warnings' : 'succeeded'} in ${took}${details.length ? `: ${details.join(', ')}` : ''} (exit ${outcome.exitCode}: ${backend.describeExitCode(outcome.exitCode)})`;
+      if (outcome.kind === 'warning') log.warn(summary);
+      else log.success(summary);
+    } else {
+      log.error(`backup failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${took}: ${outcome.reason}`);
+    }
+    return { job: job.name, outcome: outcomeName, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: seconds(endMs - startMs), retention };
+  } finally {
+    if (metrics.running) {
+      // An unexpected crash: do not leave "running" set forever.
+      metrics.running = false;
+      await writeMetrics();
+    }
+    await lock.release();
+  }
+};
+
+/** The process exit code for a finished run. */
+export const exitCodeFor = (result: RunResult, signal?: AbortSignal): number => {
+  const interrupted = interruptedExit(signal);
+  if (interrupted !== undefined) return interrupted;
+  if (result.outcome === 'failed') return EXIT.backupFailed;
+  if (result.retention && (result.retention.kind === 'refused' || result.retention.kind === 'failed')) return EXIT.backupFailed;
+  return EXIT.ok;
+};
