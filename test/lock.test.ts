@@ -1,0 +1,54 @@
+// One run per job: cron may start a second run while the first is still going.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
+import { metricValue } from './support/restic.ts';
+
+const fakeBin = join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli');
+
+describe('per-job lock', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let args: string[];
+  let fake: string;
+  before(async () => {
+    tmp = await makeTempDir();
+    fake = join(tmp.dir, 'fake');
+    await mkdir(fake);
+    await mkdir(join(tmp.dir, 'data'));
+    const pass = join(tmp.dir, 'p');
+    await writeFile(pass, 'x\n');
+    await chmod(pass, 0o600);
+    args = ['run', '--path', join(tmp.dir, 'data'), '--engine', 'duplicati', '--repository', 'file:///r', '--password-file', pass, '--retention', 'none',
+      '--textfile-dir', join(tmp.dir, 'text'), '--state-dir', join(tmp.dir, 'state'), '--binary', fakeBin];
+  });
+  after(async () => tmp.cleanup());
+
+  const lockFile = () => join(tmp.dir, 'state', 'locks', `${join(tmp.dir, 'data').slice(1).replace(/[^A-Za-z0-9_.-]+/g, '_')}.lock`);
+
+  it('makes a second concurrent run exit 75 naming the holder, without touching its metrics', async () => {
+    const first = runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake, FAKE_DUPLICATI_SLEEP_MS: '4000' } });
+    for (let i = 0; i < 100; i += 1) {
+      if (await access(lockFile()).then(() => true, () => false)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const second = await runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    assert.equal(second.exitCode, 75);
+    assert.match(second.stderr, /already running \(pid \d+, since \d{4}-\d\d-\d\dT/);
+    const during = await readFile(join(tmp.dir, 'text', (await import('node:fs')).readdirSync(join(tmp.dir, 'text')).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    assert.equal(metricValue(during, 'backup_running'), 1, 'the first run is still reported as running');
+    const firstResult = await first;
+    assert.equal(firstResult.exitCode, 0, firstResult.stderr);
+  });
+
+  it('takes over a lock left by a process that died', async () => {
+    const dead = await execa('true');
+    await mkdir(join(tmp.dir, 'state', 'locks'), { recursive: true });
+    await writeFile(lockFile(), JSON.stringify({ pid: dead.pid, since: '2026-01-01T00:00:00.000Z' }));
+    const result = await runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.equal(await access(lockFile()).then(() => true, () => false), false, 'lock released after the run');
+  });
+});
