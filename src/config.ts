@@ -8,7 +8,7 @@ import { UsageError } from './errors.ts';
 import { parseDuration } from './durations.ts';
 import { assertJobName } from './job-name.ts';
 import { parseSchedule } from './schedule.ts';
-import { parseRetention, type RetentionPolicy } from './retention.ts';
+import { parseRetention, toDuplicatiPolicy, type RetentionPolicy } from './retention.ts';
 import { didYouMean } from './suggest.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
@@ -250,6 +250,13 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, wher
   if (passwordFile === undefined && passwordCommand === undefined) fail(where, 'needs "password_file" or "password_command", in the job or in defaults (passwords are never written in the config)');
   if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
+  if (engine === 'duplicati' && retention?.kind === 'counts') {
+    try {
+      toDuplicatiPolicy(retention);
+    } catch (error) {
+      fail(where, `retention: ${(error as Error).message}`);
+    }
+  }
   const retentionMissing = retention === undefined;
   if (retention === undefined) {
     warnings.push(`${where}: no retention set, so nothing will ever be deleted; set "retention" (e.g. "1W:1D,4W:1W,12M:1M") or "retention: none" to silence this`);

@@ -44,9 +44,11 @@ describe('per-job lock', () => {
   });
 
   it('takes over a lock left by a process that died', async () => {
-    const dead = await execa('true');
+    const deadProcess = execa('true');
+    const deadPid = deadProcess.pid;
+    await deadProcess;
     await mkdir(join(tmp.dir, 'state', 'locks'), { recursive: true });
-    await writeFile(lockFile(), JSON.stringify({ pid: dead.pid, since: '2026-01-01T00:00:00.000Z' }));
+    await writeFile(lockFile(), JSON.stringify({ pid: deadPid, since: '2026-01-01T00:00:00.000Z' }));
     const result = await runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
     assert.equal(result.exitCode, 0, result.stderr);
     assert.equal(await access(lockFile()).then(() => true, () => false), false, 'lock released after the run');

@@ -120,6 +120,14 @@ const failureFromRun = (run: EngineRun): AttemptOutcome =>
 const startProducer = (job: JobConfig, signal?: AbortSignal) =>
   execa('/bin/sh', ['-c', job.command!], { env: job.env, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, cancelSignal: signal });
 
+/**
+ * restic 0.14 prints `--json` status lines 60 times a second whatever stdout is. Someone
+ * watching gets 2 a second; cron, where nobody reads them, one every 10 s. A rate set in the
+ * job's env or cronvault's own environment wins.
+ */
+const progressRate = (job: JobConfig, context: EngineContext): Record<string, string> =>
+  job.env.RESTIC_PROGRESS_FPS !== undefined || process.env.RESTIC_PROGRESS_FPS !== undefined ? {} : { RESTIC_PROGRESS_FPS: context.onProgress ? '2' : '0.1' };
+
 const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
   let summary: ResticSummary | undefined;
   const args = ['backup', '--json', ...scope(job), ...job.tags.flatMap((tag) => ['--tag', tag])];
@@ -131,7 +139,7 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
   const run = await runEngine({
     binary: binaryOf(job),
     args,
-    env: resticEnv(job),
+    env: { ...progressRate(job, context), ...resticEnv(job) },
     signal: context.signal,
     killSignal: 'SIGINT',
     stdin: producer?.stdout ?? undefined,
@@ -188,10 +196,42 @@ const ensureRepository = async (job: JobConfig, context: EngineContext): Promise
   }
 };
 
-interface ForgetGroup {
+export interface ForgetGroup {
   keep?: unknown[] | null;
   remove?: unknown[] | null;
 }
+
+/**
+ * Decides from `forget --dry-run --json` whether deleting may go ahead: never every snapshot,
+ * and never more than `maxDelete` of them unless forced, since a wrong policy or a clock jump
+ * should cost a refused run, not a repository.
+ */
+export const retentionVerdict = (
+  groups: ForgetGroup[],
+  maxDelete: number,
+  force: boolean,
+): { kind: 'proceed'; removed: number; kept: number } | { kind: 'stop'; outcome: RetentionOutcome } => {
+  const removed = groups.reduce((sum, group) => sum + (group.remove?.length ?? 0), 0);
+  const kept = groups.reduce((sum, group) => sum + (group.keep?.length ?? 0), 0);
+  const total = removed + kept;
+  if (removed === 0) return { kind: 'stop', outcome: { kind: 'success', exitCode: 0, removed: 0, kept, reason: 'nothing to remove' } };
+  if (kept === 0) {
+    return { kind: 'stop', outcome: { kind: 'refused', exitCode: -1, removed: 0, kept: total, reason: `retention would remove all ${total} snapshots of this job; nothing was deleted (check the policy)` } };
+  }
+  if (!force && removed > maxDelete * total) {
+    return {
+      kind: 'stop',
+      outcome: {
+        kind: 'refused',
+        exitCode: -1,
+        removed: 0,
+        kept: total,
+        reason: `retention would remove ${removed} of ${total} snapshots, more than retention_max_delete (${Math.round(maxDelete * 100)}%); nothing was deleted (rerun with --force-retention if this is intended)`,
+      },
+    };
+  }
+  return { kind: 'proceed', removed, kept };
+};
 
 const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: RetentionOptions, context: EngineContext): Promise<RetentionOutcome> => {
   if (policy.kind === 'none') return { kind: 'skipped', exitCode: 0, removed: 0, reason: 'retention disabled' };
@@ -207,24 +247,10 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
   } catch {
     return { kind: 'failed', exitCode: dryRun.exitCode, removed: 0, reason: 'could not read restic forget --dry-run --json output' };
   }
-  const removed = groups.reduce((sum, group) => sum + (group.remove?.length ?? 0), 0);
-  const kept = groups.reduce((sum, group) => sum + (group.keep?.length ?? 0), 0);
+  const verdict = retentionVerdict(groups, job.retentionMaxDelete, options.force);
+  if (verdict.kind !== 'proceed') return verdict.outcome;
+  const { removed, kept } = verdict;
   const total = removed + kept;
-  if (removed === 0) return { kind: 'success', exitCode: 0, removed: 0, kept, reason: 'nothing to remove' };
-  if (!options.force) {
-    if (kept === 0) {
-      return { kind: 'refused', exitCode: -1, removed: 0, kept: total, reason: `retention would remove all ${total} snapshots of this job; nothing was deleted (check the policy, or rerun with --force-retention)` };
-    }
-    if (removed > job.retentionMaxDelete * total) {
-      return {
-        kind: 'refused',
-        exitCode: -1,
-        removed: 0,
-        kept: total,
-        reason: `retention would remove ${removed} of ${total} snapshots, more than retention_max_delete (${Math.round(job.retentionMaxDelete * 100)}%); nothing was deleted (rerun with --force-retention if this is intended)`,
-      };
-    }
-  }
   if (options.dryRun) return { kind: 'success', exitCode: 0, removed, kept, reason: `dry run: would remove ${removed}` };
   const run = await runEngineCollect({ binary: binaryOf(job), args: [...base, '--prune'], env: resticEnv(job), signal: context.signal, killSignal: 'SIGINT' });
   if (run.exitCode !== 0) return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: failureFromRun(run).reason };
@@ -248,7 +274,7 @@ export const restic = {
   async restore(job, request, context) {
     const env = resticEnv(job);
     if (request.toStdout) {
-      const run = await runEngine({ binary: binaryOf(job), args: ['dump', ...scope(job), request.snapshot, `/${job.stdinFilename ?? request.include?.[0] ?? ''}`], env, signal: context.signal, stdoutTo: process.stdout });
+      const run = await runEngine({ binary: binaryOf(job), args: ['dump', ...scope(job), request.snapshot, `/${(job.stdinFilename ?? request.include?.[0] ?? '').replace(/^\/+/, '')}`], env, signal: context.signal, stdoutTo: process.stdout });
       if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', 1, `restic dump failed: ${failureFromRun(run).reason}`);
       return;
     }
