@@ -1,0 +1,61 @@
+// node_exporter's textfile collector merges every cronvault file: twenty jobs, one host, no
+// scrape error. This is what breaks when HELP/TYPE lines differ between files.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
+import { startNodeExporter, type Service } from './support/services.ts';
+
+const JOBS = 20;
+
+describe('node_exporter textfile collector', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let exporter: Service | undefined;
+  before(async () => {
+    tmp = await makeTempDir();
+  });
+  after(async () => {
+    await exporter?.stop();
+    await tmp.cleanup();
+  });
+
+  it('serves the series of 20 jobs written by `run --all` with node_textfile_scrape_error 0', async () => {
+    const fake = join(tmp.dir, 'fake');
+    await mkdir(fake);
+    const pass = join(tmp.dir, 'pass');
+    await writeFile(pass, 'secret\n');
+    await chmod(pass, 0o600);
+    const jobs = Array.from({ length: JOBS }, (_, i) => `  job${i}:\n    path: ${join(tmp.dir, `data${i}`)}\n${i % 2 ? '    schedule: "0 */6 * * *"\n' : ''}`);
+    const config = join(tmp.dir, 'config.yml');
+    await writeFile(config, [
+      `state_dir: ${join(tmp.dir, 'state')}`,
+      `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
+      'defaults:',
+      '  engine: duplicati',
+      '  repository: file:///mnt/backup',
+      `  password_file: ${pass}`,
+      '  retention: "1W:1D,4W:1W,12M:1M"',
+      `  binary: ${join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')}`,
+      'jobs:',
+      ...jobs,
+    ].join('\n'));
+    for (let i = 0; i < JOBS; i += 1) await mkdir(join(tmp.dir, `data${i}`));
+    // Every third job fails for good (200), so success and failure series mix in one scrape.
+    const result = await runCronvault(['run', '--all', '--quiet', '--config', config], { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.equal(result.stderr, '', '--quiet prints nothing when all is well');
+
+    exporter = await startNodeExporter({ textfileDir: join(tmp.dir, 'text') });
+    const body = await (await fetch(`${exporter.url}/metrics`)).text();
+    assert.match(body, /^node_textfile_scrape_error 0$/m);
+    const successes = body.split('\n').filter((l) => l.startsWith('backup_last_run_success{'));
+    assert.equal(successes.length, JOBS);
+    for (const line of successes) assert.match(line, /^backup_last_run_success\{backup="job\d+",engine="duplicati",path="[^"]+"\} 1$/);
+    assert.equal(body.split('\n').filter((l) => l.startsWith('backup_job_info{')).length, JOBS);
+    assert.equal(body.split('\n').filter((l) => l.startsWith('backup_schedule_max_interval_seconds{')).length, JOBS / 2);
+    assert.match(body, /backup_schedule_max_interval_seconds\{backup="job1",engine="duplicati",path="[^"]+"\} 21600/);
+    const mtimes = body.split('\n').filter((l) => l.startsWith('node_textfile_mtime_seconds{file=') && l.includes('cronvault_'));
+    assert.equal(mtimes.length, JOBS + 1, 'one mtime per job file plus cronvault_jobs.prom');
+  });
+});
