@@ -23,8 +23,9 @@ rm -f "$root/example/data/notes/last-demo-run.txt"
 echo
 echo "== $demo/textfile/cronvault_example.prom (what node_exporter serves)"
 cat "$demo/textfile/cronvault_example.prom"
-if "${cli[@]}" --help | grep -q '^  status'; then
-  echo
-  echo "== cronvault status"
-  "${cli[@]}" status --config "$demo/config.yml" || true
-fi
+echo
+echo "== cronvault status"
+"${cli[@]}" status --config "$demo/config.yml" || true
+echo
+echo "== cronvault history example"
+"${cli[@]}" history example --config "$demo/config.yml" || true

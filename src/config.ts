@@ -8,7 +8,7 @@ import { UsageError } from './errors.ts';
 import { parseDuration } from './durations.ts';
 import { assertJobName } from './job-name.ts';
 import { parseSchedule } from './schedule.ts';
-import { parseRetention, toDuplicatiPolicy, type RetentionPolicy } from './retention.ts';
+import { parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy } from './retention.ts';
 import { didYouMean } from './suggest.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
@@ -250,12 +250,14 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, wher
   if (passwordFile === undefined && passwordCommand === undefined) fail(where, 'needs "password_file" or "password_command", in the job or in defaults (passwords are never written in the config)');
   if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
-  if (engine === 'duplicati' && retention?.kind === 'counts') {
-    try {
-      toDuplicatiPolicy(retention);
-    } catch (error) {
-      fail(where, `retention: ${(error as Error).message}`);
-    }
+  const rounding = pick<'refuse' | 'keep-more'>('retention_rounding') ?? 'refuse';
+  // A policy the job's engine cannot apply is a config error now, not a failed run at 2 a.m.
+  // (restic's flags depend on its version only for "unlimited", which every version can say.)
+  try {
+    if (engine === 'duplicati' && retention?.kind === 'counts') toDuplicatiPolicy(retention);
+    if (engine === 'restic' && retention !== undefined && retention.kind !== 'none') toResticForgetArgs(retention, { resticVersion: '0.16.0', rounding });
+  } catch (error) {
+    fail(where, `retention: ${(error as Error).message}`);
   }
   const retentionMissing = retention === undefined;
   if (retention === undefined) {
@@ -277,7 +279,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, wher
       passwordCommand,
       retention,
       retentionMissing,
-      retentionRounding: pick<'refuse' | 'keep-more'>('retention_rounding') ?? 'refuse',
+      retentionRounding: rounding,
       retentionMaxDelete: pick<number>('retention_max_delete') ?? 0.5,
       retry,
       schedule: pick<string>('schedule'),

@@ -3,6 +3,14 @@ import { CommanderError } from 'commander';
 import { buildProgram } from './cli.ts';
 import { EXIT, isCronvaultError } from './errors.ts';
 
+// `cronvault status | head` closes the pipe early; that is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+    throw error;
+  });
+}
+
 const main = async (): Promise<number> => {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {

@@ -1,7 +1,7 @@
 // `cronvault retention explain`: what a policy keeps, in words, and the exact engine flags.
 import { execa } from 'execa';
 import { UsageError } from '../errors.ts';
-import { explainRetention, parseRetention } from '../retention.ts';
+import { explainRetention, parseRetention, toDuplicatiPolicy, toResticForgetArgs } from '../retention.ts';
 
 export interface ExplainFlags {
   engine?: string;
@@ -15,11 +15,24 @@ const installedResticVersion = async (): Promise<string> => {
   return /restic (\d+\.\d+\.\d+)/.exec(String(result.stdout ?? ''))?.[1] ?? '0.14.0';
 };
 
-export const explainCommand = async (policyText: string, flags: ExplainFlags): Promise<string> => {
+export const explainCommand = async (policyText: string, flags: ExplainFlags): Promise<{ text: string; problem?: string }> => {
   const engine = flags.engine ?? 'restic';
   if (engine !== 'restic' && engine !== 'duplicati') throw new UsageError('E_USAGE', `--engine must be restic or duplicati, not "${engine}"`);
   if (flags.rounding !== undefined && flags.rounding !== 'refuse' && flags.rounding !== 'keep-more') throw new UsageError('E_USAGE', `--rounding must be refuse or keep-more, not "${flags.rounding}"`);
   const policy = parseRetention(policyText, 'retention');
   const resticVersion = engine === 'restic' ? (flags.resticVersion ?? (await installedResticVersion())) : undefined;
-  return explainRetention(policy, engine, { resticVersion, rounding: (flags.rounding as 'refuse' | 'keep-more' | undefined) ?? 'refuse' });
+  const rounding = (flags.rounding as 'refuse' | 'keep-more' | undefined) ?? 'refuse';
+  const text = explainRetention(policy, engine, { resticVersion, rounding });
+  // The words are useful even when the engine cannot apply the policy, but scripts (the
+  // Ansible preflight) must see that it cannot: exit 2, as for a malformed policy.
+  let problem: string | undefined;
+  try {
+    if (policy.kind !== 'none') {
+      if (engine === 'restic') toResticForgetArgs(policy, { resticVersion: resticVersion!, rounding });
+      else toDuplicatiPolicy(policy);
+    }
+  } catch (error) {
+    problem = (error as Error).message;
+  }
+  return { text, problem };
 };
