@@ -1,0 +1,82 @@
+// Job shapes beyond a plain path: a repository created on first run, a database dump piped
+// through restic --stdin, and a metrics directory that cannot be written.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir, runCronvault } from './support/cli.ts';
+import { createRepository, listSnapshots, metricValue, restic } from './support/restic.ts';
+
+describe('restic job shapes', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    tmp = await makeTempDir();
+  });
+  after(async () => tmp.cleanup());
+
+  const writeConfig = async (name: string, lines: string[]) => {
+    const file = join(tmp.dir, `${name}.yml`);
+    await writeFile(file, [`state_dir: ${join(tmp.dir, name, 'state')}`, `metrics: { textfile_dir: ${join(tmp.dir, name, 'text')} }`, ...lines, ''].join('\n'));
+    return file;
+  };
+
+  it('creates a missing repository on the first run when init is true', async () => {
+    const pass = join(tmp.dir, 'init.pass');
+    await writeFile(pass, 'fresh\n');
+    await chmod(pass, 0o600);
+    const data = join(tmp.dir, 'init-data');
+    await mkdir(data);
+    await writeFile(join(data, 'f'), 'first');
+    const repository = join(tmp.dir, 'init-repo');
+    const config = await writeConfig('init', ['jobs:', '  fresh:', `    path: ${data}`, `    repository: ${repository}`, `    password_file: ${pass}`, '    retention: none', '    init: true']);
+    const result = await runCronvault(['run', 'fresh', '--config', config]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.stderr, /repository does not exist yet; creating it \(init: true\)/);
+    assert.equal((await listSnapshots({ env: { RESTIC_REPOSITORY: repository, RESTIC_PASSWORD_FILE: pass } })).length, 1);
+  });
+
+  it('stores a command\'s output as one file and removes the snapshot of a command that failed', async () => {
+    const repo = await createRepository(tmp.dir, 'dump-repo');
+    const config = await writeConfig('dump', [
+      'defaults:',
+      `  repository: ${repo.repository}`,
+      `  password_file: ${repo.passwordFile}`,
+      '  retention: none',
+      '  retry: { attempts: 2, min_delay: 10ms, max_delay: 20ms }',
+      'jobs:',
+      '  appdb:',
+      '    command: "printf \'CREATE TABLE t (id int);\\n\'"',
+      '    stdin_filename: appdb.sql',
+      '  brokendb:',
+      '    command: "printf partial; exit 3"',
+    ]);
+    const ok = await runCronvault(['run', 'appdb', '--config', config]);
+    assert.equal(ok.exitCode, 0, ok.stderr);
+    const [snapshot] = await listSnapshots(repo, '--tag', 'cronvault:appdb');
+    assert.ok(snapshot, 'a snapshot of the dump exists');
+    assert.equal(await restic(repo, ['dump', snapshot.id, '/appdb.sql']), 'CREATE TABLE t (id int);');
+    const prom = await readFile(join(tmp.dir, 'dump', 'text', 'cronvault_appdb.prom'), 'utf8');
+    assert.equal(metricValue(prom, 'backup_last_run_success'), 1);
+    assert.match(prom, /path="-"/);
+
+    const broken = await runCronvault(['run', 'brokendb', '--config', config]);
+    assert.equal(broken.exitCode, 1);
+    assert.match(broken.stderr, /command "printf partial; exit 3" failed with exit 3; its partial snapshot was removed/);
+    assert.deepEqual(await listSnapshots(repo, '--tag', 'cronvault:brokendb'), [], 'no truncated dump is left to restore');
+  });
+
+  it('reports a metrics directory it cannot write but still returns the backup\'s own result', async () => {
+    const repo = await createRepository(tmp.dir, 'nometrics-repo');
+    const data = join(tmp.dir, 'nometrics-data');
+    await mkdir(data);
+    await writeFile(join(data, 'f'), 'x');
+    const blocker = join(tmp.dir, 'not-a-dir');
+    await writeFile(blocker, 'a file where the textfile directory should be');
+    const result = await runCronvault(['run', '--path', data, '--repository', repo.repository, '--password-file', repo.passwordFile, '--retention', 'none',
+      '--textfile-dir', join(blocker, 'text'), '--state-dir', join(tmp.dir, 'nometrics-state')]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.stderr, /could not write metrics to .*not-a-dir\/text/);
+    assert.match(result.stderr, /backup succeeded/);
+    assert.equal((await listSnapshots(repo)).length, 1);
+  });
+});
