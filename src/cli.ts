@@ -1,11 +1,17 @@
 // Wires commander to the command modules; no command's work is done here.
 import { Command, Option } from 'commander';
 import { Logger, type Verbosity } from './log.ts';
+import { UsageError } from './errors.ts';
 import { VERSION } from './version.ts';
 import { runCommand, type RunFlags } from './commands/run.ts';
 import { explainCommand, type ExplainFlags } from './commands/retention.ts';
 import { checkCommand } from './commands/check.ts';
 import { cronCommand } from './commands/cron.ts';
+import { statusCommand } from './commands/status.ts';
+import { historyCommand, type HistoryFlags } from './commands/history.ts';
+import { snapshotsCommand } from './commands/snapshots.ts';
+import { restoreCommand, type RestoreFlags } from './commands/restore.ts';
+import { initCommand } from './commands/init.ts';
 
 export interface ProgramContext {
   signal: AbortSignal;
@@ -90,7 +96,71 @@ export const buildProgram = (context: ProgramContext): Command => {
       process.stdout.write(await cronCommand(flags));
     });
 
-  const retention = program.command('retention').description('Work with retention policies');
+  program
+    .command('status')
+    .description('One line per job: last run, outcome, exit code in words, last success, next run')
+    .addOption(configOption())
+    .option('--json', 'machine-readable, stable schema (docs/status-json.md)')
+    .addHelpText('after', '\nJobs that failed, never ran or missed their schedule are marked "!" (red or yellow on a terminal).\n\nExamples:\n  cronvault status\n  cronvault status --json | jq \'.jobs[] | select(.healthy | not) | .name\'\n\nExit 0 only when every job is healthy (last run succeeded, warnings included, and not overdue); 1 otherwise.')
+    .action(async (flags: { config?: string; json?: boolean }) => {
+      context.setExitCode(await statusCommand(flags));
+    });
+
+  program
+    .command('history')
+    .description("A job's last runs: start, duration, outcome, exit code, attempts, data added")
+    .argument('<job>', 'job name from the config')
+    .addOption(configOption())
+    .option('-n, --number <count>', 'how many runs, newest first (default 20)')
+    .option('--json', 'machine-readable')
+    .addHelpText('after', '\nExamples:\n  cronvault history influxdb\n  cronvault history influxdb -n 5 --json')
+    .action(async (job: string, flags: HistoryFlags) => {
+      context.setExitCode(await historyCommand(job, flags));
+    });
+
+  program
+    .command('snapshots')
+    .description("List the job's own snapshots (this host, this job's tag)")
+    .argument('<job>', 'job name from the config')
+    .addOption(configOption())
+    .option('--json', 'machine-readable')
+    .addHelpText('after', '\nExample:\n  cronvault snapshots influxdb --json')
+    .action(async (job: string, flags: { config?: string; json?: boolean }) => {
+      context.setExitCode(await snapshotsCommand(job, flags, context.signal));
+    });
+
+  program
+    .command('restore')
+    .description('Restore a snapshot of a job with its engine')
+    .argument('<job>', 'job name from the config')
+    .addOption(configOption())
+    .option('-t, --target <dir>', 'directory to restore into (must be empty unless --force)')
+    .option('-s, --snapshot <id>', 'snapshot ID from `cronvault snapshots`, or latest', 'latest')
+    .option('-i, --include <path>', 'restore only this path (repeatable)', collect)
+    .option('--to-stdout', 'write a command job\'s dump (or one --include file) to standard output')
+    .option('-f, --force', 'restore into a non-empty directory, overwriting files with the same names')
+    .option('-q, --quiet', 'print only warnings and errors')
+    .option('-v, --verbose', "also print the engine's own output")
+    .addHelpText('after', '\nA path job is restored with its full path below the target: /var/lib/influxdb lands in DIR/var/lib/influxdb.\n\nExamples:\n  cronvault restore influxdb --target /srv/restore\n  cronvault restore influxdb --target /srv/restore --snapshot 4f3a9c1e --include /var/lib/influxdb/meta\n  cronvault restore postgres --to-stdout > dump.sql\n\nExit 2 when the target is not empty (without --force) or the snapshot is not the job\'s own.')
+    .action(async (job: string, flags: RestoreFlags & { quiet?: boolean; verbose?: boolean }) => {
+      const log = new Logger({ verbosity: verbosityOf(flags) });
+      context.setExitCode(await restoreCommand(job, flags, log, context.signal));
+    });
+
+  program
+    .command('init')
+    .description("Create the job's repository if it does not exist yet")
+    .argument('<job>', 'job name from the config')
+    .addOption(configOption())
+    .addHelpText('after', '\nSafe to run again: an existing repository is reported ("already exists") and left alone, exit 0.\n\nExample:\n  cronvault init influxdb')
+    .action(async (job: string, flags: { config?: string }) => {
+      context.setExitCode(await initCommand(job, flags, new Logger({ verbosity: 'normal' }), context.signal));
+    });
+
+  const retention = program
+    .command('retention')
+    .description('Work with retention policies')
+    .addHelpText('after', '\nExample:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"');
   retention
     .command('explain')
     .description('Say in words what a retention policy keeps, and the exact engine flags')
@@ -100,7 +170,9 @@ export const buildProgram = (context: ProgramContext): Command => {
     .addOption(new Option('--rounding <mode>', 'what to do with intervals restic cannot express').choices(['refuse', 'keep-more']).default('refuse'))
     .addHelpText('after', '\nExamples:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  cronvault retention explain "7D:0s,3M:1D,10Y:2M" --engine duplicati\n\nExit 2 when the policy is invalid.')
     .action(async (policy: string, flags: ExplainFlags) => {
-      process.stdout.write(`${await explainCommand(policy, flags)}\n`);
+      const { text, problem } = await explainCommand(policy, flags);
+      process.stdout.write(`${text}\n`);
+      if (problem) throw new UsageError('E_RETENTION', `${flags.engine ?? 'restic'} cannot apply "${policy}": ${problem}`);
     });
 
   return program;

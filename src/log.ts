@@ -75,9 +75,14 @@ export class Logger {
     if (this.verbosity === 'verbose') this.write('debug', line);
   }
 
+  /** Whether progress() draws anything: on a terminal, unless --quiet. */
+  get showsProgress(): boolean {
+    return this.interactive && this.verbosity !== 'quiet';
+  }
+
   /** A live line on a terminal; nothing at all for cron. */
   progress(progress: Progress): void {
-    if (!this.interactive || this.verbosity === 'quiet') return;
+    if (!this.showsProgress) return;
     const parts = [`${progress.percent.toFixed(1).padStart(5)}%`];
     if (progress.totalFiles) parts.push(`${progress.filesDone ?? 0}/${progress.totalFiles} files`);
     if (progress.totalBytes) parts.push(`${formatBytes(progress.bytesDone ?? 0)}/${formatBytes(progress.totalBytes)}`);

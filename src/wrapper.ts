@@ -33,15 +33,23 @@ export interface RunResult {
 
 const seconds = (ms: number): number => Math.round(ms) / 1000;
 
-/** Aborts when any of the signals does (AbortSignal.any needs Node 20; hosts run 18.19). */
-const anySignal = (signals: (AbortSignal | undefined)[]): AbortSignal => {
+/**
+ * Aborts when any of the signals does (AbortSignal.any needs Node 20; hosts run 18.19).
+ * `dispose` unhooks it again, so `run --all` does not pile listeners onto the process signal.
+ */
+const anySignal = (signals: (AbortSignal | undefined)[]): { signal: AbortSignal; dispose: () => void } => {
   const controller = new AbortController();
+  const unhook: (() => void)[] = [];
   for (const signal of signals) {
     if (!signal) continue;
     if (signal.aborted) controller.abort(signal.reason);
-    else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    else {
+      const onAbort = () => controller.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      unhook.push(() => signal.removeEventListener('abort', onAbort));
+    }
   }
-  return controller.signal;
+  return { signal: controller.signal, dispose: () => unhook.forEach((fn) => fn()) };
 };
 
 /** Checks that need no engine: a missing password file fails the run before restic asks. */
@@ -65,7 +73,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   const backend = backendFor(job.engine);
   const lock = await acquireLock(job.stateDir, job.name);
   const timeout = job.timeoutMs ? AbortSignal.timeout(job.timeoutMs) : undefined;
-  const signal = anySignal([options.signal, timeout]);
+  const { signal, dispose: disposeSignal } = anySignal([options.signal, timeout]);
   const startMs = now();
   const previous = await readJobState(job.stateDir, job.name);
   const metrics: JobMetrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: Math.floor(startMs / 1000), running: true };
@@ -93,7 +101,8 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
           if (attempt > 1) log.info(`attempt ${attempt}/${job.retry.attempts}`);
           const outcome = await backend.backup(job, {
             signal,
-            onProgress: (p) => log.progress(p),
+            // Left out when nothing is drawn, so the engine can report progress less often.
+            onProgress: log.showsProgress ? (p) => log.progress(p) : undefined,
             onOutput: (line) => log.engine(line),
             warn: (m) => log.warn(m),
           });
@@ -114,7 +123,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       if (timeout?.aborted && !options.signal?.aborted) {
         result = { outcome: { kind: 'permanent', exitCode: -1, reason: `timed out after ${formatDuration(job.timeoutMs!)}` }, attempts: metrics.lastRunAttempts ?? 1 };
       } else if (interruptedExit(options.signal) !== undefined) {
-        result = { outcome: { kind: 'permanent', exitCode: 130, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: 1 };
+        result = { outcome: { kind: 'permanent', exitCode: interruptedExit(options.signal)!, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: 1 };
       } else if (error instanceof CronvaultError) {
         // Failed before the engine could run: still a failed run in the metrics.
         result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: 0 };
@@ -199,6 +208,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       metrics.running = false;
       await writeMetrics();
     }
+    disposeSignal();
     await lock.release();
   }
 };

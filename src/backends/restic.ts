@@ -144,8 +144,9 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     killSignal: 'SIGINT',
     stdin: producer?.stdout ?? undefined,
     onStdoutLine: (line) => {
-      context.onOutput?.(line, 'stdout');
       const message = parseJsonLine(line);
+      // Status lines are drawn as the progress line; repeating them in --verbose output buries the rest.
+      if (message?.message_type !== 'status') context.onOutput?.(line, 'stdout');
       if (message?.message_type === 'summary') summary = message as ResticSummary;
       else if (message?.message_type === 'status' && context.onProgress) {
         context.onProgress({

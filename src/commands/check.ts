@@ -43,7 +43,11 @@ const checkPasswordFile = async (job: JobConfig): Promise<CheckResult> => {
   let mode: number;
   try {
     mode = (await stat(file)).mode;
-  } catch {
+  } catch (error) {
+    // EACCES here means a directory on the way is closed to this user: the file may well exist.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      return { subject, ok: false, message: `password file ${file} is not readable by this user (${(error as NodeJS.ErrnoException).code ?? 'error'})`, fix: `let the user running cronvault reach and read it (chown $(id -un) ${file}; check the directories above it), or run cronvault as the file's owner` };
+    }
     return { subject, ok: false, message: `password file ${file} does not exist`, fix: `create it: install -m 600 /dev/null ${file} && edit it` };
   }
   try {
@@ -54,7 +58,7 @@ const checkPasswordFile = async (job: JobConfig): Promise<CheckResult> => {
   if ((mode & 0o077) !== 0) {
     return { subject, ok: false, message: `password file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`, fix: `chmod 600 ${file}` };
   }
-  return { subject, ok: true, message: `${file} is readable and private (mode 0600)` };
+  return { subject, ok: true, message: `${file} is readable and private (mode ${(mode & 0o777).toString(8).padStart(4, '0')})` };
 };
 
 const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
@@ -87,7 +91,7 @@ export const runChecks = async (config: Config): Promise<CheckResult[]> => {
   for (const job of config.jobs.values()) results.push(...(await checkJob(job)));
   if (textfile.ok) {
     await writeJobsInfo(config.textfileDir, config.jobs.values()).catch((error: Error) =>
-      results.push({ subject: 'metrics.textfile_dir', ok: false, message: `could not write cronvault_jobs.prom: ${error.message}` }),
+      results.push({ subject: 'metrics.textfile_dir', ok: false, message: `could not write cronvault_jobs.prom: ${error.message}`, fix: `make ${config.textfileDir} writable by the user running cronvault` }),
     );
   }
   return results;

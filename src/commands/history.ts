@@ -1,0 +1,53 @@
+// `cronvault history <job>`: the job's last runs from its bounded history file in state_dir.
+import { formatBytes, formatDuration } from '../durations.ts';
+import { EXIT, UsageError } from '../errors.ts';
+import { readHistory, type HistoryEntry } from '../state.ts';
+import { findJob, readConfig, type ConfigOption } from './context.ts';
+
+export interface HistoryFlags extends ConfigOption {
+  number?: string;
+  json?: boolean;
+}
+
+const DEFAULT_COUNT = 20;
+
+const countOf = (text: string | undefined): number => {
+  if (text === undefined) return DEFAULT_COUNT;
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < 1) throw new UsageError('E_USAGE', `-n/--number must be a whole number of at least 1, not "${text}"`);
+  return count;
+};
+
+/** Local wall-clock time, "2026-11-25 22:04:13": the operator reads it beside cron mails. */
+const localTime = (seconds: number): string => {
+  const d = new Date(seconds * 1000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+};
+
+export const formatHistory = (job: string, entries: HistoryEntry[]): string => {
+  if (entries.length === 0) return `job ${job} has no recorded runs yet`;
+  const rows = [
+    ['START', 'DURATION', 'OUTCOME', 'EXIT', 'ATTEMPTS', 'ADDED', 'SNAPSHOT'],
+    ...entries.map((e) => [
+      localTime(e.start),
+      formatDuration(e.durationSeconds * 1000),
+      e.outcome,
+      String(e.exitCode),
+      String(e.attempts),
+      e.bytesAdded === undefined ? '-' : formatBytes(e.bytesAdded),
+      e.snapshotId ?? (e.outcome === 'failed' ? e.reason : '-'),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
+  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd()).join('\n');
+};
+
+/** Newest run first. */
+export const historyCommand = async (jobName: string, flags: HistoryFlags): Promise<number> => {
+  const count = countOf(flags.number);
+  const job = findJob(readConfig(flags), jobName);
+  const entries = (await readHistory(job.stateDir, job.name)).slice(-count).reverse();
+  process.stdout.write(flags.json ? `${JSON.stringify({ job: job.name, runs: entries }, null, 2)}\n` : `${formatHistory(job.name, entries)}\n`);
+  return EXIT.ok;
+};

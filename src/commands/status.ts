@@ -1,0 +1,178 @@
+// `cronvault status`: how every configured job is doing, read from the state files and locks
+// only (no engine, no repository), so it is instant and safe to run from scripts and monitors.
+// Exit 0 only when every job is healthy: it doubles as a check.
+import { hostname } from 'node:os';
+import { backendFor } from '../backends/index.ts';
+import type { Config, JobConfig } from '../config.ts';
+import { formatDuration } from '../durations.ts';
+import { EXIT } from '../errors.ts';
+import { readLock } from '../lock.ts';
+import type { JobMetrics } from '../metrics.ts';
+import { maxIntervalSeconds, nextRun, parseSchedule } from '../schedule.ts';
+import { readJobState } from '../state.ts';
+import { jitteredSchedule } from './cron.ts';
+import { readConfig, type ConfigOption } from './context.ts';
+
+/** Bumped only when a field changes meaning or disappears; new fields may appear in any version. */
+export const STATUS_SCHEMA_VERSION = 1;
+
+/** Slack on top of a schedule's longest gap before a job counts as overdue (as in the alert rules). */
+export const OVERDUE_GRACE_SECONDS = 3600;
+
+export type JobOutcome = 'success' | 'warning' | 'failed' | 'running' | 'never';
+
+export interface JobStatus {
+  name: string;
+  engine: string;
+  path: string | null;
+  command: string | null;
+  outcome: JobOutcome;
+  healthy: boolean;
+  overdue: boolean;
+  /** Why the job is not healthy, in words; empty when healthy. */
+  problems: string[];
+  lastRun: {
+    start: number;
+    end: number | null;
+    durationSeconds: number | null;
+    exitCode: number | null;
+    exitMeaning: string | null;
+    attempts: number | null;
+    success: boolean;
+    warnings: boolean;
+    bytesAdded: number | null;
+  } | null;
+  lastSuccess: number | null;
+  running: { pid: number; since: string } | null;
+  schedule: {
+    cron: string;
+    /** "config": the job's `schedule`; "default": the stable time `cronvault cron` gives jobs without one. */
+    source: 'config' | 'default';
+    nextRun: number | null;
+    maxIntervalSeconds: number | null;
+  };
+}
+
+export interface StatusReport {
+  schemaVersion: number;
+  generatedAt: number;
+  host: string;
+  config: string | null;
+  healthy: boolean;
+  jobs: JobStatus[];
+}
+
+const outcomeOf = (state: JobMetrics | undefined, running: boolean): JobOutcome => {
+  if (running) return 'running';
+  if (!state || state.lastRunEnd === undefined) return 'never';
+  if (state.lastRunSuccess) return state.lastRunWarnings ? 'warning' : 'success';
+  return 'failed';
+};
+
+/** "3 h ago", "in 12 min", "just now". */
+export const relativeTime = (atSeconds: number, nowSeconds: number): string => {
+  const delta = nowSeconds - atSeconds;
+  if (Math.abs(delta) < 30) return 'just now';
+  const abs = Math.abs(delta);
+  const text = abs >= 2 * 86_400 ? `${Math.floor(abs / 86_400)} d` : formatDuration(abs >= 3600 ? Math.floor(abs / 3600) * 3_600_000 : abs >= 60 ? Math.floor(abs / 60) * 60_000 : abs * 1000);
+  return delta >= 0 ? `${text} ago` : `in ${text}`;
+};
+
+export const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus> => {
+  const [state, lock] = await Promise.all([readJobState(job.stateDir, job.name), readLock(job.stateDir, job.name)]);
+  const backend = backendFor(job.engine);
+  const outcome = outcomeOf(state, lock !== undefined);
+  const cron = job.schedule ?? jitteredSchedule(job.hostname || hostname(), job.name);
+  const parsed = parseSchedule(cron);
+  const maxInterval = maxIntervalSeconds(parsed) ?? null;
+  const finished = state?.lastRunEnd !== undefined;
+  const lastStart = state?.lastRunStart;
+  const problems: string[] = [];
+  // Same rule as the BackupOverdueBySchedule alert: no start within the longest gap plus grace.
+  const overdue = lock === undefined && maxInterval !== null && lastStart !== undefined && nowSeconds - lastStart > maxInterval + OVERDUE_GRACE_SECONDS;
+  if (!finished) problems.push(lock ? 'first run still in progress, never finished' : 'never ran');
+  else if (!state!.lastRunSuccess) {
+    const code = state!.lastExitCode ?? -1;
+    problems.push(`last run failed (exit ${code}: ${backend.describeExitCode(code)})`);
+  }
+  if (overdue) problems.push(`overdue: last started ${relativeTime(lastStart!, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval! * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`);
+  return {
+    name: job.name,
+    engine: job.engine,
+    path: job.path ?? null,
+    command: job.command ?? null,
+    outcome,
+    healthy: problems.length === 0,
+    overdue,
+    problems,
+    lastRun:
+      state && finished
+        ? {
+            start: state.lastRunStart,
+            end: state.lastRunEnd ?? null,
+            durationSeconds: state.lastRunDuration ?? null,
+            exitCode: state.lastExitCode ?? null,
+            exitMeaning: state.lastExitCode === undefined ? null : backend.describeExitCode(state.lastExitCode),
+            attempts: state.lastRunAttempts ?? null,
+            success: Boolean(state.lastRunSuccess),
+            warnings: Boolean(state.lastRunWarnings),
+            bytesAdded: state.lastRunSuccess ? (state.bytesAdded ?? null) : null,
+          }
+        : null,
+    lastSuccess: state?.lastSuccess ? state.lastSuccess : null,
+    running: lock ? { pid: lock.pid, since: lock.since } : null,
+    schedule: { cron, source: job.schedule ? 'config' : 'default', nextRun: nextRun(parsed, nowSeconds) ?? null, maxIntervalSeconds: maxInterval },
+  };
+};
+
+export const statusReport = async (config: Config, nowSeconds: number): Promise<StatusReport> => {
+  const jobs = await Promise.all([...config.jobs.values()].map((job) => jobStatus(job, nowSeconds)));
+  return { schemaVersion: STATUS_SCHEMA_VERSION, generatedAt: nowSeconds, host: hostname(), config: config.file ?? null, healthy: jobs.every((j) => j.healthy), jobs };
+};
+
+const pad = (cells: string[][]): string[] => {
+  const widths = cells[0]!.map((_, col) => Math.max(...cells.map((row) => row[col]!.length)));
+  return cells.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd());
+};
+
+const OUTCOME_COLOR: Record<JobOutcome, string> = { success: '32', warning: '33', failed: '31', running: '36', never: '33' };
+
+export const formatStatus = (report: StatusReport, color: boolean): string => {
+  const now = report.generatedAt;
+  const paint = (code: string, text: string): string => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const header = ['', 'JOB', 'LAST RUN', 'OUTCOME', 'DURATION', 'ATTEMPTS', 'LAST SUCCESS', 'NEXT RUN', 'EXIT'];
+  const rows = report.jobs.map((job) => {
+    const run = job.lastRun;
+    const next = job.schedule.nextRun === null ? 'never' : `${relativeTime(job.schedule.nextRun, now)}${job.schedule.source === 'default' ? ' (default)' : ''}`;
+    return [
+      job.healthy ? ' ' : '!',
+      job.name,
+      job.running ? `running since ${relativeTime(Math.floor(Date.parse(job.running.since) / 1000), now)}` : run ? relativeTime(run.start, now) : '-',
+      job.overdue ? `${job.outcome}, overdue` : job.outcome,
+      run?.durationSeconds != null ? formatDuration(run.durationSeconds * 1000) : '-',
+      run?.attempts != null ? String(run.attempts) : '-',
+      job.lastSuccess ? relativeTime(job.lastSuccess, now) : 'never',
+      next,
+      run?.exitCode != null ? `${run.exitCode} ${run.exitMeaning}` : '-',
+    ];
+  });
+  const lines = pad([header, ...rows]).map((line, i) => {
+    if (i === 0 || !color) return line;
+    const job = report.jobs[i - 1]!;
+    // Colour the whole row: red when failing, yellow when overdue or never run.
+    return job.healthy ? line : paint(job.outcome === 'failed' ? '31' : '33', line);
+  });
+  if (color) lines[0] = paint('1', lines[0]!);
+  const problems = report.jobs.flatMap((job) => job.problems.map((p) => `${color ? paint(OUTCOME_COLOR[job.outcome], '!') : '!'} ${job.name}: ${p}`));
+  const unhealthy = report.jobs.filter((j) => !j.healthy).length;
+  const footer = unhealthy === 0 ? `all ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} healthy` : `${unhealthy} of ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} need attention`;
+  return [...lines, ...(problems.length ? ['', ...problems] : []), '', footer].join('\n');
+};
+
+const wantsColor = (): boolean => Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+
+export const statusCommand = async (options: ConfigOption & { json?: boolean }, now: () => number = Date.now): Promise<number> => {
+  const report = await statusReport(readConfig(options), Math.floor(now() / 1000));
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report, wantsColor())}\n`);
+  return report.healthy ? EXIT.ok : EXIT.backupFailed;
+};

@@ -1,0 +1,119 @@
+// `cronvault check`: each problem found before 2 a.m., each with its fix. Cases that depend on
+// who runs cronvault are run as nobody (the tests run as root, which can read anything).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cronvaultBin, makeTempDir, runCronvault, type CliResult } from './support/cli.ts';
+import { createRepository, type TestRepository } from './support/restic.ts';
+import { freePort } from './support/services.ts';
+
+interface CheckJson {
+  ok: boolean;
+  checks: { subject: string; ok: boolean; message: string; fix?: string }[];
+}
+
+const asNobody = async (args: string[]): Promise<CliResult> => {
+  const result = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, cronvaultBin, ...args], { reject: false, stdin: 'ignore' });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+};
+
+describe('cronvault check', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let repo: TestRepository;
+  const writeConfig = async (name: string, jobs: Record<string, string>, textfileDir = join(tmp.dir, `${name}-text`)): Promise<string> => {
+    const file = join(tmp.dir, `${name}.yml`);
+    const lines = [`state_dir: ${join(tmp.dir, `${name}-state`)}`, `metrics: { textfile_dir: ${textfileDir} }`, 'defaults: { retention: none }', 'jobs:'];
+    for (const [job, body] of Object.entries(jobs)) lines.push(`  ${job}: ${body}`);
+    await writeFile(file, `${lines.join('\n')}\n`, { mode: 0o644 });
+    return file;
+  };
+  const check = (result: CliResult, subject: string) => {
+    const json = JSON.parse(result.stdout) as CheckJson;
+    const found = json.checks.find((c) => c.subject === subject);
+    assert.ok(found, `a check for ${subject} in ${result.stdout}`);
+    return found;
+  };
+
+  before(async () => {
+    tmp = await makeTempDir();
+    // nobody must be able to reach the config and the files the tests mean it to see.
+    await chmod(tmp.dir, 0o755);
+    repo = await createRepository(tmp.dir);
+  });
+  after(async () => tmp.cleanup());
+
+  it('passes (exit 0) when the engine, password file, repository and directories are fine', async () => {
+    const config = await writeConfig('good', { good: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` });
+    const result = await runCronvault(['check', '-c', config]);
+    assert.equal(result.exitCode, 0, result.stdout);
+    assert.match(result.stdout, /ok {3}job good: engine: restic \d+\.\d+\.\d+/);
+    assert.match(result.stdout, /ok {3}job good: password: .*\(mode 0600\)/);
+    assert.match(result.stdout, /ok {3}job good: repository: .*repository answers/);
+    assert.match(result.stdout, /all checks passed/);
+  });
+
+  it('reports a missing engine, a world-readable password file and an unreachable repository, each with its fix', async () => {
+    const open = join(tmp.dir, 'open.pass');
+    await writeFile(open, 'secret\n');
+    await chmod(open, 0o644);
+    const port = await freePort();
+    const config = await writeConfig('bad', {
+      noengine: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile}, binary: /nonexistent/restic }`,
+      leaky: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${open} }`,
+      offline: `{ path: ${tmp.dir}, repository: "rest:http://127.0.0.1:${port}/", password_file: ${repo.passwordFile} }`,
+    });
+    const result = await runCronvault(['check', '--json', '-c', config]);
+    assert.equal(result.exitCode, 1);
+    assert.equal((JSON.parse(result.stdout) as CheckJson).ok, false);
+
+    const engine = check(result, 'job noengine: engine');
+    assert.equal(engine.ok, false);
+    assert.match(engine.message, /\/nonexistent\/restic is not installed/);
+    assert.match(engine.fix!, /apt-get install restic|set "binary"/);
+
+    const leaky = check(result, 'job leaky: password');
+    assert.equal(leaky.ok, false);
+    assert.match(leaky.message, /readable by group or others \(mode 0644\)/);
+    assert.equal(leaky.fix, `chmod 600 ${open}`);
+
+    const offline = check(result, 'job offline: repository');
+    assert.equal(offline.ok, false);
+    assert.match(offline.message, /unreachable|network error/);
+    assert.match(offline.fix!, /server is up and reachable/);
+
+    const text = await runCronvault(['check', '-c', config]);
+    assert.equal(text.exitCode, 1);
+    assert.match(text.stdout, /FAIL job leaky: password: .*\n {5}fix: chmod 600 /);
+    assert.match(text.stdout, /FAIL job noengine: engine: .*\n {5}fix: /);
+    assert.match(text.stdout, /FAIL job offline: repository: .*\n {5}fix: /);
+    assert.match(text.stdout, /3 checks failed/);
+  });
+
+  it('reports a password file and a textfile directory the running user cannot use, each with its fix', async () => {
+    const textDir = join(tmp.dir, 'root-only-text');
+    await mkdir(textDir, { mode: 0o755 });
+    const config = await writeConfig('nobody', { locked: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` }, textDir);
+    const result = await asNobody(['check', '--json', '-c', config]);
+    assert.equal(result.exitCode, 1, result.stderr);
+
+    const password = check(result, 'job locked: password');
+    assert.equal(password.ok, false);
+    assert.match(password.message, new RegExp(`${repo.passwordFile} is not readable by this user`));
+    assert.match(password.fix!, /chown/);
+
+    const textfile = check(result, 'metrics.textfile_dir');
+    assert.equal(textfile.ok, false);
+    assert.match(textfile.message, new RegExp(`${textDir} is not writable`));
+    assert.match(textfile.fix!, /chown/);
+  });
+
+  it('exits 2 when the config itself is invalid', async () => {
+    const file = join(tmp.dir, 'invalid.yml');
+    await writeFile(file, 'jobs:\n  x: { path: /srv, enigne: restic }\n');
+    const result = await runCronvault(['check', '-c', file]);
+    assert.equal(result.exitCode, 2);
+    assert.match(result.stderr, /unknown key "enigne".*engine/);
+  });
+});

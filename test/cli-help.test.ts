@@ -1,0 +1,31 @@
+// Every command explains itself with an example; --version answers.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { projectRoot, runCronvault } from './support/cli.ts';
+
+const COMMANDS = [[], ['run'], ['check'], ['cron'], ['status'], ['history'], ['snapshots'], ['restore'], ['init'], ['retention'], ['retention', 'explain']];
+
+describe('cronvault --help and --version', () => {
+  for (const command of COMMANDS) {
+    it(`"cronvault ${[...command, '--help'].join(' ')}" shows an example and exits 0`, async () => {
+      const result = await runCronvault([...command, '--help']);
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.match(result.stdout, /Example/);
+      assert.match(result.stdout, /^Usage: cronvault/);
+    });
+  }
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+    const result = await runCronvault(['--version']);
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout.trim(), version);
+  });
+
+  it('an unknown command is a usage error (exit 2)', async () => {
+    const result = await runCronvault(['staus']);
+    assert.equal(result.exitCode, 2);
+  });
+});
