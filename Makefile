@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 # Debian packages the tests start for real (no mocks): engines, Prometheus stack, Ansible, cron.
 TEST_PACKAGES := restic rclone prometheus-node-exporter prometheus prometheus-alertmanager \
-  ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux tmux
+  ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux procps
 DEMO_PACKAGES := restic
 BENCH_PACKAGES := restic hyperfine
 
