@@ -17,7 +17,7 @@ all: build
 
 # Installs only what is missing, so a prepared machine skips apt entirely.
 define apt_install
-	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done)
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done)
 	if [ -n "$$missing" ]; then
 	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing; run as root or: sudo apt-get install $$missing" >&2; exit 1; fi
 	  echo "installing: $$missing"
