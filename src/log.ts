@@ -1,6 +1,7 @@
 // Two audiences: cron (plain timestamped lines, no control characters, mailed when anything is
 // printed) and a person at a terminal (colour, a live progress line). Messages are the same.
 import { formatBytes, formatDuration } from './durations.ts';
+import { redactText } from './redact.ts';
 import type { Progress } from './backends/types.ts';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
@@ -39,7 +40,8 @@ export class Logger {
     return this.color ? `\u001b[${code}m${text}\u001b[0m` : text;
   }
 
-  private write(level: 'info' | 'warn' | 'error' | 'debug', message: string): void {
+  private write(level: 'info' | 'warn' | 'error' | 'debug', rawMessage: string): void {
+    const message = redactText(rawMessage);
     this.clearProgress();
     if (this.interactive) {
       const mark = { info: this.paint('36', '›'), warn: this.paint('33', '!'), error: this.paint('31', '✗'), debug: this.paint('2', '·') }[level];
@@ -58,7 +60,7 @@ export class Logger {
     if (this.verbosity === 'quiet') return;
     if (this.interactive) {
       this.clearProgress();
-      this.stream.write(`${this.paint('32', '✓')} ${message}\n`);
+      this.stream.write(`${this.paint('32', '✓')} ${redactText(message)}\n`);
     } else this.write('info', message);
   }
 

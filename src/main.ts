@@ -2,6 +2,7 @@
 import { CommanderError } from 'commander';
 import { buildProgram } from './cli.ts';
 import { EXIT, isCronvaultError } from './errors.ts';
+import { redactText } from './redact.ts';
 
 // `cronvault status | head` closes the pipe early; that is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -31,7 +32,7 @@ const main = async (): Promise<number> => {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
     }
     if (isCronvaultError(error)) {
-      process.stderr.write(`cronvault: ${error.message}\n`);
+      process.stderr.write(`cronvault: ${redactText(error.message)}\n`);
       return error.exitCode;
     }
     process.stderr.write(`cronvault: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);

@@ -2,5 +2,11 @@
 // anything printed, logged or labelled goes through here first.
 export const redactRepository = (repository: string): string =>
   repository
-    .replace(/\/\/([^/@:]*):([^/@]*)@/, (_m, user: string) => `//${user}:***@`)
+    .replace(/\/\/([^/@:\s"']*):([^/@\s"']*)@/g, (_m, user: string) => `//${user}:***@`)
     .replace(/([?&](?:authid|auth-password|auth-username|password|passphrase|secret|token|key)[^=&]*=)[^&]*/gi, '$1***');
+
+/**
+ * The same, for free text such as an engine's stderr line: any URL credentials or secret
+ * query parameters in it are masked. Applied to every log line and error message.
+ */
+export const redactText = redactRepository;

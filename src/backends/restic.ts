@@ -2,7 +2,7 @@
 // exit codes by version, the stderr phrases 0.14 uses instead of exit codes, JSON output.
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
-import { redactRepository } from '../redact.ts';
+import { redactRepository, redactText } from '../redact.ts';
 import { CronvaultError } from '../errors.ts';
 import { toResticForgetArgs, type RetentionPolicy } from '../retention.ts';
 import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
@@ -67,7 +67,7 @@ export const classifyResticFailure = (exitCode: number, stderr: string): Attempt
       : outcome('permanent', 'repository does not exist (create it with `cronvault init <job>` or set init: true)');
   }
   if (NETWORK_TROUBLE.test(stderr)) return outcome('transient', 'network error talking to the repository');
-  const lastLine = stderr.trim().split('\n').pop() ?? '';
+  const lastLine = redactText(stderr.trim().split('\n').pop() ?? '');
   return outcome('transient', `restic failed (exit ${exitCode})${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}`);
 };
 
