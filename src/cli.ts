@@ -6,7 +6,7 @@ import { VERSION } from './version.ts';
 import { runCommand, type RunFlags } from './commands/run.ts';
 import { explainCommand, type ExplainFlags } from './commands/retention.ts';
 import { checkCommand } from './commands/check.ts';
-import { cronCommand } from './commands/cron.ts';
+import { cronCommand, type CronOptions } from './commands/cron.ts';
 import { statusCommand } from './commands/status.ts';
 import { historyCommand, type HistoryFlags } from './commands/history.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
@@ -91,8 +91,10 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('--file <file>', 'cron file to write with --install', '/etc/cron.d/cronvault')
     .option('--user <user>', 'user the jobs run as', 'root')
     .option('--bin <path>', 'cronvault executable in the lines', '/usr/local/bin/cronvault')
-    .addHelpText('after', '\nJobs without a schedule get a minute and an hour between 1 and 4 drawn from the host and job name: stable on one host, spread across a fleet.\n\nExample:\n  cronvault cron --install')
-    .action(async (flags: { config?: string; install?: boolean; file: string; user: string; bin: string }) => {
+    .option('--host <name>', "host name the times of unscheduled jobs are drawn for (the role uses the inventory name; default: each job's hostname)")
+    .option('--force', 'with --install: replace a cron file the Ansible role manages')
+    .addHelpText('after', '\nJobs without a schedule run daily at a time between 1:00 and 4:59 drawn from "<host>/<job>", exactly as the Ansible role draws it: stable on one host, spread across a fleet.\n\nExamples:\n  cronvault cron\n  cronvault cron --install')
+    .action(async (flags: CronOptions) => {
       process.stdout.write(await cronCommand(flags));
     });
 

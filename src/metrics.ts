@@ -30,6 +30,7 @@ export const METRIC = {
   snapshots: 'backup_snapshots',
   buildInfo: 'cronvault_build_info',
   jobInfo: 'backup_job_info',
+  jobScheduleMaxInterval: 'backup_job_schedule_max_interval_seconds',
 } as const;
 
 const HELP: Record<keyof typeof METRIC, string> = {
@@ -55,6 +56,7 @@ const HELP: Record<keyof typeof METRIC, string> = {
   snapshots: 'Snapshots of this job on this host kept after the last retention run.',
   buildInfo: 'Always 1; the version label says which cronvault wrote the file.',
   jobInfo: 'Always 1 for every job declared in the host configuration.',
+  jobScheduleMaxInterval: "Longest gap in seconds between two runs of a declared job's cron schedule, known before its first run.",
 };
 
 export const JOB_LABELS = ['backup', 'engine', 'path'] as const;
@@ -100,7 +102,7 @@ export const renderJobMetrics = async (job: JobConfig, values: JobMetrics): Prom
   if (job.schedule) fields.scheduleMaxInterval = maxIntervalSeconds(parseSchedule(job.schedule));
   for (const key of Object.keys(METRIC) as (keyof typeof METRIC)[]) {
     const value = fields[key];
-    if (key === 'buildInfo' || key === 'jobInfo' || value === undefined) continue;
+    if (key === 'buildInfo' || key === 'jobInfo' || key === 'jobScheduleMaxInterval' || value === undefined) continue;
     gauge(registry, key, JOB_LABELS).set(labels, asNumber(value));
   }
   gauge(registry, 'buildInfo', ['version']).set({ version: VERSION }, 1);
@@ -115,7 +117,12 @@ export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promi
 export const renderJobsInfo = async (jobs: Iterable<JobConfig>): Promise<string> => {
   const registry = new Registry();
   const info = gauge(registry, 'jobInfo', [...JOB_LABELS, 'schedule']);
-  for (const job of jobs) info.set({ ...jobLabels(job), schedule: job.schedule ?? '' }, 1);
+  const interval = gauge(registry, 'jobScheduleMaxInterval', JOB_LABELS);
+  for (const job of jobs) {
+    info.set({ ...jobLabels(job), schedule: job.schedule ?? '' }, 1);
+    const seconds = job.schedule ? maxIntervalSeconds(parseSchedule(job.schedule)) : undefined;
+    if (seconds !== undefined) interval.set(jobLabels(job), seconds);
+  }
   return registry.metrics();
 };
 

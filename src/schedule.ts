@@ -1,6 +1,7 @@
 // Cron schedules: validated up front, and turned into the longest gap between two runs so the
 // missed-run alert knows each job's own rhythm instead of a hard-coded 24 h.
 import { UsageError } from './errors.ts';
+import { pythonRandrange } from './python-random.ts';
 
 export interface CronSchedule {
   readonly source: string;
@@ -109,29 +110,50 @@ export const parseSchedule = (source: string): CronSchedule => {
   };
 };
 
-const dayMatches = (schedule: CronSchedule, date: Date): boolean => {
-  if (!schedule.months.has(date.getUTCMonth() + 1)) return false;
-  const dom = schedule.daysOfMonth.has(date.getUTCDate());
-  const dow = schedule.daysOfWeek.has(date.getUTCDay());
+/** Calendar fields of a day, read in UTC or in local time. */
+interface Clock {
+  fields(date: Date): { month: number; day: number; weekday: number };
+  dayStart(date: Date): Date;
+  nextDay(date: Date): Date;
+  at(day: Date, hour: number, minute: number): number;
+}
+
+const UTC_CLOCK: Clock = {
+  fields: (d) => ({ month: d.getUTCMonth() + 1, day: d.getUTCDate(), weekday: d.getUTCDay() }),
+  dayStart: (d) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())),
+  nextDay: (d) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1)),
+  at: (d, hour, minute) => Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), hour, minute) / 1000,
+};
+
+// cron reads schedules in the host's local time zone.
+const LOCAL_CLOCK: Clock = {
+  fields: (d) => ({ month: d.getMonth() + 1, day: d.getDate(), weekday: d.getDay() }),
+  dayStart: (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()),
+  nextDay: (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1),
+  at: (d, hour, minute) => new Date(d.getFullYear(), d.getMonth(), d.getDate(), hour, minute).getTime() / 1000,
+};
+
+const dayMatches = (schedule: CronSchedule, date: Date, clock: Clock = UTC_CLOCK): boolean => {
+  const { month, day, weekday } = clock.fields(date);
+  if (!schedule.months.has(month)) return false;
+  const dom = schedule.daysOfMonth.has(day);
+  const dow = schedule.daysOfWeek.has(weekday);
   return schedule.dayOr ? dom || dow : dom && dow;
 };
 
-/** Run times (Unix seconds, UTC wall clock) from `fromSeconds` up to `toSeconds`. */
-export function* runTimes(schedule: CronSchedule, fromSeconds: number, toSeconds: number): Generator<number> {
+/** Run times (Unix seconds) from `fromSeconds` up to `toSeconds`, in UTC or local wall-clock time. */
+export function* runTimes(schedule: CronSchedule, fromSeconds: number, toSeconds: number, zone: 'utc' | 'local' = 'utc'): Generator<number> {
+  const clock = zone === 'local' ? LOCAL_CLOCK : UTC_CLOCK;
   const minutes = [...schedule.minutes].sort((a, b) => a - b);
   const hours = [...schedule.hours].sort((a, b) => a - b);
-  const day = new Date(Math.floor(fromSeconds / 86_400) * 86_400_000);
-  while (day.getTime() / 1000 <= toSeconds) {
-    if (dayMatches(schedule, day)) {
-      const dayStart = day.getTime() / 1000;
-      for (const hour of hours) {
-        for (const minute of minutes) {
-          const at = dayStart + hour * 3600 + minute * 60;
-          if (at >= fromSeconds && at <= toSeconds) yield at;
-        }
+  for (let day = clock.dayStart(new Date(fromSeconds * 1000)); day.getTime() / 1000 <= toSeconds; day = clock.nextDay(day)) {
+    if (!dayMatches(schedule, day, clock)) continue;
+    for (const hour of hours) {
+      for (const minute of minutes) {
+        const at = clock.at(day, hour, minute);
+        if (at >= fromSeconds && at <= toSeconds) yield at;
       }
     }
-    day.setUTCDate(day.getUTCDate() + 1);
   }
 }
 
@@ -162,8 +184,22 @@ export const maxIntervalSeconds = (schedule: CronSchedule): number | undefined =
   return lastRun === undefined ? undefined : longest;
 };
 
-/** The next run strictly after `afterSeconds` (UTC wall clock), within two years. */
-export const nextRun = (schedule: CronSchedule, afterSeconds: number): number | undefined => {
-  for (const at of runTimes(schedule, Math.floor(afterSeconds / 60) * 60 + 60, afterSeconds + 2 * 366 * 86_400)) return at;
+/** The next run strictly after `afterSeconds`, read in local time as cron does, within two years. */
+export const nextRun = (schedule: CronSchedule, afterSeconds: number, zone: 'utc' | 'local' = 'local'): number | undefined => {
+  for (const at of runTimes(schedule, Math.floor(afterSeconds / 60) * 60 + 60, afterSeconds + 2 * 366 * 86_400, zone)) return at;
   return undefined;
+};
+
+/** Hours a job without a schedule may run in: the quiet hours 1:00–4:59, as in the role. */
+export const JITTER_HOURS = [1, 2, 3, 4] as const;
+
+/**
+ * The daily time for a job without a schedule: one draw of Python's
+ * `random.Random("<host>/<job>").randrange(240)`, the very draw the Ansible role makes with
+ * `random(seed=inventory_hostname ~ '/' ~ job)`, so both always agree. Stable on one host,
+ * spread evenly over 240 slots across a fleet.
+ */
+export const jitteredSchedule = (host: string, job: string): string => {
+  const slot = pythonRandrange(`${host}/${job}`, JITTER_HOURS.length * 60);
+  return `${slot % 60} ${JITTER_HOURS[Math.floor(slot / 60)]} * * *`;
 };

@@ -11,6 +11,7 @@ import { writeJobMetrics, type JobMetrics } from './metrics.ts';
 import { runWithRetries } from './retry.ts';
 import { appendHistory, readJobState, writeJobState, type RunOutcomeName } from './state.ts';
 import { formatBytes, formatDuration } from './durations.ts';
+import { describeExitCode } from './exit-meaning.ts';
 
 export interface RunOptions {
   logger: Logger;
@@ -32,6 +33,9 @@ export interface RunResult {
 }
 
 const seconds = (ms: number): number => Math.round(ms) / 1000;
+
+/** Recorded as the engine's exit code when cronvault stopped it at the job's timeout, as timeout(1) does. */
+export const TIMED_OUT_EXIT_CODE = 124;
 
 /**
  * Aborts when any of the signals does (AbortSignal.any needs Node 20; hosts run 18.19).
@@ -92,13 +96,14 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     await writeMetrics();
     log.info(`starting ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}`);
     let result: { outcome: AttemptOutcome; attempts: number };
+    let attemptsMade = 0;
     try {
       await checkPasswordSource(job);
       await backend.version(job);
       await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
       result = await runWithRetries(
         async (attempt) => {
-          if (attempt > 1) log.info(`attempt ${attempt}/${job.retry.attempts}`);
+          attemptsMade = attempt;
           const outcome = await backend.backup(job, {
             signal,
             // Left out when nothing is drawn, so the engine can report progress less often.
@@ -108,7 +113,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
           });
           log.clearProgress();
           if (outcome.kind === 'transient' || outcome.kind === 'permanent') {
-            log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${backend.describeExitCode(outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
+            log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${describeExitCode(backend, outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
           }
           return outcome;
         },
@@ -121,9 +126,9 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       );
     } catch (error) {
       if (timeout?.aborted && !options.signal?.aborted) {
-        result = { outcome: { kind: 'permanent', exitCode: -1, reason: `timed out after ${formatDuration(job.timeoutMs!)}` }, attempts: metrics.lastRunAttempts ?? 1 };
+        result = { outcome: { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `stopped after the job's timeout of ${formatDuration(job.timeoutMs!)}` }, attempts: attemptsMade };
       } else if (interruptedExit(options.signal) !== undefined) {
-        result = { outcome: { kind: 'permanent', exitCode: interruptedExit(options.signal)!, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: 1 };
+        result = { outcome: { kind: 'permanent', exitCode: interruptedExit(options.signal)!, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: attemptsMade };
       } else if (error instanceof CronvaultError) {
         // Failed before the engine could run: still a failed run in the metrics.
         result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: 0 };
@@ -145,7 +150,6 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
         if (retention.kept !== undefined) metrics.snapshots = retention.kept;
       }
       if (retention.kind === 'refused' || retention.kind === 'failed') log.error(`retention ${retention.kind}: ${retention.reason}`);
-      else if (retention.kind === 'success') log.info(`retention: ${retention.reason}`);
     }
 
     const endMs = now();
@@ -195,7 +199,8 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
         s.snapshotId ? `snapshot ${s.snapshotId}` : undefined,
         attempts > 1 ? `${attempts} attempts` : undefined,
       ].filter(Boolean);
-      const summary = `backup ${outcome.kind === 'warning' ? 'finished with warnings' : 'succeeded'} in ${took}${details.length ? `: ${details.join(', ')}` : ''} (exit ${outcome.exitCode}: ${backend.describeExitCode(outcome.exitCode)})`;
+      const retentionNote = retention?.kind === 'success' ? `; retention: ${retention.reason}` : '';
+      const summary = `backup ${outcome.kind === 'warning' ? 'finished with warnings' : 'succeeded'} in ${took}${details.length ? `: ${details.join(', ')}` : ''} (exit ${outcome.exitCode}: ${describeExitCode(backend, outcome.exitCode)})${retentionNote}`;
       if (outcome.kind === 'warning') log.warn(summary);
       else log.success(summary);
     } else {

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cronvaultBin, makeTempDir, runCronvault, type CliResult } from './support/cli.ts';
 import { createRepository, type TestRepository } from './support/restic.ts';
@@ -52,6 +52,17 @@ describe('cronvault check', () => {
     assert.match(result.stdout, /ok {3}job good: password: .*\(mode 0600\)/);
     assert.match(result.stdout, /ok {3}job good: repository: .*repository answers/);
     assert.match(result.stdout, /all checks passed/);
+  });
+
+  it('announces the jobs in cronvault_jobs.prom only for a config that passed', async () => {
+    const textfileDir = join(tmp.dir, 'shared-text');
+    const good = await writeConfig('live', { live: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` }, textfileDir);
+    assert.equal((await runCronvault(['check', '-c', good])).exitCode, 0);
+    const rejected = await writeConfig('candidate', { bogus: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${join(tmp.dir, 'absent.pass')} }` }, textfileDir);
+    assert.equal((await runCronvault(['check', '-c', rejected])).exitCode, 1);
+    const announced = await readFile(join(textfileDir, 'cronvault_jobs.prom'), 'utf8');
+    assert.match(announced, /backup_job_info\{backup="live"/);
+    assert.doesNotMatch(announced, /bogus/);
   });
 
   it('reports a missing engine, a world-readable password file and an unreachable repository, each with its fix', async () => {

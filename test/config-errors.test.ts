@@ -26,6 +26,7 @@ const CASES: [string, string, RegExp][] = [
   ['an invalid cron schedule', base('  a:\n    path: /a\n    schedule: "0 25 * * *"\n'), /config\.yml:9: jobs\.a\.schedule: schedule "0 25 \* \* \*": hour 25 is out of range 0-23/],
   ['an invalid retention string, with the fix', base('  a:\n    path: /a\n    retention: "7d:1D"\n'), /config\.yml:9: jobs\.a\.retention: .*did you mean "7D"/],
   ['a bad job name', base('  "bad name!":\n    path: /a\n'), /config\.yml:7: jobs\.bad name!: job name "bad name!" is not allowed/],
+  ['the reserved job name "jobs"', base('  jobs:\n    path: /a\n'), /config\.yml:7: jobs\.jobs: job name "jobs" is reserved/],
   ['broken YAML', 'jobs:\n  a: { path: /a\n', /config\.yml:\d+:\d+: not valid YAML/],
   ['no jobs at all', 'state_dir: /var/lib/cronvault\n', /needs a "jobs:" mapping with at least one job/],
   ['a relative password file in defaults', base('  a:\n    path: /a\n', '  repository: /r\n  password_file: repo.pass\n'), /config\.yml:4: defaults\.password_file: "repo\.pass" is a relative path/],

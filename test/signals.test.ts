@@ -41,4 +41,24 @@ describe('signals', () => {
       assert.deepEqual(await readdir(join(base, 'state', 'locks')), []);
     });
   }
+
+  it('stops a run at its timeout, recording exit code 124 and a failed run', async () => {
+    const base = join(tmp.dir, 'timeout');
+    await mkdir(join(base, 'fake'), { recursive: true });
+    await mkdir(join(base, 'data'));
+    await writeFile(join(base, 'p'), 'pw\n');
+    await chmod(join(base, 'p'), 0o600);
+    const result = await execa(process.execPath, [cronvaultBin, 'run', '--path', join(base, 'data'), '--engine', 'duplicati', '--repository', 'file:///x',
+      '--password-file', join(base, 'p'), '--retention', 'none', '--textfile-dir', join(base, 'text'), '--state-dir', join(base, 'state'), '--timeout', '1s',
+      '--binary', join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')], {
+      reject: false,
+      env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: join(base, 'fake'), FAKE_DUPLICATI_SLEEP_MS: '20000' },
+    });
+    assert.equal(result.exitCode, 1, String(result.stderr));
+    assert.match(String(result.stderr), /stopped after the job's timeout of 1 s/);
+    const prom = await readFile(join(base, 'text', (await readdir(join(base, 'text'))).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    assert.equal(metricValue(prom, 'backup_last_exit_code'), 124);
+    assert.equal(metricValue(prom, 'backup_last_run_attempts'), 1);
+    assert.equal(metricValue(prom, 'backup_running'), 0);
+  });
 });

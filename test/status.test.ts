@@ -76,7 +76,8 @@ describe('cronvault status', () => {
 
   it('reports success, failure, warning and never-run jobs and exits 1 because not all are healthy', async () => {
     const config = await configFor('four', ['good', 'broken', 'warned', 'unrun']);
-    const result = await runCronvault(['status', '--json', '-c', config]);
+    // cron reads schedules in local time: in Tokyo "0 3 * * *" is 18:00 UTC.
+    const result = await runCronvault(['status', '--json', '-c', config], { env: { TZ: 'Asia/Tokyo' } });
     assert.equal(result.exitCode, 1, result.stderr);
     const status = JSON.parse(result.stdout) as StatusJson;
     assert.equal(status.schemaVersion, 1);
@@ -94,7 +95,7 @@ describe('cronvault status', () => {
     assert.ok(Math.abs(good.lastSuccess! - Date.now() / 1000) < 300);
     assert.equal(good.schedule.cron, '0 3 * * *');
     assert.equal(good.schedule.source, 'config');
-    assert.ok(good.schedule.nextRun! > Date.now() / 1000 && new Date(good.schedule.nextRun! * 1000).getUTCHours() === 3);
+    assert.ok(good.schedule.nextRun! > Date.now() / 1000 && new Date(good.schedule.nextRun! * 1000).getUTCHours() === 18, 'next run at 03:00 Tokyo time');
 
     const broken = byName.broken!;
     assert.equal(broken.outcome, 'failed');

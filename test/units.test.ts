@@ -2,7 +2,9 @@
 // job names in file names and labels, credential redaction, retry waits, metric rendering.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { maxIntervalSeconds, nextRun, parseSchedule } from '../src/schedule.ts';
+import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../src/schedule.ts';
+import { pythonRandrange } from '../src/python-random.ts';
+import { execa } from 'execa';
 import { jobNameFromPath } from '../src/job-name.ts';
 import { redactRepository } from '../src/redact.ts';
 import { drawDelay, runWithRetries } from '../src/retry.ts';
@@ -10,7 +12,6 @@ import { parseDuration } from '../src/durations.ts';
 import { renderJobMetrics, renderJobsInfo } from '../src/metrics.ts';
 import { classifyResticFailure } from '../src/backends/restic.ts';
 import { parseDuplicatiOutput, reversibleName } from '../src/backends/duplicati.ts';
-import { jitteredSchedule } from '../src/commands/cron.ts';
 import type { JobConfig } from '../src/config.ts';
 
 describe('cron schedules', () => {
@@ -27,8 +28,19 @@ describe('cron schedules', () => {
   for (const [schedule, seconds] of cases) {
     it(`gives "${schedule}" a longest gap of ${seconds} s`, () => assert.equal(maxIntervalSeconds(parseSchedule(schedule)), seconds));
   }
-  it('finds the next run after a moment', () => {
-    assert.equal(new Date(nextRun(parseSchedule('0 2 * * *'), Date.UTC(2026, 10, 25, 22, 5) / 1000)! * 1000).toISOString(), '2026-11-26T02:00:00.000Z');
+  it('finds the next run after a moment, in UTC', () => {
+    assert.equal(new Date(nextRun(parseSchedule('0 2 * * *'), Date.UTC(2026, 10, 25, 22, 5) / 1000, 'utc')! * 1000).toISOString(), '2026-11-26T02:00:00.000Z');
+  });
+  it('reads schedules in local time, as cron does', () => {
+    const saved = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      // 22:05 UTC is 07:05 the next day in Tokyo; 03:00 Tokyo comes the day after.
+      assert.equal(new Date(nextRun(parseSchedule('0 3 * * *'), Date.UTC(2026, 10, 25, 22, 5) / 1000)! * 1000).toISOString(), '2026-11-26T18:00:00.000Z');
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
   });
   it('rejects six fields, bad ranges and @reboot', () => {
     assert.throws(() => parseSchedule('0 0 * * * *'), /expected 5 fields/);
@@ -42,6 +54,7 @@ describe('names, secrets and delays', () => {
     assert.equal(jobNameFromPath('/var/lib/influxdb'), 'var_lib_influxdb');
     assert.equal(jobNameFromPath('/srv/my photos/'), 'srv_my_photos');
     assert.equal(jobNameFromPath('/'), 'root');
+    assert.equal(jobNameFromPath('/jobs'), 'jobs_dir', 'never the name of the fleet file cronvault_jobs.prom');
   });
   it('hides credentials in repository URLs', () => {
     assert.equal(redactRepository('rest:https://backup:s3cret@host:8000/repo'), 'rest:https://backup:***@host:8000/repo');
@@ -69,6 +82,15 @@ describe('names, secrets and delays', () => {
     assert.equal(parseDuration('60'), 60_000);
     assert.equal(parseDuration('250ms'), 250);
     assert.equal(parseDuration('5 minutes'), undefined);
+  });
+  it('draws exactly what Python\'s random.Random(seed).randrange(n) draws (the role\'s random filter)', async () => {
+    const seeds = ['localhost/pg', 'db1.example.org/influxdb', 'ünïcode/job', '', 'x'.repeat(300)];
+    const python = await execa('/usr/bin/python3', ['-c', 'import random, sys\nfor s in sys.argv[1:]: print(random.Random(s).randrange(240), random.Random(s).randrange(1000003))', ...seeds]);
+    assert.deepEqual(python.stdout.split('\n'), seeds.map((s) => `${pythonRandrange(s, 240)} ${pythonRandrange(s, 1000003)}`));
+  });
+  it('spreads unscheduled jobs evenly over the 240 minutes of hours 1-4', () => {
+    const slots = new Set(Array.from({ length: 2000 }, (_, i) => jitteredSchedule(`host${i}`, 'pg')));
+    assert.ok(slots.size > 230, `${slots.size} distinct times for 2000 hosts`);
   });
   it('spreads unscheduled jobs over hours 1-4, stable per host and job', () => {
     assert.equal(jitteredSchedule('db1', 'pg'), jitteredSchedule('db1', 'pg'));
@@ -124,5 +146,7 @@ describe('metric files', () => {
     const text = await renderJobsInfo([job, { ...job, name: 'photos', engine: 'duplicati', path: '/srv/photos', schedule: undefined }]);
     assert.ok(text.includes('backup_job_info{backup="influxdb",engine="restic",path="/var/lib/influxdb",schedule="0 2 * * *"} 1'));
     assert.ok(text.includes('backup_job_info{backup="photos",engine="duplicati",path="/srv/photos",schedule=""} 1'));
+    assert.ok(text.includes('backup_job_schedule_max_interval_seconds{backup="influxdb",engine="restic",path="/var/lib/influxdb"} 86400'));
+    assert.ok(!text.includes('backup_job_schedule_max_interval_seconds{backup="photos"'), 'no interval for a job without a schedule');
   });
 });

@@ -149,7 +149,7 @@ export const duplicati = {
   },
   snapshots: notSupported('listing snapshots'),
   restore: notSupported('restore'),
-  describeExitCode: (code) => (code === -1 ? 'duplicati-cli never started' : EXIT_CODES[code]?.meaning ?? `unknown exit code ${code}, treated as failure`),
+  describeExitCode: (code) => EXIT_CODES[code]?.meaning ?? `unknown exit code ${code}, treated as failure`,
   async probeRepository() {
     return { ok: true, message: 'not probed (duplicati-cli has no cheap probe)' };
   },

@@ -284,7 +284,7 @@ export const restic = {
     const run = await runEngine({ binary: binaryOf(job), args, env, signal: context.signal, killSignal: 'SIGINT', onStdoutLine: (l) => context.onOutput?.(l, 'stdout'), onStderrLine: (l) => context.onOutput?.(l, 'stderr') });
     if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', 1, `restic restore failed: ${failureFromRun(run).reason}`);
   },
-  describeExitCode: (code) => (code === -1 ? 'restic never started' : EXIT_MEANINGS[code] ?? `unknown exit code ${code}, treated as failure`),
+  describeExitCode: (code) => EXIT_MEANINGS[code] ?? `unknown exit code ${code}, treated as failure`,
   async probeRepository(job) {
     const { ok, message } = await probeRepository(job);
     return { ok, message: ok ? message : `${message} (repository ${redactRepository(job.repository)})` };

@@ -89,7 +89,10 @@ export const runChecks = async (config: Config): Promise<CheckResult[]> => {
   const textfile = await writableDir(config.textfileDir, 'metrics.textfile_dir');
   results.push(textfile, await writableDir(config.stateDir, 'state_dir'));
   for (const job of config.jobs.values()) results.push(...(await checkJob(job)));
-  if (textfile.ok) {
+  // Only a config that passed is a config worth announcing: `check` also validates candidate
+  // configs (the Ansible role's validate step), and a rejected one must not replace the live
+  // backup_job_info series.
+  if (results.every((r) => r.ok)) {
     await writeJobsInfo(config.textfileDir, config.jobs.values()).catch((error: Error) =>
       results.push({ subject: 'metrics.textfile_dir', ok: false, message: `could not write cronvault_jobs.prom: ${error.message}`, fix: `make ${config.textfileDir} writable by the user running cronvault` }),
     );
@@ -110,7 +113,7 @@ export const checkCommand = async (options: ConfigOption & { json?: boolean }): 
   const failed = results.filter((r) => !r.ok).length;
   if (options.json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, checks: results }, null, 2)}\n`);
   else {
-    const color = Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env);
+    const color = Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
     process.stdout.write(`${formatChecks(results, color)}\n${failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`}\n`);
   }
   return failed === 0 ? EXIT.ok : EXIT.backupFailed;

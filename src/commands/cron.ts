@@ -1,28 +1,41 @@
-// `cronvault cron`: the crontab lines for every job. Jobs without a schedule get a minute and
-// an hour (1–4) drawn from a hash of host and job: stable on one host, spread over a fleet.
-import { createHash } from 'node:crypto';
+// `cronvault cron`: the crontab lines for every job. Jobs without a schedule get the same
+// stable, fleet-spread daily time the Ansible role gives them (see jitteredSchedule).
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.ts';
 import type { JobConfig } from '../config.ts';
+import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
+import { jitteredSchedule } from '../schedule.ts';
 import { readConfig, type ConfigOption } from './context.ts';
 
-export const jitteredSchedule = (host: string, job: string): string => {
-  const digest = createHash('sha256').update(`${host}\0${job}`).digest();
-  const minute = digest.readUInt16BE(0) % 60;
-  const hour = 1 + (digest.readUInt16BE(2) % 4);
-  return `${minute} ${hour} * * *`;
+/** Quotes a word for /bin/sh only when it needs it. */
+const shellWord = (word: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`);
+
+export interface CronOptions extends ConfigOption {
+  install?: boolean;
+  force?: boolean;
+  file: string;
+  user: string;
+  bin: string;
+  /** The host name the jitter is drawn for; the role uses the inventory name. */
+  host?: string;
+}
+
+export const cronLine = (job: JobConfig, options: Pick<CronOptions, 'user' | 'bin' | 'host'>, configFile?: string): string => {
+  const schedule = job.schedule ?? jitteredSchedule(options.host ?? job.hostname ?? hostname(), job.name);
+  // cron starts jobs in $HOME: a relative config path would point elsewhere.
+  const config = configFile ? ` --config ${shellWord(resolve(configFile))}` : '';
+  return `${schedule} ${options.user} ${shellWord(options.bin)} run ${job.name}${config} --quiet`;
 };
 
-export const cronLine = (job: JobConfig, user: string, bin: string, configFile?: string): string => {
-  const schedule = job.schedule ?? jitteredSchedule(job.hostname || hostname(), job.name);
-  const config = configFile ? ` --config ${configFile}` : '';
-  return `${schedule} ${user} ${bin} run ${job.name}${config} --quiet`;
-};
+const ANSIBLE_MARKER = /^#Ansible: /m;
 
-export const cronCommand = async (options: ConfigOption & { install?: boolean; file: string; user: string; bin: string }): Promise<string> => {
+export const cronCommand = async (options: CronOptions): Promise<string> => {
   const config = readConfig(options);
-  const lines = [...config.jobs.values()].map((job) => cronLine(job, options.user, options.bin, options.config));
+  const explicitConfig = options.config ?? process.env.CRONVAULT_CONFIG;
+  const lines = [...config.jobs.values()].map((job) => cronLine(job, options, explicitConfig));
   const text = [
     '# cronvault: one line per job; written by `cronvault cron --install`. Overlapping runs are',
     '# refused by cronvault itself (per-job lock, exit 75).',
@@ -32,6 +45,15 @@ export const cronCommand = async (options: ConfigOption & { install?: boolean; f
     '',
   ].join('\n');
   if (!options.install) return text;
+  if (options.file.startsWith('/etc/cron.d/') && /[.]/.test(options.file.slice('/etc/cron.d/'.length))) {
+    throw new UsageError('E_CRON_FILE', `cron ignores files in /etc/cron.d whose names contain a dot: choose another name than ${options.file}`);
+  }
+  const existing = await readFile(options.file, 'utf8').catch(() => '');
+  if (ANSIBLE_MARKER.test(existing) && !options.force) {
+    // Replacing the role's file would leave the role re-adding its own lines next to ours:
+    // every job would then run twice.
+    throw new CronvaultError('E_CRON_MANAGED', EXIT.usage, `${options.file} is managed by Ansible (it has "#Ansible:" entries); rerun the role instead, or pass --force to replace it`);
+  }
   await writeFileAtomic(options.file, text, 0o644);
   await writeJobsInfo(config.textfileDir, config.jobs.values()).catch(() => undefined);
   return `wrote ${lines.length} line${lines.length === 1 ? '' : 's'} to ${options.file}\n`;

@@ -8,10 +8,10 @@ import { formatDuration } from '../durations.ts';
 import { EXIT } from '../errors.ts';
 import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
-import { maxIntervalSeconds, nextRun, parseSchedule } from '../schedule.ts';
+import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule.ts';
 import { readJobState } from '../state.ts';
-import { jitteredSchedule } from './cron.ts';
 import { readConfig, type ConfigOption } from './context.ts';
+import { describeExitCode } from '../exit-meaning.ts';
 
 /** Bumped only when a field changes meaning or disappears; new fields may appear in any version. */
 export const STATUS_SCHEMA_VERSION = 1;
@@ -93,7 +93,7 @@ export const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<Job
   if (!finished) problems.push(lock ? 'first run still in progress, never finished' : 'never ran');
   else if (!state!.lastRunSuccess) {
     const code = state!.lastExitCode ?? -1;
-    problems.push(`last run failed (exit ${code}: ${backend.describeExitCode(code)})`);
+    problems.push(`last run failed (exit ${code}: ${describeExitCode(backend, code)})`);
   }
   if (overdue) problems.push(`overdue: last started ${relativeTime(lastStart!, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval! * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`);
   return {
@@ -112,7 +112,7 @@ export const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<Job
             end: state.lastRunEnd ?? null,
             durationSeconds: state.lastRunDuration ?? null,
             exitCode: state.lastExitCode ?? null,
-            exitMeaning: state.lastExitCode === undefined ? null : backend.describeExitCode(state.lastExitCode),
+            exitMeaning: state.lastExitCode === undefined ? null : describeExitCode(backend, state.lastExitCode),
             attempts: state.lastRunAttempts ?? null,
             success: Boolean(state.lastRunSuccess),
             warnings: Boolean(state.lastRunWarnings),
