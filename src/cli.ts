@@ -174,7 +174,8 @@ export const buildProgram = (context: ProgramContext): Command => {
     .action(async (policy: string, flags: ExplainFlags) => {
       const { text, problem } = await explainCommand(policy, flags);
       process.stdout.write(`${text}\n`);
-      if (problem) throw new UsageError('E_RETENTION', `${flags.engine ?? 'restic'} cannot apply "${policy}": ${problem}`);
+      // The reason is already in the explanation above; the error only sets the exit code.
+      if (problem) throw new UsageError('E_RETENTION', `${flags.engine ?? 'restic'} cannot apply "${policy}" (see above)`);
     });
 
   return program;

@@ -12,6 +12,8 @@ import { parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionPo
 import { didYouMean } from './suggest.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
+/** The "file" of a job given by flags: messages then name the flag instead of a line. */
+const COMMAND_LINE = 'command line';
 export const DEFAULT_STATE_DIR = '/var/lib/cronvault';
 export const DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
 export const ENGINES = ['restic', 'duplicati'] as const;
@@ -100,6 +102,7 @@ class Locator {
 
   at(path: (string | number)[], keyNode = false): string {
     const dotted = path.join('.');
+    if (this.file === COMMAND_LINE) return `${COMMAND_LINE}: ${path.length > 0 ? `--${path.join('-').replace(/_/g, '-').replace(/^--+/, '')}` : ''}`.replace(/: $/, '');
     if (!this.doc || !this.lines) return `${this.file} ${dotted}`.trim();
     let node: unknown = this.doc.contents;
     let keyOffset: number | undefined;
@@ -237,17 +240,21 @@ export interface JobInput {
 export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, where }: JobInput): { job: JobConfig; warnings: string[] } => {
   const pick = <T>(key: string): T | undefined => (values[key] ?? defaults[key]) as T | undefined;
   const warnings: string[] = [];
+  const fromFlags = where === COMMAND_LINE;
+  /** How an operator sets keys: `--password-file` on the command line, else in the config. */
+  const setIn = (...keys: string[]): string =>
+    fromFlags ? keys.map((key) => `--${key.replace(/_/g, '-')}`).join(' or ') : `${keys.map((key) => `"${key}"`).join(' or ')} in the job or in defaults`;
   const path = pick<string>('path');
   const command = pick<string>('command');
   if (values.path !== undefined && values.command !== undefined) fail(where, 'give either "path" or "command", not both');
   if (path === undefined && command === undefined) fail(where, 'needs "path" (a directory or file to back up) or "command" (whose output is backed up)');
   const engine = pick<EngineName>('engine') ?? 'restic';
   const repository = pick<string>('repository');
-  if (repository === undefined) fail(where, `needs "repository" (${engine === 'restic' ? 'a restic repository such as /srv/restic or rest:http://host:8000/' : 'a Duplicati target URL such as file:///mnt/usb/photos'}), in the job or in defaults`);
+  if (repository === undefined) fail(where, `needs a repository (${engine === 'restic' ? 'a restic repository such as /srv/restic or rest:http://host:8000/' : 'a Duplicati target URL such as file:///mnt/usb/photos'}): set ${setIn('repository')}`);
   const passwordFile = pick<string>('password_file');
   const passwordCommand = pick<string>('password_command');
   if (values.password_file !== undefined && values.password_command !== undefined) fail(where, 'give either "password_file" or "password_command", not both');
-  if (passwordFile === undefined && passwordCommand === undefined) fail(where, 'needs "password_file" or "password_command", in the job or in defaults (passwords are never written in the config)');
+  if (passwordFile === undefined && passwordCommand === undefined) fail(where, `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`);
   if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
   const rounding = pick<'refuse' | 'keep-more'>('retention_rounding') ?? 'refuse';
@@ -349,9 +356,9 @@ export const loadConfig = (file: string): Config => {
 
 /** Same checks for a job given by flags: a config of one. */
 export const jobFromFlags = (name: string, values: Record<string, unknown>, dirs: { stateDir?: string; textfileDir?: string }): { job: JobConfig; warnings: string[] } => {
-  const loc = new Locator('command line', undefined, undefined);
+  const loc = new Locator(COMMAND_LINE, undefined, undefined);
   const checked = checkJobMapping(values, [], loc);
   const stateDir = dirs.stateDir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', dirs.stateDir, ['--state-dir'], loc) as string);
   const textfileDir = dirs.textfileDir === undefined ? DEFAULT_TEXTFILE_DIR : (checkValue('abs-path', dirs.textfileDir, ['--textfile-dir'], loc) as string);
-  return resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, where: 'command line' });
+  return resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, where: COMMAND_LINE });
 };

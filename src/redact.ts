@@ -2,8 +2,9 @@
 // anything printed, logged or labelled goes through here first.
 export const redactRepository = (repository: string): string =>
   repository
-    .replace(/\/\/([^/@:\s"']*):([^/@\s"']*)@/g, (_m, user: string) => `//${user}:***@`)
-    .replace(/([?&](?:authid|auth-password|auth-username|password|passphrase|secret|token|key)[^=&]*=)[^&]*/gi, '$1***');
+    // The password may itself hold "@": like Go's URL parser, the last "@" before the host ends it.
+    .replace(/\/\/([^/@:\s"']*):\S*@(?=[^@/\s"']*(?:[/"'\s:]|$))/g, (_m, user: string) => `//${user}:***@`)
+    .replace(/([?&][^=&\s"']*?(?:authid|auth-password|auth-username|password|passphrase|passwd|pwd|secret|token|key|sig|signature|credential)[^=&\s"']*=)[^&\s"']*/gi, '$1***');
 
 /**
  * The same, for free text such as an engine's stderr line: any URL credentials or secret

@@ -37,7 +37,14 @@ export const runWithRetries = async (
     const outcome = await pRetry(
       async (attemptNumber) => {
         attempts = attemptNumber;
-        const result = await attempt(attemptNumber);
+        let result: AttemptOutcome;
+        try {
+          result = await attempt(attemptNumber);
+        } catch (error) {
+          // Only outcomes the backend classified as transient are retried; anything it threw
+          // (a failing password_command, a bug) ends the run and is reported as it is.
+          throw new AbortError(error as Error);
+        }
         if (result.kind === 'transient') throw new FailedAttempt(result);
         if (result.kind === 'permanent') throw new AbortError(new FailedAttempt(result));
         return result;

@@ -11,7 +11,8 @@ export interface HistoryEntry {
   start: number;
   end: number;
   durationSeconds: number;
-  outcome: RunOutcomeName;
+  /** `skipped`: another run of the job held its lock, so this one did not start (exit 75). */
+  outcome: RunOutcomeName | 'skipped';
   exitCode: number;
   attempts: number;
   reason: string;
@@ -27,15 +28,18 @@ export const HISTORY_LIMIT = 200;
 const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
 const historyFile = (stateDir: string, job: string): string => join(stateDir, 'history', `${job}.jsonl`);
 
-export const readJobState = async (stateDir: string, job: string): Promise<JobMetrics | undefined> => {
+/** The last metrics of a job, and what it backs up (a path, or `command:` and the command). */
+export type JobState = JobMetrics & { source?: string };
+
+export const readJobState = async (stateDir: string, job: string): Promise<JobState | undefined> => {
   try {
-    return JSON.parse(await readFile(stateFile(stateDir, job), 'utf8')) as JobMetrics;
+    return JSON.parse(await readFile(stateFile(stateDir, job), 'utf8')) as JobState;
   } catch {
     return undefined;
   }
 };
 
-export const writeJobState = (stateDir: string, job: string, metrics: JobMetrics): Promise<void> =>
+export const writeJobState = (stateDir: string, job: string, metrics: JobState): Promise<void> =>
   writeFileAtomic(stateFile(stateDir, job), `${JSON.stringify(metrics, null, 2)}\n`, 0o640);
 
 export const readHistory = async (stateDir: string, job: string): Promise<HistoryEntry[]> => {

@@ -4,7 +4,7 @@ import { access, constants } from 'node:fs/promises';
 import { backendFor } from './backends/index.ts';
 import type { AttemptOutcome, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
-import { CronvaultError, EXIT } from './errors.ts';
+import { CronvaultError, EXIT, UsageError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import type { Logger } from './log.ts';
 import { writeJobMetrics, type JobMetrics } from './metrics.ts';
@@ -75,11 +75,26 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   const log = options.logger.forJob(job.name);
   const now = options.now ?? Date.now;
   const backend = backendFor(job.engine);
-  const lock = await acquireLock(job.stateDir, job.name);
+  const lock = await acquireLock(job.stateDir, job.name).catch(async (error: unknown) => {
+    // The running job's metrics stay as they are (it is still running, and BackupStuck watches
+    // it); the skipped run is recorded in the history, where `cronvault history` shows it.
+    if (error instanceof CronvaultError && error.code === 'E_LOCKED') {
+      const at = Math.floor(now() / 1000);
+      await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason: error.message }).catch(() => undefined);
+    }
+    throw error;
+  });
   const timeout = job.timeoutMs ? AbortSignal.timeout(job.timeoutMs) : undefined;
   const { signal, dispose: disposeSignal } = anySignal([options.signal, timeout]);
   const startMs = now();
   const previous = await readJobState(job.stateDir, job.name);
+  const source = job.path ?? `command:${job.command}`;
+  if (previous?.source !== undefined && previous.source !== source) {
+    // Two paths can derive the same name (/x/a_b and /x/a/b): they must not share a lock,
+    // metrics, state and a retention scope.
+    await lock.release();
+    throw new UsageError('E_JOB_COLLISION', `job name ${job.name} already belongs to ${previous.source}, not ${source}; name this job explicitly in a config file`);
+  }
   const metrics: JobMetrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: Math.floor(startMs / 1000), running: true };
 
   const writeMetrics = async (): Promise<void> => {
@@ -131,7 +146,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
         result = { outcome: { kind: 'permanent', exitCode: interruptedExit(options.signal)!, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: attemptsMade };
       } else if (error instanceof CronvaultError) {
         // Failed before the engine could run: still a failed run in the metrics.
-        result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: 0 };
+        result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: attemptsMade };
       } else throw error;
     }
 
@@ -172,7 +187,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       metrics.bytesAdded = stats.bytesAdded;
     }
     await writeMetrics();
-    await writeJobState(job.stateDir, job.name, metrics).catch((error: Error) => log.error(`could not save state: ${error.message}`));
+    await writeJobState(job.stateDir, job.name, { ...metrics, source }).catch((error: Error) => log.error(`could not save state: ${error.message}`));
     const outcomeName: RunOutcomeName = outcome.kind === 'warning' ? 'warning' : succeeded ? 'success' : 'failed';
     await appendHistory(job.stateDir, job.name, {
       start: Math.floor(startMs / 1000),

@@ -14,6 +14,10 @@ interface Call {
   args: string[];
   passphraseSet: boolean;
   passphraseLength: number;
+  authUsername: string | null;
+  authPasswordSet: boolean;
+  parameterOptions: string[];
+  parametersFileMode: string | null;
 }
 
 describe('cronvault run with duplicati-cli', () => {
@@ -28,14 +32,14 @@ describe('cronvault run with duplicati-cli', () => {
   });
   after(async () => tmp.cleanup());
 
-  const run = async (codes: string, extra: string[] = []) => {
+  const run = async (codes: string, extra: string[] = [], repository = 'file:///mnt/usb/photos') => {
     const fake = join(tmp.dir, `fake-${codes.replace(/,/g, '_')}`);
     await rm(fake, { recursive: true, force: true });
     await mkdir(fake);
     const text = join(tmp.dir, `text-${codes.replace(/,/g, '_')}`);
     const state = join(tmp.dir, `state-${codes.replace(/,/g, '_')}`);
     const result = await runCronvault(
-      ['run', '--path', join(tmp.dir, 'photos'), '--engine', 'duplicati', '--repository', 'file:///mnt/usb/photos', '--password-file', passwordFile,
+      ['run', '--path', join(tmp.dir, 'photos'), '--engine', 'duplicati', '--repository', repository, '--password-file', passwordFile,
         '--retention', '1W:1D,4W:1W,12M:1M', '--textfile-dir', text, '--state-dir', state, '--binary', fakeBin,
         '--retry-min-delay', '10ms', '--retry-max-delay', '50ms', '--retry-attempts', '4', ...extra],
       { env: { FAKE_DUPLICATI_CODES: codes, FAKE_DUPLICATI_STATE: fake } },
@@ -112,6 +116,22 @@ describe('cronvault run with duplicati-cli', () => {
     assert.equal(r.calls[0]!.passphraseLength, PASSPHRASE.length);
     assert.ok(!args.some((a) => a.includes(PASSPHRASE)), 'passphrase never on argv');
     assert.ok(!r.stderr.includes(PASSPHRASE) && !r.stdout.includes(PASSPHRASE) && !r.prom.includes(PASSPHRASE));
+  });
+
+  it('keeps target credentials off argv: user and password in AUTH_*, secret options in a 0600 parameters file', async () => {
+    const r = await run('0', [], 'ftp://backup:ftp%40S3cret@nas.example/photos?auth-password=qs3cret&authid=tok3n&passive=true');
+    assert.equal(r.exitCode, 0, r.stderr);
+    const call = r.calls[0]!;
+    assert.equal(call.args[1], 'ftp://nas.example/photos?passive=true');
+    assert.equal(call.authUsername, 'backup');
+    assert.equal(call.authPasswordSet, true);
+    assert.deepEqual(call.parameterOptions, ['--auth-password', '--authid']);
+    assert.equal(call.parametersFileMode, '600');
+    for (const secret of ['S3cret', 'qs3cret', 'tok3n']) {
+      assert.ok(!call.args.some((a) => a.includes(secret)), `${secret} not on argv`);
+      assert.ok(!r.stderr.includes(secret) && !r.prom.includes(secret), `${secret} not logged`);
+    }
+    assert.deepEqual((await readdir(join(tmp.dir, 'state-0', 'duplicati'))).filter((f) => f.endsWith('.params')), [], 'parameters file removed after the run');
   });
 });
 

@@ -2,6 +2,7 @@
 // through restic --stdin, and a metrics directory that cannot be written.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execa } from 'execa';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, runCronvault } from './support/cli.ts';
@@ -79,4 +80,55 @@ describe('restic job shapes', () => {
     assert.match(result.stderr, /backup succeeded/);
     assert.equal((await listSnapshots(repo)).length, 1);
   });
+
+  it('refuses a second path whose derived job name collides with the first, touching nothing of it', async () => {
+    const repo = await createRepository(tmp.dir, 'collide-repo');
+    const first = join(tmp.dir, 'col', 'a_b');
+    const second = join(tmp.dir, 'col', 'a', 'b');
+    await mkdir(first, { recursive: true });
+    await mkdir(second, { recursive: true });
+    const dirs = ['--retention', '1D:1h', '--textfile-dir', join(tmp.dir, 'col-text'), '--state-dir', join(tmp.dir, 'col-state')];
+    const common = ['--repository', repo.repository, '--password-file', repo.passwordFile, ...dirs];
+    assert.equal((await runCronvault(['run', '--path', first, ...common])).exitCode, 0);
+    const before = await readFile(join(tmp.dir, 'col-text', (await import('node:fs')).readdirSync(join(tmp.dir, 'col-text')).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    const clash = await runCronvault(['run', '--path', second, ...common]);
+    assert.equal(clash.exitCode, 2);
+    assert.match(clash.stderr, /job name \S+_col_a_b already belongs to .*col\/a_b, not .*col\/a\/b; name this job explicitly/);
+    const after = await readFile(join(tmp.dir, 'col-text', (await import('node:fs')).readdirSync(join(tmp.dir, 'col-text')).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    assert.equal(after, before, 'the first job\'s metrics are untouched');
+    assert.equal((await listSnapshots(repo)).length, 1);
+  });
+
+  it('retries retention while another process holds a lock on the repository', async () => {
+    const repo = await createRepository(tmp.dir, 'locked-repo');
+    const data = join(tmp.dir, 'locked-data');
+    await mkdir(data);
+    await writeFile(join(data, 'f'), 'x');
+    const config = await writeConfig('locked', [
+      'defaults:',
+      `  repository: ${repo.repository}`,
+      `  password_file: ${repo.passwordFile}`,
+      'jobs:',
+      '  held:',
+      `    path: ${data}`,
+      '    retention: "1D:1h"',
+      '    retry: { attempts: 20, min_delay: 500ms, max_delay: 500ms }',
+    ]);
+    assert.equal((await runCronvault(['run', 'held', '--config', config])).exitCode, 0);
+    // A backup reading standard input holds its (shared) lock until the input ends; forget
+    // needs an exclusive one.
+    const holder = execa('restic', ['backup', '--stdin', '--stdin-filename', 'slow.txt', '--host', 'other'], { env: repo.env, stdin: 'pipe', reject: false });
+    holder.stdin!.write('partial ');
+    await new Promise((r) => setTimeout(r, 1500));
+    const run = runCronvault(['run', 'held', '--config', config]);
+    await new Promise((r) => setTimeout(r, 4000));
+    holder.stdin!.end('done\n');
+    await holder;
+    const result = await run;
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.stderr, /retention: attempt 2\/20 in .*: repository is locked by another process/);
+    const prom = await readFile(join(tmp.dir, 'locked', 'text', 'cronvault_held.prom'), 'utf8');
+    assert.equal(metricValue(prom, 'backup_last_retention_success'), 1);
+  });
 });
+

@@ -62,7 +62,8 @@ describe('cronvault run with real restic', () => {
     assert.ok(latest.tags?.includes(`cronvault:${promFile.split('cronvault_')[1]!.replace('.prom', '')}`), 'snapshot carries the job tag');
     const stats = JSON.parse(await restic(repo, ['stats', '--json', latest.id])) as { total_file_count: number; total_size: number };
     assert.equal(metricValue(prom, 'backup_last_bytes_processed'), stats.total_size);
-    assert.equal(metricValue(prom, 'backup_last_files_processed'), 3);
+    assert.equal(metricValue(prom, 'backup_last_files_processed'), stats.total_file_count);
+    assert.equal(stats.total_file_count, 3);
     assert.ok(second.stderr.includes(`snapshot ${latest.short_id}`), `summary names snapshot ${latest.short_id}: ${second.stderr}`);
 
     const promtool = await execa('promtool', ['check', 'metrics'], { input: prom, reject: false });

@@ -16,8 +16,8 @@ const CASES: [string, string, RegExp][] = [
   ['a relative path', base('  influxdb:\n    path: var/lib/influxdb\n'), /config\.yml:8: jobs\.influxdb\.path: "var\/lib\/influxdb" is a relative path/],
   ['a job with neither path nor command', base('  influxdb:\n    schedule: "0 2 * * *"\n'), /config\.yml:7: jobs\.influxdb: needs "path" .* or "command"/],
   ['a job with both path and command', base('  db:\n    path: /a\n    command: pg_dump x\n'), /jobs\.db: give either "path" or "command", not both/],
-  ['no password source anywhere', base('  a:\n    path: /a\n', '  repository: /srv/restic\n'), /jobs\.a: needs "password_file" or "password_command"/],
-  ['no repository anywhere', base('  a:\n    path: /a\n', '  password_file: /etc/p\n'), /jobs\.a: needs "repository"/],
+  ['no password source anywhere', base('  a:\n    path: /a\n', '  repository: /srv/restic\n'), /config\.yml:5: jobs\.a: needs a password source: set "password_file" or "password_command" in the job or in defaults/],
+  ['no repository anywhere', base('  a:\n    path: /a\n', '  password_file: /etc/p\n'), /config\.yml:5: jobs\.a: needs a repository \(a restic repository such as \/srv\/restic .*\): set "repository" in the job or in defaults/],
   ['an unknown engine, with a suggestion', base('  a:\n    path: /a\n    engine: restik\n'), /config\.yml:9: jobs\.a\.engine: unknown engine "restik": use restic or duplicati \(did you mean "restic"\?\)/],
   ['a bad retry delay', base('  a:\n    path: /a\n    retry: { attempts: 3, min_delay: 5 minutes }\n'), /config\.yml:9: jobs\.a\.retry\.min_delay: "5 minutes" is not a duration/],
   ['zero attempts', base('  a:\n    path: /a\n    retry: { attempts: 0 }\n'), /jobs\.a\.retry\.attempts: expected a whole number of at least 1, found number 0/],
@@ -73,7 +73,13 @@ describe('config validation', () => {
     assert.match(badEngine.stderr, /Allowed choices are restic, duplicati/);
     const relative = await runCronvault(['run', '--path', 'x/y', '--repository', '/r', '--password-file', '/p']);
     assert.equal(relative.exitCode, 2);
-    assert.match(relative.stderr, /"x\/y" is a relative path/);
+    assert.match(relative.stderr, /command line: --path: "x\/y" is a relative path/);
+    const attempts = await runCronvault(['run', '--path', '/x', '--repository', '/r', '--password-file', '/p', '--retry-attempts', 'abc']);
+    assert.equal(attempts.exitCode, 2);
+    assert.match(attempts.stderr, /command line: --retry-attempts: expected a whole number of at least 1, found string "abc"/);
+    const noRepo = await runCronvault(['run', '--path', '/x', '--password-file', '/p']);
+    assert.equal(noRepo.exitCode, 2);
+    assert.match(noRepo.stderr, /needs a repository .*: set --repository$/m);
   });
 
   it('warns when a job has no retention instead of silently keeping everything', async () => {

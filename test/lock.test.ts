@@ -41,6 +41,10 @@ describe('per-job lock', () => {
     assert.equal(metricValue(during, 'backup_running'), 1, 'the first run is still reported as running');
     const firstResult = await first;
     assert.equal(firstResult.exitCode, 0, firstResult.stderr);
+    const history = (await readFile(join(tmp.dir, 'state', 'history', `${join(tmp.dir, 'data').slice(1).replace(/[^A-Za-z0-9_.-]+/g, '_')}.jsonl`), 'utf8'))
+      .trim().split('\n').map((line) => JSON.parse(line) as { outcome: string; reason: string });
+    assert.deepEqual(history.map((entry) => entry.outcome), ['skipped', 'success'], 'the skipped run is recorded, then the finished one');
+    assert.match(history[0]!.reason, /already running \(pid \d+/);
   });
 
   it('takes over a lock left by a process that died', async () => {

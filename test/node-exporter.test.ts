@@ -26,7 +26,9 @@ describe('node_exporter textfile collector', () => {
     const pass = join(tmp.dir, 'pass');
     await writeFile(pass, 'secret\n');
     await chmod(pass, 0o600);
-    const jobs = Array.from({ length: JOBS }, (_, i) => `  job${i}:\n    path: ${join(tmp.dir, `data${i}`)}\n${i % 2 ? '    schedule: "0 */6 * * *"\n' : ''}`);
+    // Every third job fails for good (duplicati exit 200), so success and failure files mix.
+    const jobs = Array.from({ length: JOBS }, (_, i) =>
+      `  job${i}:\n    path: ${join(tmp.dir, `data${i}`)}\n${i % 2 ? '    schedule: "0 */6 * * *"\n' : ''}${i % 3 === 0 ? '    env: { FAKE_DUPLICATI_CODES: "200" }\n' : ''}`);
     const config = join(tmp.dir, 'config.yml');
     await writeFile(config, [
       `state_dir: ${join(tmp.dir, 'state')}`,
@@ -41,17 +43,21 @@ describe('node_exporter textfile collector', () => {
       ...jobs,
     ].join('\n'));
     for (let i = 0; i < JOBS; i += 1) await mkdir(join(tmp.dir, `data${i}`));
-    // Every third job fails for good (200), so success and failure series mix in one scrape.
     const result = await runCronvault(['run', '--all', '--quiet', '--config', config], { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.equal(result.stderr, '', '--quiet prints nothing when all is well');
+    assert.equal(result.exitCode, 1, 'run --all fails when any job failed');
+    const failedJobs = Array.from({ length: JOBS }, (_, i) => i).filter((i) => i % 3 === 0);
+    assert.deepEqual(result.stderr.split('\n').filter((l) => l.includes('error: backup failed')).map((l) => /\[(job\d+)\]/.exec(l)?.[1]), failedJobs.map((i) => `job${i}`), '--quiet prints the failures only');
+    assert.doesNotMatch(result.stderr, /succeeded/);
 
     exporter = await startNodeExporter({ textfileDir: join(tmp.dir, 'text') });
     const body = await (await fetch(`${exporter.url}/metrics`)).text();
     assert.match(body, /^node_textfile_scrape_error 0$/m);
     const successes = body.split('\n').filter((l) => l.startsWith('backup_last_run_success{'));
     assert.equal(successes.length, JOBS);
-    for (const line of successes) assert.match(line, /^backup_last_run_success\{backup="job\d+",engine="duplicati",path="[^"]+"\} 1$/);
+    for (const line of successes) {
+      const [, index, value] = /^backup_last_run_success\{backup="job(\d+)",engine="duplicati",path="[^"]+"\} ([01])$/.exec(line) ?? [];
+      assert.equal(Number(value), Number(index) % 3 === 0 ? 0 : 1, line);
+    }
     assert.equal(body.split('\n').filter((l) => l.startsWith('backup_job_info{')).length, JOBS);
     assert.equal(body.split('\n').filter((l) => l.startsWith('backup_schedule_max_interval_seconds{')).length, JOBS / 2);
     assert.match(body, /backup_schedule_max_interval_seconds\{backup="job1",engine="duplicati",path="[^"]+"\} 21600/);

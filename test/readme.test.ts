@@ -19,6 +19,15 @@ describe('README examples', async () => {
       assert.equal(result.stdout, expected!.replace(/\n$/, ''));
     });
   }
+  it('exits 2 on an invalid policy, and on one the engine cannot apply, saying why', async () => {
+    const invalid = await runCronvault(['retention', 'explain', '7d:1D']);
+    assert.equal(invalid.exitCode, 2);
+    assert.match(invalid.stderr, /did you mean "7D"/);
+    const inexpressible = await runCronvault(['retention', 'explain', '7D:0s,3M:1D,10Y:2M', '--restic-version', '0.14.0']);
+    assert.equal(inexpressible.exitCode, 2);
+    assert.match(inexpressible.stdout, /restic cannot keep one backup every 2 months/);
+    assert.match(inexpressible.stderr, /restic cannot apply "7D:0s,3M:1D,10Y:2M" \(see above\)/);
+  });
   it('documents every exit code that --help lists', async () => {
     const help = (await runCronvault(['--help'])).stdout;
     for (const code of ['0', '1', '2', '75', '130']) {

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, runCronvault } from './support/cli.ts';
 import { createRepository, listSnapshots, metricValue, type SnapshotInfo, type TestRepository } from './support/restic.ts';
@@ -39,6 +39,12 @@ describe('retention with real restic', () => {
     // Job B on h1 and job A on h2, both old enough that A's policy would delete them.
     await inBatches([100, 200, 300], 3, (age) => backup('h1', 'cronvault:jobB', age));
     await inBatches([100, 200, 300], 3, (age) => backup('h2', 'cronvault:jobA', age));
+    // The job that will fail has old snapshots its policy (1D:1h) would remove.
+    const failingData = join(tmp.dir, 'failing-data');
+    await mkdir(failingData);
+    await inBatches([10, 20, 30], 3, (age) =>
+      execa('restic', ['backup', '--quiet', '--host', 'h1', '--tag', 'cronvault:failing', '--time', resticTime(now - age * DAY), failingData], { env: repo.env }));
+    await rm(failingData, { recursive: true });
     untouched = [...(await listSnapshots(repo, '--tag', 'cronvault:jobB')), ...(await listSnapshots(repo, '--host', 'h2'))];
     assert.equal(untouched.length, 6);
     configFile = join(tmp.dir, 'config.yml');
@@ -57,7 +63,7 @@ describe('retention with real restic', () => {
         `    path: ${data}`,
         '    retention: "1W:1D,4W:1W,12M:1M"',
         '  failing:',
-        `    path: ${join(tmp.dir, 'missing')}`,
+        `    path: ${join(tmp.dir, 'failing-data')}`,
         '    retention: "1D:1h"',
         '    retry: { attempts: 1 }',
         '',
@@ -112,11 +118,12 @@ describe('retention with real restic', () => {
   });
 
   it('runs no retention after a failed backup', async () => {
-    const before = await listSnapshots(repo);
+    const before = await listSnapshots(repo, '--tag', 'cronvault:failing');
+    assert.equal(before.length, 3);
     const result = await runCronvault(['run', 'failing', '--config', configFile]);
     assert.equal(result.exitCode, 1);
     assert.doesNotMatch(result.stderr, /retention/);
-    assert.equal((await listSnapshots(repo)).length, before.length);
+    assert.deepEqual((await listSnapshots(repo, '--tag', 'cronvault:failing')).map((s) => s.id), before.map((s) => s.id), 'its old snapshots are all still there');
     const prom = await readFile(join(tmp.dir, 'text', 'cronvault_failing.prom'), 'utf8');
     assert.equal(metricValue(prom, 'backup_last_retention_success'), undefined);
   });

@@ -60,6 +60,10 @@ describe('names, secrets and delays', () => {
     assert.equal(redactRepository('rest:https://backup:s3cret@host:8000/repo'), 'rest:https://backup:***@host:8000/repo');
     assert.equal(redactRepository('dropbox:///PREFIX/host?authid=abc123&x=1'), 'dropbox:///PREFIX/host?authid=***&x=1');
     assert.equal(redactRepository('/srv/restic'), '/srv/restic');
+    assert.equal(redactRepository('rest:http://u:p@ss-TOP@127.0.0.1:1/'), 'rest:http://u:***@127.0.0.1:1/', 'a password with @ is masked whole');
+    assert.equal(redactRepository('Get "http://u:p@ss@host:8000/config": dial tcp'), 'Get "http://u:***@host:8000/config": dial tcp');
+    assert.equal(redactRepository('s3:https://s3.x/b?X-Amz-Signature=abc&sig=zz&region=eu'), 's3:https://s3.x/b?X-Amz-Signature=***&sig=***&region=eu');
+    assert.equal(redactRepository('sftp:user@host:/srv/restic'), 'sftp:user@host:/srv/restic');
   });
   it('draws retry waits uniformly between min and max', () => {
     const policy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };

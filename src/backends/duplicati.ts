@@ -1,7 +1,8 @@
 // duplicati-cli adapter. Duplicati's exit codes are not POSIX (1 and 2 are successes), it
 // prints no JSON, and it takes the passphrase from the PASSPHRASE environment variable.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.ts';
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
 import { CronvaultError } from '../errors.ts';
@@ -50,10 +51,54 @@ const readPassphrase = async (job: JobConfig): Promise<string> => {
   return String(result.stdout).replace(/\r?\n$/, '');
 };
 
-export const duplicatiArgs = (job: JobConfig): string[] => {
+/** Query options of a target URL that hold secrets (backend passwords, tokens, OAuth ids). */
+const SECRET_OPTION = /authid|auth-password|auth-username|password|passphrase|secret|token|key|sig|credential/i;
+
+export interface TargetSecrets {
+  /** The target URL with credentials taken out: this is what goes on argv. */
+  target: string;
+  /** AUTH_USERNAME / AUTH_PASSWORD, which duplicati-cli reads when the URL has none. */
+  env: Record<string, string>;
+  /** `--option=value` lines for --parameters-file (secret query options). */
+  options: string[];
+}
+
+/**
+ * Takes credentials out of a Duplicati target URL so they never reach argv, where any user can
+ * read them in /proc: user:password go to AUTH_USERNAME/AUTH_PASSWORD, secret query options to
+ * a 0600 --parameters-file.
+ */
+export const splitTargetSecrets = (url: string): TargetSecrets => {
+  const env: Record<string, string> = {};
+  const options: string[] = [];
+  let target = url;
+  const authority = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/]*?)@([^@/]*)(.*)$/s.exec(target);
+  if (authority) {
+    const [, scheme, userinfo, host, rest] = authority as unknown as [string, string, string, string, string];
+    const colon = userinfo.indexOf(':');
+    env.AUTH_USERNAME = decodeURIComponent(colon < 0 ? userinfo : userinfo.slice(0, colon));
+    if (colon >= 0) env.AUTH_PASSWORD = decodeURIComponent(userinfo.slice(colon + 1));
+    target = `${scheme}${host}${rest}`;
+  }
+  const question = target.indexOf('?');
+  if (question >= 0) {
+    const kept: string[] = [];
+    for (const pair of target.slice(question + 1).split('&').filter(Boolean)) {
+      const [name = '', value = ''] = pair.split(/=(.*)/s);
+      if (SECRET_OPTION.test(name)) options.push(`--${decodeURIComponent(name)}=${decodeURIComponent(value)}`);
+      else kept.push(pair);
+    }
+    target = target.slice(0, question) + (kept.length > 0 ? `?${kept.join('&')}` : '');
+  }
+  return { target, env, options };
+};
+
+const parametersFile = (job: JobConfig): string => join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.params`);
+
+export const duplicatiArgs = (job: JobConfig, secrets: TargetSecrets = splitTargetSecrets(job.repository)): string[] => {
   const args = [
     'backup',
-    job.repository,
+    secrets.target,
     job.path!,
     `--backup-name=${job.name}`,
     `--dbpath=${databasePath(job)}`,
@@ -64,6 +109,7 @@ export const duplicatiArgs = (job: JobConfig): string[] => {
   if (job.retention.kind !== 'none') args.push(`--retention-policy=${toDuplicatiPolicy(job.retention)}`);
   // Without this an unattended run can wait forever on a passphrase prompt.
   args.push('--disable-module=console-password-input');
+  if (secrets.options.length > 0) args.push(`--parameters-file=${parametersFile(job)}`);
   for (const pattern of job.exclude) args.push(`--exclude=${pattern}`);
   args.push(...job.engineArgs);
   return args;
@@ -103,7 +149,7 @@ const classify = (exitCode: number, output: string): AttemptOutcome => {
   if (!known) return { kind: 'transient', exitCode, reason: `unknown exit code ${exitCode}, treated as failure` };
   // 100 covers connection errors (retry) and option errors such as a bad retention policy
   // (retrying cannot help).
-  if (exitCode === 100 && /invalid|not supported|unsupported option|failed to parse|cannot parse/i.test(output)) {
+  if (exitCode === 100 && /(invalid|unsupported|unknown) (option|argument|value for)|not supported|failed to parse|cannot parse|retention.policy/i.test(output)) {
     return { kind: 'permanent', exitCode, reason: `${known.meaning}: the options are invalid` };
   }
   return { kind: known.kind, exitCode, reason: known.meaning };
@@ -126,19 +172,29 @@ export const duplicati = {
     // Duplicati creates its target on the first backup.
   },
   async backup(job, context: EngineContext) {
-    const passphrase = await readPassphrase(job);
+    let passphrase: string;
+    try {
+      passphrase = await readPassphrase(job);
+    } catch (error) {
+      return { kind: 'permanent', exitCode: -1, reason: (error as Error).message };
+    }
+    const secrets = splitTargetSecrets(job.repository);
+    if (secrets.options.length > 0) {
+      await mkdir(dirname(parametersFile(job)), { recursive: true });
+      await writeFileAtomic(parametersFile(job), `${secrets.options.join('\n')}\n`, 0o600);
+    }
     const lines: string[] = [];
     const run = await runEngine({
       binary: binaryOf(job),
-      args: duplicatiArgs(job),
-      env: { ...job.env, PASSPHRASE: passphrase },
+      args: duplicatiArgs(job, secrets),
+      env: { ...job.env, ...secrets.env, PASSPHRASE: passphrase },
       signal: context.signal,
       onStdoutLine: (line) => {
         context.onOutput?.(line, 'stdout');
         if (lines.length < 2000) lines.push(line);
       },
       onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
-    });
+    }).finally(() => (secrets.options.length > 0 ? rm(parametersFile(job), { force: true }) : undefined));
     if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
     const outcome = classify(run.exitCode, `${lines.join('\n')}\n${run.stderrTail}`);
     return outcome.kind === 'success' || outcome.kind === 'warning' ? { ...outcome, stats: parseDuplicatiOutput(lines) } : outcome;

@@ -6,6 +6,8 @@ import { redactRepository, redactText } from '../redact.ts';
 import { CronvaultError } from '../errors.ts';
 import { toResticForgetArgs, type RetentionPolicy } from '../retention.ts';
 import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
+import { runWithRetries } from '../retry.ts';
+import { formatDuration } from '../durations.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
 
 /** The tag that marks a job's snapshots; retention and listings filter on it. */
@@ -21,6 +23,13 @@ const resticEnv = (job: JobConfig): Record<string, string> => ({
 });
 
 const scope = (job: JobConfig): string[] => ['--host', job.hostname, '--tag', jobTag(job)];
+
+/**
+ * What retention and listings may touch: this host, this job's tag and, for path jobs, this
+ * path too, so that two jobs whose names happen to collide still cannot remove each other's
+ * snapshots.
+ */
+const ownSnapshots = (job: JobConfig): string[] => [...scope(job), ...(job.path ? ['--path', job.path] : [])];
 
 const EXIT_MEANINGS: Record<number, string> = {
   0: 'success',
@@ -239,8 +248,22 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
   const translation = toResticForgetArgs(policy, { resticVersion: await resticVersion(job), rounding: job.retentionRounding });
   for (const warning of translation.warnings) context.warn?.(warning);
   if (translation.keepAll) return { kind: 'skipped', exitCode: 0, removed: 0, reason: 'policy keeps every snapshot' };
-  const base = ['forget', ...scope(job), '--group-by', 'host,tags', ...translation.args];
-  const dryRun = await runEngineCollect({ binary: binaryOf(job), args: [...base, '--dry-run', '--json'], env: resticEnv(job), signal: context.signal });
+  const base = ['forget', ...ownSnapshots(job), '--group-by', 'host,tags', ...translation.args];
+  // forget takes an exclusive lock: another host's backup into the same repository makes it
+  // fail for a while, so it gets the same retries as the backup did.
+  const retried = async (args: string[]) => {
+    let last: (EngineRun & { stdout: string }) | undefined;
+    await runWithRetries(
+      async () => {
+        last = await runEngineCollect({ binary: binaryOf(job), args, env: resticEnv(job), signal: context.signal, killSignal: 'SIGINT' });
+        return last.exitCode === 0 ? { kind: 'success', exitCode: 0, reason: 'ok' } : failureFromRun(last);
+      },
+      job.retry,
+      { signal: context.signal, onRetry: (outcome, next, delay) => context.warn?.(`retention: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`) },
+    );
+    return last!;
+  };
+  const dryRun = await retried([...base, '--dry-run', '--json']);
   if (dryRun.exitCode !== 0) return { kind: 'failed', exitCode: dryRun.exitCode, removed: 0, reason: `dry run failed: ${failureFromRun(dryRun).reason}` };
   let groups: ForgetGroup[];
   try {
@@ -253,13 +276,13 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
   const { removed, kept } = verdict;
   const total = removed + kept;
   if (options.dryRun) return { kind: 'success', exitCode: 0, removed, kept, reason: `dry run: would remove ${removed}` };
-  const run = await runEngineCollect({ binary: binaryOf(job), args: [...base, '--prune'], env: resticEnv(job), signal: context.signal, killSignal: 'SIGINT' });
+  const run = await retried([...base, '--prune']);
   if (run.exitCode !== 0) return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: failureFromRun(run).reason };
   return { kind: 'success', exitCode: 0, removed, kept, reason: `removed ${removed} snapshot${removed === 1 ? '' : 's'}, kept ${kept}` };
 };
 
 const snapshots = async (job: JobConfig, context: EngineContext): Promise<Snapshot[]> => {
-  const run = await runEngineCollect({ binary: binaryOf(job), args: ['snapshots', '--json', ...scope(job)], env: resticEnv(job), signal: context.signal });
+  const run = await runEngineCollect({ binary: binaryOf(job), args: ['snapshots', '--json', ...ownSnapshots(job)], env: resticEnv(job), signal: context.signal });
   if (run.exitCode !== 0) throw new CronvaultError('E_SNAPSHOTS', 1, `restic snapshots failed: ${failureFromRun(run).reason}`);
   const list = (JSON.parse(run.stdout || '[]') ?? []) as { id: string; short_id?: string; time: string; hostname: string; paths?: string[]; tags?: string[] }[];
   return list.map((s) => ({ id: s.short_id ?? s.id.slice(0, 8), time: s.time, hostname: s.hostname, paths: s.paths ?? [], tags: s.tags ?? [] }));

@@ -36,7 +36,7 @@ export const formatHistory = (job: string, entries: HistoryEntry[]): string => {
       String(e.exitCode),
       String(e.attempts),
       e.bytesAdded === undefined ? '-' : formatBytes(e.bytesAdded),
-      e.snapshotId ?? (e.outcome === 'failed' ? e.reason : '-'),
+      e.snapshotId ?? (e.outcome === 'failed' || e.outcome === 'skipped' ? e.reason : '-'),
     ]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));

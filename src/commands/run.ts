@@ -48,7 +48,8 @@ const jobFromRunFlags = (flags: RunFlags, log: Logger): JobConfig => {
     schedule: flags.schedule,
   };
   if (flags.retryAttempts !== undefined || flags.retryMinDelay !== undefined || flags.retryMaxDelay !== undefined) {
-    const attempts = flags.retryAttempts === undefined ? undefined : Number(flags.retryAttempts);
+    // Kept as text when it is not a number, so the error quotes what was typed.
+    const attempts = flags.retryAttempts === undefined ? undefined : /^\d+$/.test(flags.retryAttempts) ? Number(flags.retryAttempts) : flags.retryAttempts;
     values.retry = { attempts, min_delay: flags.retryMinDelay, max_delay: flags.retryMaxDelay };
     for (const key of Object.keys(values.retry as object)) if ((values.retry as Record<string, unknown>)[key] === undefined) delete (values.retry as Record<string, unknown>)[key];
   }
@@ -57,6 +58,13 @@ const jobFromRunFlags = (flags: RunFlags, log: Logger): JobConfig => {
   for (const warning of warnings) log.warn(warning);
   return job;
 };
+
+/**
+ * The exit code of `run --all` is the most severe of its jobs', whatever their order: an
+ * interruption, then a failed backup, then a config problem, then a job skipped as locked.
+ */
+const SEVERITY = [EXIT.ok, EXIT.locked, EXIT.usage, EXIT.backupFailed, EXIT.sigterm, EXIT.sigint] as number[];
+const mostSevere = (a: number, b: number): number => (SEVERITY.indexOf(b) > SEVERITY.indexOf(a) ? b : a);
 
 export const runCommand = async (jobName: string | undefined, flags: RunFlags, log: Logger, signal: AbortSignal): Promise<number> => {
   const flagMode = flags.path !== undefined;
@@ -79,13 +87,12 @@ export const runCommand = async (jobName: string | undefined, flags: RunFlags, l
   for (const job of jobs) {
     if (signal.aborted) break;
     try {
-      const code = exitCodeFor(await runJob(job, { logger: log, signal, forceRetention: flags.forceRetention }), signal);
-      if (code !== EXIT.ok && (worst === EXIT.ok || code > worst)) worst = code;
+      worst = mostSevere(worst, exitCodeFor(await runJob(job, { logger: log, signal, forceRetention: flags.forceRetention }), signal));
     } catch (error) {
       // With --all one locked job must not stop the others.
       if (!flags.all || !(error instanceof CronvaultError)) throw error;
       log.forJob(job.name).error(error.message);
-      if (worst === EXIT.ok) worst = error.exitCode;
+      worst = mostSevere(worst, error.exitCode);
     }
   }
   return worst;
