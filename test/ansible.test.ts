@@ -1,6 +1,9 @@
 // Applies ansible/roles/backup to this machine (as root, `-c local`) and checks what it leaves
 // behind: the cron file cron really runs, the config `cronvault check` accepts, the password in
-// one 0600 file only, idempotence, and the rules on the "Prometheus server" (localhost).
+// one 0600 file only, idempotence, and the rules on the "Prometheus server" (localhost), also
+// from a two-host inventory applied with --limit. Values that need many host names (the jitter
+// spread) are rendered with Ansible's own templating from the role's defaults and vars, without
+// a play (test/fixtures/ansible/render_role_vars.py).
 // Every path the role writes is redirected into a temporary directory, except two that have to
 // be real to be tested: /etc/cron.d/cronvault-test-<pid> (cron reads only /etc/cron.d) and
 // /etc/cronvault-test-<pid> (so "the password is nowhere else under /etc" means something).
@@ -14,10 +17,15 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
 import { cronvaultBin, makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 
 const ansibleDir = join(projectRoot, 'ansible');
+const roleDir = join(ansibleDir, 'roles', 'backup');
 const playbook = join(projectRoot, 'test', 'fixtures', 'ansible', 'apply.yml');
+const roleVarsRenderer = join(projectRoot, 'test', 'fixtures', 'ansible', 'render_role_vars.py');
+// The Python ansible-core runs on (Debian's ansible package).
+const ANSIBLE_PYTHON = '/usr/bin/python3';
 const isRoot = process.getuid?.() === 0;
 
 const id = `cronvault-test-${process.pid}`;
@@ -76,16 +84,20 @@ const baseVars = (jobs: Job[], extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-const recapCount = (output: string, key: string): number => {
-  const match = new RegExp(`^localhost\\s*:.*\\b${key}=(\\d+)`, 'm').exec(output);
+const recapCount = (output: string, key: string, host = 'localhost'): number => {
+  const match = new RegExp(`^${host}\\s*:.*\\b${key}=(\\d+)`, 'm').exec(output);
   return match ? Number(match[1]) : -1;
 };
 
-/** Runs the test playbook against localhost with `vars` as extra vars; never throws. */
+/**
+ * Runs the test playbook with `vars` as extra vars; never throws. Against localhost (`-c local`)
+ * unless `args` names an inventory (`-i`).
+ */
 const applyRole = async (vars: Record<string, unknown>, args: string[] = []): Promise<PlaybookResult> => {
   const varsFile = join(tmp.dir, `vars-${randomBytes(4).toString('hex')}.json`);
   await writeFile(varsFile, JSON.stringify(vars), { mode: 0o600 });
-  const result = await execa('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '-e', `@${varsFile}`, ...args, playbook], {
+  const target = args.includes('-i') ? [] : ['-i', 'localhost,', '-c', 'local'];
+  const result = await execa('ansible-playbook', [...target, '-e', `@${varsFile}`, ...args, playbook], {
     reject: false,
     all: true,
     cwd: tmp.dir,
@@ -106,23 +118,49 @@ const applyRole = async (vars: Record<string, unknown>, args: string[] = []): Pr
 const cronRunLines = async (): Promise<string[]> =>
   (await readFile(cronPath, 'utf8')).split('\n').filter((line) => line.includes('cronvault run'));
 
-/** The jittered time the role must draw: Ansible's `random(seed=...)` is Python's Random. */
-const expectedJitter = async (job: string): Promise<{ minute: number; hour: number }> => {
-  const { stdout } = await execa('python3', [
-    '-c',
-    'import random, sys; s = sys.argv[1]; print(random.Random(s).randrange(0, 60, 1), random.Random(s).choice([1, 2, 3, 4]))',
-    `localhost${job}`,
-  ]);
-  const [minute, hour] = stdout.trim().split(' ').map(Number);
-  return { minute: minute!, hour: hour! };
+/**
+ * `random.Random(seed).randrange(n)` for each seed, computed by Python itself: the one draw the
+ * role (and `cronvault cron`) must make for a job's jittered time, seed = host + '/' + job.
+ */
+const pythonSlots = async (seeds: string[], n = 240): Promise<number[]> => {
+  const { stdout } = await execa(
+    'python3',
+    ['-c', 'import json, random, sys; n = int(sys.argv[1]); print(json.dumps([random.Random(s).randrange(n) for s in json.load(sys.stdin)]))', String(n)],
+    { input: JSON.stringify(seeds) },
+  );
+  return JSON.parse(stdout) as number[];
 };
+
+/** The jittered daily time of a job with the default hours [1, 2, 3, 4]: one slot of 240. */
+const expectedJitter = async (host: string, job: string): Promise<{ minute: number; hour: number }> => {
+  const [slot] = await pythonSlots([`${host}/${job}`]);
+  return { minute: slot! % 60, hour: 1 + Math.floor(slot! / 60) };
+};
+
+/** Templates `expr` over the role's defaults and vars (plus `vars`) once per host name. */
+const renderRoleVars = async (expr: string, vars: Record<string, unknown>, hosts: string[]): Promise<unknown[]> => {
+  const result = await execa(ANSIBLE_PYTHON, [roleVarsRenderer], {
+    input: JSON.stringify({ role: roleDir, expr, vars, hosts }),
+    reject: false,
+  });
+  assert.equal(result.exitCode, 0, result.stderr);
+  return JSON.parse(result.stdout) as unknown[];
+};
+
+const readYaml = async (path: string): Promise<Record<string, unknown>> =>
+  parseYaml(await readFile(path, 'utf8')) as Record<string, unknown>;
 
 const cronIsRunning = async () => (await execa('pgrep', ['-x', 'cron'], { reject: false })).exitCode === 0;
 
-const twoJobs = (): Job[] => [
-  { name: 'files', path: paths().data, schedule: '* * * * *' },
+// files: every minute (cron really runs it), with a retention restic can only keep more of;
+// dump: jittered; nightly: a macro the cron module does not know by this name.
+const mainJobs = (): Job[] => [
+  { name: 'files', path: paths().data, schedule: '* * * * *', retention: '2W:2D', retention_rounding: 'keep-more' },
   { name: 'dump', command: 'echo hello from dump', stdin_filename: 'dump.txt' },
+  { name: 'nightly', path: paths().data, schedule: '@midnight' },
 ];
+
+let mainApply: PlaybookResult | undefined;
 
 describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron.d' }, () => {
   before(async () => {
@@ -154,11 +192,60 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     assert.equal(yamllint.exitCode, 0, String(yamllint.all));
   });
 
-  it('rejects a job with neither path nor command before installing anything', async () => {
-    const result = await applyRole(baseVars([{ name: 'ok', path: '/srv' }, { name: 'nothing' }]));
+  it('documents in argument_specs the defaults of defaults/main.yml, and every variable in the README', async () => {
+    const defaults = await readYaml(join(roleDir, 'defaults', 'main.yml'));
+    const specs = (await readYaml(join(roleDir, 'meta', 'argument_specs.yml'))) as {
+      argument_specs: { main: { options: Record<string, { default?: unknown; description?: unknown }> } };
+    };
+    const options = specs.argument_specs.main.options;
+    assert.deepEqual(Object.keys(options).sort(), Object.keys(defaults).sort(), 'the same variables in both files');
+    for (const [name, option] of Object.entries(options)) {
+      assert.ok(option.description, `${name} has a description`);
+      if ('default' in option) assert.deepEqual(option.default, defaults[name], `argument_specs default of ${name} is defaults/main.yml's`);
+    }
+    assert.equal(options.backup_config_file?.default, '{{ backup_config_dir }}/config.yml');
+    assert.equal(options.backup_password_file?.default, '{{ backup_config_dir }}/repo.pass');
+    const readme = await readFile(join(ansibleDir, 'README.md'), 'utf8');
+    for (const name of Object.keys(defaults)) assert.ok(readme.includes(`| \`${name}\` |`), `README's table lists ${name}`);
+  });
+
+  it('lists in meta/main.yml only platforms whose own nodejs package is >= 18.19', async () => {
+    // nodejs of each release's own archive (security updates included).
+    const nodejs: Record<string, Record<string, string>> = {
+      Debian: { buster: '10.24', bullseye: '12.22', bookworm: '18.19', trixie: '20.19' },
+      Ubuntu: { focal: '10.19', jammy: '12.22', noble: '18.19' },
+    };
+    const meta = (await readYaml(join(roleDir, 'meta', 'main.yml'))) as {
+      galaxy_info: { platforms: { name: string; versions: string[] }[] };
+    };
+    assert.ok(meta.galaxy_info.platforms.length > 0);
+    for (const { name, versions } of meta.galaxy_info.platforms) {
+      for (const version of versions) {
+        const node = nodejs[name]?.[version];
+        assert.ok(node, `${name} ${version}: unknown here (or "all"), so not known to ship nodejs >= 18.19`);
+        const [major, minor] = node.split('.').map(Number);
+        assert.ok(major! > 18 || (major === 18 && minor! >= 19), `${name} ${version} ships nodejs ${node} < 18.19`);
+      }
+    }
+  });
+
+  it('rejects, by the argument spec, a job with neither path nor command or with both, before installing anything', async () => {
+    const result = await applyRole(
+      baseVars([{ name: 'ok', path: '/srv' }, { name: 'nothing' }, { name: 'both', path: '/srv', command: 'pg_dump db' }]),
+    );
     assert.notEqual(result.exitCode, 0);
-    assert.match(result.output, /job \\?"nothing\\?" needs either `path` \(what to back up\) or `command`/);
+    assert.match(result.output, /Validation of arguments failed/);
+    assert.match(result.output, /one of the following is required: path, command found in backup_jobs/);
+    assert.match(result.output, /parameters are mutually exclusive: path\|command found in backup_jobs/);
     assert.equal(existsSync(paths().lib), false, 'nothing may be installed before preflight passes');
+  });
+
+  it('rejects, in preflight, a job whose path is present but empty, naming it', async () => {
+    const result = await applyRole(baseVars([{ name: 'ok', path: '/srv' }, { name: 'blank', path: '' }]));
+    assert.notEqual(result.exitCode, 0);
+    assert.doesNotMatch(result.output, /Validation of arguments failed/, 'the argument spec lets an empty path through');
+    assert.match(result.output, /job \\?"blank\\?" needs either `path` \(what to back up\) or `command`/);
+    assert.equal(existsSync(paths().lib), false);
   });
 
   it('fails early, asking for a build, when the built cronvault is missing on the controller', async () => {
@@ -182,17 +269,39 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     assert.equal(existsSync(configFile), false, 'no config may be written with an invalid retention');
   });
 
-  it('installs one cron line per job: the given schedule, and a jittered daily time for the other', async () => {
-    const result = await applyRole(baseVars(twoJobs()), ['-v', '--diff']);
+  it('rejects a retention restic can only round (2W:2D) when the job does not say retention_rounding: keep-more', async () => {
+    const result = await applyRole(baseVars([{ name: 'files', path: paths().data, retention: '2W:2D' }]));
+    assert.notEqual(result.exitCode, 0);
+    assert.match(result.output, /Retention \\?"2W:2D\\?" is not valid for restic with retention_rounding refuse/);
+    assert.match(result.output, /set retention_rounding to keep-more/, "cronvault's own explanation is shown");
+    assert.equal(existsSync(configFile), false);
+  });
+
+  it('installs one cron line per job: the given schedule, a jittered daily time, and @midnight as @daily', async () => {
+    mainApply = await applyRole(baseVars(mainJobs()), ['-v', '--diff']);
+    const result = mainApply;
     assert.equal(result.exitCode, 0, result.output);
 
-    const { minute, hour } = await expectedJitter('dump');
+    // Computed here, independently of the role: Python's Random seeded with "<host>/<job>".
+    const { minute, hour } = await expectedJitter('localhost', 'dump');
     const runCommand = (job: string) => `root ${paths().bin}/cronvault run ${job} --quiet -c ${configFile}`;
-    assert.deepEqual(await cronRunLines(), [`* * * * * ${runCommand('files')}`, `${minute} ${hour} * * * ${runCommand('dump')}`]);
+    assert.deepEqual(await cronRunLines(), [
+      `* * * * * ${runCommand('files')}`,
+      `${minute} ${hour} * * * ${runCommand('dump')}`,
+      `@daily ${runCommand('nightly')}`,
+    ]);
     const config = await readFile(configFile, 'utf8');
     assert.match(config, new RegExp(`schedule: "${minute} ${hour} \\* \\* \\*"`), 'the config knows the jittered schedule too');
+    assert.match(config, /schedule: "@midnight"/, 'the config keeps the schedule as written');
     assert.match(await readFile(paths().nodeExporterDefaults, 'utf8'), new RegExp(
       `^ARGS="--web.listen-address=:9100 --collector.textfile.directory=${paths().textfile}"$`, 'm'));
+  });
+
+  it('accepts retention 2W:2D for a job with retention_rounding: keep-more, explaining it with that rounding', () => {
+    assert.ok(mainApply, 'the apply above ran');
+    assert.equal(mainApply.exitCode, 0, mainApply.output);
+    assert.match(mainApply.output, /item=2W:2D \(restic, rounding keep-more\)/, 'explained with --rounding keep-more');
+    assert.match(mainApply.output, /item=1W:1D,4W:1W,12M:1M \(restic, rounding refuse\)/, 'other jobs keep the default rounding');
   });
 
   it('writes a config that cronvault check accepts, with the password only in a 0600 file', async () => {
@@ -208,7 +317,7 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
 
   it('changes nothing on a second apply and keeps the jittered time', async () => {
     const before = await cronRunLines();
-    const result = await applyRole(baseVars(twoJobs()), ['-v', '--diff']);
+    const result = await applyRole(baseVars(mainJobs()), ['-v', '--diff']);
     assert.equal(result.exitCode, 0, result.output);
     assert.equal(result.changed, 0, result.output);
     assert.deepEqual(await cronRunLines(), before);
@@ -237,18 +346,83 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     assert.ok((JSON.parse(snapshots.stdout) as unknown[]).length >= 1);
   });
 
+  it('draws the jittered time as one slot of 240 from "<host>/<job>", like Python, spread over > 200 slots for 500 hosts', async () => {
+    const hosts = Array.from({ length: 500 }, (_, i) => `host${String(i).padStart(3, '0')}.example.org`);
+    const vars = { backup_jobs: [{ name: 'dump', command: 'pg_dump db' }] };
+    const schedules = (await renderRoleVars('{{ _backup_jobs_effective[0].schedule }}', vars, hosts)) as string[];
+    const slots = await pythonSlots(hosts.map((host) => `${host}/dump`));
+    assert.deepEqual(schedules, slots.map((slot) => `${slot % 60} ${1 + Math.floor(slot / 60)} * * *`), "the role's draw is Python's");
+    const distinct = new Set(schedules).size;
+    // Two correlated draws from one seed (minute, then hour) reach only 144 of the 240 slots.
+    assert.ok(distinct > 200, `500 hosts share only ${distinct} of 240 slots`);
+    for (const hour of [1, 2, 3, 4]) {
+      const count = schedules.filter((schedule) => schedule.split(' ')[1] === String(hour)).length;
+      assert.ok(count > 90 && count < 160, `${count} of 500 hosts at ${hour} o'clock`);
+    }
+
+    // Other hours: one draw below 60 * len(hours), hour = hours[slot // 60].
+    const few = hosts.slice(0, 50);
+    const custom = (await renderRoleVars('{{ _backup_jobs_effective[0].schedule }}', { ...vars, backup_jitter_hours: [22, 23, 5] }, few)) as string[];
+    const customSlots = await pythonSlots(few.map((host) => `${host}/dump`), 180);
+    assert.deepEqual(custom, customSlots.map((slot) => `${slot % 60} ${[22, 23, 5][Math.floor(slot / 60)]} * * *`));
+  });
+
+  it('draws the same jittered times as `cronvault cron --host <inventory name>`', async () => {
+    const config = join(tmp.dir, 'cli-cron.yml');
+    const jobNames = ['dump', 'files', 'pg.main'];
+    await writeFile(
+      config,
+      [
+        'defaults:',
+        `  repository: ${JSON.stringify(paths().repo)}`,
+        `  password_file: ${JSON.stringify(passwordFile)}`,
+        '  retention: none',
+        'jobs:',
+        ...jobNames.flatMap((name) => [`  ${JSON.stringify(name)}:`, '    path: /srv']),
+        '',
+      ].join('\n'),
+    );
+    const hosts = ['localhost', 'db1.example.org', 'files-2'];
+    const vars = { backup_jobs: jobNames.map((name) => ({ name, path: '/srv' })) };
+    const byRole = (await renderRoleVars("{{ _backup_jobs_effective | map(attribute='schedule') | list }}", vars, hosts)) as string[][];
+    for (const [i, host] of hosts.entries()) {
+      const cli = await runCronvault(['cron', '--config', config, '--host', host]);
+      assert.equal(cli.exitCode, 0, cli.stderr);
+      const byCli = Object.fromEntries(
+        [...cli.stdout.matchAll(/^(\S+ \S+ \* \* \*) \S+ \S+ run (\S+) /gm)].map((match) => [match[2]!, match[1]!]),
+      );
+      assert.deepEqual(byCli, Object.fromEntries(jobNames.map((name, j) => [name, byRole[i]![j]!])), `host ${host}:\n${cli.stdout}`);
+    }
+  });
+
+  it('leaves -c out of the cron line when the config is cronvault\'s default, and maps cron macros', async () => {
+    const jobs = [
+      { name: 'files', path: '/srv', schedule: '0 2 * * *' },
+      { name: 'nightly', path: '/srv', schedule: '@midnight' },
+      { name: 'yearly', path: '/srv', schedule: '@annually' },
+    ];
+    const [byDefault, otherDir] = (await Promise.all([
+      renderRoleVars('{{ _backup_cron_entries }}', { backup_jobs: jobs }, ['localhost']),
+      renderRoleVars('{{ _backup_cron_entries }}', { backup_jobs: jobs, backup_config_dir: '/etc/cv two' }, ['localhost']),
+    ])).map((hosts) => hosts[0] as { name: string; command: string; special_time?: string; fields?: string[] }[]);
+    assert.deepEqual(byDefault!.map((entry) => entry.command), jobs.map((job) => `/usr/local/bin/cronvault run ${job.name} --quiet`));
+    assert.deepEqual(byDefault!.map((entry) => entry.special_time ?? entry.fields!.join(' ')), ['0 2 * * *', 'daily', 'annually']);
+    // backup_config_file follows backup_config_dir; anything but the default is passed (quoted).
+    assert.equal(otherDir![0]!.command, "/usr/local/bin/cronvault run files --quiet -c '/etc/cv two/config.yml'");
+  });
+
   it('removes the cron line of a job dropped from backup_jobs', async () => {
-    const result = await applyRole(baseVars(twoJobs().slice(0, 1)));
+    const result = await applyRole(baseVars(mainJobs().slice(0, 1)));
     assert.equal(result.exitCode, 0, result.output);
     const lines = await cronRunLines();
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, / run files --quiet/);
-    assert.doesNotMatch(await readFile(cronPath, 'utf8'), /cronvault dump/);
+    assert.doesNotMatch(await readFile(cronPath, 'utf8'), /cronvault (dump|nightly)/);
   });
 
   it('renders the alert rules for every job on the Prometheus host, checked by promtool', async () => {
     const result = await applyRole(
-      baseVars(twoJobs(), {
+      baseVars(mainJobs(), {
         backup_prometheus_host: 'localhost',
         backup_prometheus_rules_file: paths().rules,
         backup_prometheus_reload: 'none',
@@ -257,11 +431,48 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     );
     assert.equal(result.exitCode, 0, result.output);
     const rules = await readFile(paths().rules, 'utf8');
-    for (const job of ['files', 'dump']) {
+    for (const job of ['files', 'dump', 'nightly']) {
       assert.match(rules, new RegExp(`backup="${job}", instance=~"localhost\\(:\\[0-9\\]\\+\\)\\?"`));
     }
     assert.match(rules, /> 108000/, 'backup_alert_max_age reaches the rules');
     const check = await execa('promtool', ['check', 'rules', paths().rules], { reject: false, all: true });
     assert.equal(check.exitCode, 0, String(check.all));
+  });
+
+  // Last: it rewrites the config and the cron file with the canary's jobs only.
+  it('keeps the alert rules of every inventory host when applied with --limit to the canary', async () => {
+    const inventory = join(tmp.dir, 'inventory.json');
+    const host = (jobs: Job[]) => ({
+      ansible_connection: 'local',
+      ansible_python_interpreter: '{{ ansible_playbook_python }}',
+      backup_jobs: jobs,
+    });
+    await writeFile(
+      inventory,
+      JSON.stringify({
+        all: {
+          hosts: {
+            canary1: host([{ name: 'canaryfiles', path: paths().data }]),
+            rest1: host([{ name: 'restfiles', path: paths().data, alert_max_age: '3d' }]),
+          },
+          children: { backup_canary: { hosts: { canary1: {} } } },
+        },
+      }),
+    );
+    const { backup_jobs: _jobs, ...vars } = baseVars([], {
+      backup_prometheus_host: 'localhost',
+      backup_prometheus_rules_file: paths().rules,
+      backup_prometheus_reload: 'none',
+    });
+    const result = await applyRole(vars, ['-i', inventory, '--limit', 'backup_canary']);
+    assert.equal(result.exitCode, 0, result.output);
+    assert.equal(recapCount(result.output, 'ok', 'canary1') > 0, true, 'the canary was applied');
+    assert.equal(recapCount(result.output, 'ok', 'rest1'), -1, 'rest1 was left out');
+    assert.match(await readFile(configFile, 'utf8'), /"canaryfiles":/);
+
+    const rules = await readFile(paths().rules, 'utf8');
+    assert.match(rules, /backup="canaryfiles", instance=~"canary1\(:\[0-9\]\+\)\?"/);
+    assert.match(rules, /backup="restfiles", instance=~"rest1\(:\[0-9\]\+\)\?"/, 'the host left out keeps its alerts');
+    assert.match(rules, /\b259200\b/, "rest1's alert_max_age (3d) is read from its inventory vars");
   });
 });
