@@ -7,7 +7,10 @@
 //     every PromQL query of the dashboard (panels, collapsed rows, template variables) is run
 //     against Prometheus' HTTP API. Each must succeed and return data, and the panels that exist
 //     to show a failing job must show it. A second node_exporter serves a fixture of long-idle
-//     jobs (the real runs are seconds old) to check the overdue arithmetic.
+//     jobs (the real runs are seconds old), a declared job that never started and a foreign
+//     malformed .prom file, to check the overdue, never-started and success-age arithmetic. The
+//     Prometheus loads the real alert rules (prometheus/rules.yml.j2, rendered with `for: 0s`),
+//     so the alerts panel is checked against alerts that lack `instance` or `backup`.
 // Needs root (the warnings run drops to nobody with setpriv), restic, prometheus, promtool and
 // prometheus-node-exporter: `make deps-test` installs them.
 import { after, before, describe, test } from 'node:test';
@@ -106,7 +109,7 @@ const documentedMetrics = async (): Promise<Set<string>> => {
 
 const PROMQL_WORDS = new Set([
   'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset',
-  'count', 'sum', 'max', 'min', 'avg', 'time', 'vector', 'label_values', 'ALERTS', 'inf', 'nan',
+  'count', 'sum', 'max', 'min', 'avg', 'time', 'vector', 'label_values', 'ALERTS', 'inf', 'nan', 'clamp_min',
 ]);
 
 /** Metric names in an expression: identifiers that are neither labels, keywords nor functions. */
@@ -206,13 +209,15 @@ describe('grafana dashboard JSON', () => {
         );
       }
       if (where.startsWith('variable')) continue;
-      // Every selector of a cronvault metric (or ALERTS) carries both filters.
+      // Every selector of a cronvault metric (or ALERTS) carries both filters. ALERTS also keeps
+      // alerts without the label (`|`: the empty value, i.e. a missing label, matches too).
       const selectors = [...expr.matchAll(/\b((?:backup|cronvault)_[a-z_]+|ALERTS)\b(\{[^}]*\})?/g)];
       assert.ok(selectors.length > 0, `${where}: no cronvault metric`);
-      for (const [selector, , matchers] of selectors) {
+      for (const [selector, name, matchers] of selectors) {
+        const filters = name === 'ALERTS' ? ['instance=~"$instance|"', 'backup=~"$backup|"'] : ['instance=~"$instance"', 'backup=~"$backup"'];
         assert.ok(
-          matchers?.includes('instance=~"$instance"') && matchers.includes('backup=~"$backup"'),
-          `${where}: ${selector} is not filtered by instance=~"$instance", backup=~"$backup"`,
+          filters.every((filter) => matchers?.includes(filter)),
+          `${where}: ${selector} is not filtered by ${filters.join(', ')}`,
         );
       }
     }
@@ -332,33 +337,27 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     const files = await readdir(textfileDir);
     assert.ok(files.filter((file) => /^cronvault_.+\.prom$/.test(file)).length >= 3, `textfiles: ${files.join(', ')}\n${describeRun('warn')}`);
 
-    // A tiny alert rule of this test's own, so ALERTS has a firing Backup* alert.
+    // The real alert rules, firing at once; a listed job that exists nowhere gives an alert
+    // without `instance` (absent), the fixture's foreign malformed file one without `backup`.
+    const vars = dir('rules-vars.yml');
+    await writeFile(vars, ['backup_alert_for: 0s', 'backup_alert_jobs:', '  - {host: ghost.example.org, job: ghost, max_age: 1s}', ''].join('\n'));
+    const rendered = await execa('/usr/bin/python3', [join(projectRoot, 'scripts', 'render-j2.py'), join(projectRoot, 'prometheus', 'rules.yml.j2'), vars]);
     const rules = dir('rules.yml');
-    await writeFile(
-      rules,
-      [
-        'groups:',
-        '  - name: cronvault-grafana-test',
-        '    interval: 1s',
-        '    rules:',
-        '      - alert: BackupFailed',
-        '        expr: backup_last_run_success == 0',
-        '',
-      ].join('\n'),
-    );
+    await writeFile(rules, rendered.stdout);
     const check = await execa('promtool', ['check', 'rules', rules], { reject: false });
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
 
     const fixtureDir = dir('textfile-fixture');
     await mkdir(fixtureDir);
     const now = Math.floor(Date.now() / 1000);
-    const fixture = (name: string, startedAgo: number, maxInterval?: number): string => {
+    const fixture = (name: string, startedAgo: number, maxInterval?: number, running?: boolean): string => {
       const labels = `{backup="${name}",engine="restic",path="/fixture/${name}"}`;
       return [
         `backup_last_run_start_timestamp_seconds${labels} ${now - startedAgo}`,
         `backup_last_success_timestamp_seconds${labels} ${now - startedAgo + 60}`,
         `backup_last_run_success${labels} 1`,
         ...(maxInterval === undefined ? [] : [`backup_schedule_max_interval_seconds${labels} ${maxInterval}`]),
+        ...(running === undefined ? [] : [`backup_running${labels} ${running ? 1 : 0}`]),
       ].join('\n');
     };
     await writeFile(
@@ -367,9 +366,19 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
         fixture('stale_unscheduled', 30 * 3600), // no schedule: 26 h default → overdue
         fixture('stale_hourly', 3 * 3600, 3600), // hourly: allowed 1 h + 1 h slack → overdue
         fixture('weekly', 30 * 3600, 7 * 86400), // weekly: 30 h is fine → on time
+        fixture('running_long', 30 * 3600, undefined, true), // started 30 h ago, still running: not overdue
         '',
       ].join('\n'),
     );
+    // Declared jobs: the fixture's, plus one that never started.
+    await writeFile(
+      join(fixtureDir, 'cronvault_jobs.prom'),
+      [...['stale_unscheduled', 'stale_hourly', 'weekly', 'running_long', 'never_ran'].map(
+        (name) => `backup_job_info{backup="${name}",engine="restic",path="/fixture/${name}",schedule=""} 1`,
+      ), ''].join('\n'),
+    );
+    // Another tool's broken file: node_exporter reports node_textfile_scrape_error 1.
+    await writeFile(join(fixtureDir, 'foreign.prom'), 'this is { not the text format\n');
 
     const nodeExporter = await startNodeExporter({ textfileDir });
     stoppers.push(() => nodeExporter.stop());
@@ -385,12 +394,18 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     stoppers.push(() => prometheus.stop());
     promUrl = prometheus.url;
 
-    // Wait until the three jobs are scraped and the alert fires.
+    // Wait until the jobs are scraped and the alerts the tests look for fire.
     await waitFor(async () => {
       const series = await query('backup_last_run_success');
       const alerts = await query('ALERTS{alertstate="firing"}');
-      return series.length >= 6 && alerts.length >= 1;
-    }, { timeout: 30_000 });
+      const firing = (name: string, labels: Record<string, string>) =>
+        alerts.some((a) => a.metric.alertname === name && Object.entries(labels).every(([k, v]) => a.metric[k] === v));
+      return series.length >= 7 &&
+        firing('BackupFailed', { instance: realInstance }) &&
+        firing('BackupNotRun', { reason: 'absent', backup: 'ghost' }) &&
+        firing('BackupMetricsStale', { reason: 'scrape_error', instance: fixtureInstance }) &&
+        firing('BackupNotRun', { reason: 'max_age', backup: 'stale_unscheduled' });
+    }, { timeout: 30_000, message: 'fixture scraped and the alerts firing' });
     const byPath = new Map(
       (await query(`backup_last_run_start_timestamp_seconds{instance="${realInstance}"}`)).map((s) => [s.metric.path, s.metric.backup]),
     );
@@ -492,17 +507,74 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     assert.ok(!alerts.some((sample) => sample.metric.backup === jobs.ok));
   });
 
-  test('overdue: schedule gap + 1 h when the job has a schedule, 26 h otherwise', async () => {
+  test('firing alerts: a selected host or job keeps the alerts that lack instance or backup', async () => {
+    const dashboard = await loadDashboard();
+    const alertsPanel = allPanels(dashboard.panels).find((p) => /alerts/i.test(p.title ?? ''));
+    const template = alertsPanel?.targets?.[0]?.expr ?? '';
+    const firing = async (values: { instance?: string; backup?: string }) =>
+      (await query(substitute(template, values))).map((s) => s.metric);
+    const names = (alerts: Record<string, string>[]) => alerts.map((a) => `${a.alertname}/${a.reason ?? ''}/${a.instance ?? ''}/${a.backup ?? ''}`);
+
+    // The real host, every job: its failure, and the listed job whose metrics are absent (no instance).
+    const real = await firing({ instance: realInstance });
+    assert.ok(real.some((a) => a.alertname === 'BackupFailed' && a.backup === jobs.fail), names(real).join('\n'));
+    assert.ok(real.some((a) => a.reason === 'absent' && a.backup === 'ghost' && a.instance === undefined), names(real).join('\n'));
+    assert.ok(real.every((a) => a.instance === undefined || a.instance === realInstance), names(real).join('\n'));
+
+    // The fixture host and one job: that job's alert, and the scrape error (no backup label);
+    // not the other jobs' alerts, not the absent listed job (its backup label is another job).
+    const one = await firing({ instance: fixtureInstance, backup: 'stale_unscheduled' });
+    assert.ok(one.some((a) => a.alertname === 'BackupNotRun' && a.backup === 'stale_unscheduled'), names(one).join('\n'));
+    assert.ok(one.some((a) => a.alertname === 'BackupMetricsStale' && a.reason === 'scrape_error' && a.backup === undefined), names(one).join('\n'));
+    assert.ok(one.every((a) => (a.backup === undefined || a.backup === 'stale_unscheduled') && (a.instance === undefined || a.instance === fixtureInstance)), names(one).join('\n'));
+    // The same query with plain `instance=~"$instance", backup=~"$backup"` (the old panel) loses both.
+    const strict = (await query(substitute(template.replace('$instance|', '$instance').replace('$backup|', '$backup'), { instance: fixtureInstance, backup: 'stale_unscheduled' }))).map((s) => s.metric);
+    assert.ok(!strict.some((a) => a.reason === 'scrape_error'), 'the strict filter drops the scrape error: the test would not show a regression');
+  });
+
+  test('never started: counted, and listed in the fleet table as "never ran" (-1)', async () => {
+    const dashboard = await loadDashboard();
+    const panels = allPanels(dashboard.panels);
+    const stat = panels.find((p) => /never started/i.test(p.title ?? ''));
+    const fleet = panels.find((p) => /fleet/i.test(p.title ?? ''));
+    assert.ok(stat && fleet);
+    const on = (p: Panel, refId: string, instance: string) => substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance });
+    assert.equal((await query(on(stat, 'A', fixtureInstance)))[0]?.value[1], '1');
+    assert.equal((await query(on(stat, 'A', realInstance)))[0]?.value[1], '0');
+    const outcome = new Map((await query(on(fleet, 'A', fixtureInstance))).map((s) => [s.metric.backup, s.value[1]]));
+    assert.equal(outcome.get('never_ran'), '-1', JSON.stringify([...outcome]));
+    assert.equal(outcome.get('weekly'), '1');
+  });
+
+  test('success age / limit: a share of the job\'s own limit (schedule gap + 1 h, at least 26 h; 26 h without schedule)', async () => {
+    const dashboard = await loadDashboard();
+    const fleet = allPanels(dashboard.panels).find((p) => /fleet/i.test(p.title ?? ''));
+    assert.ok(fleet);
+    const ratio = async (instance: string) =>
+      new Map((await query(substitute(fleet.targets?.find((t) => t.refId === 'J')?.expr ?? '', { instance }))).map((s) => [s.metric.backup, Number(s.value[1])]));
+    const fixtureRatios = await ratio(fixtureInstance);
+    const age = 30 * 3600 - 60;
+    const near = (actual: number | undefined, expected: number) => actual !== undefined && Math.abs(actual - expected) < 0.01;
+    assert.ok(near(fixtureRatios.get('stale_unscheduled'), age / 93600), `unscheduled: ${fixtureRatios.get('stale_unscheduled')}`); // red: > 100 %
+    assert.ok(near(fixtureRatios.get('weekly'), age / (7 * 86400 + 3600)), `weekly: ${fixtureRatios.get('weekly')}`); // 30 h of a week: green
+    assert.ok(near(fixtureRatios.get('stale_hourly'), (3 * 3600 - 60) / 93600), `hourly: ${fixtureRatios.get('stale_hourly')}`); // floor of 26 h
+    const realRatios = await ratio(realInstance);
+    assert.ok((realRatios.get(jobs.ok) ?? 1) < 0.01, JSON.stringify([...realRatios]));
+    assert.equal(realRatios.has(jobs.fail), false, 'a job that never succeeded has no ratio ("never" in the column before)');
+  });
+
+  test('overdue: schedule gap + 1 h when the job has a schedule, 26 h otherwise, never while running', async () => {
     const dashboard = await loadDashboard();
     const panels = allPanels(dashboard.panels);
     const stat = panels.find((p) => /overdue/i.test(p.title ?? ''));
     const fleet = panels.find((p) => /fleet/i.test(p.title ?? ''));
     assert.ok(stat && fleet);
     const on = (p: Panel, refId: string) => substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance: fixtureInstance });
+    // running_long started 30 h ago too, but is still running: BackupStuck's business, not overdue.
     const count = await query(on(stat, 'A'));
     assert.equal(count[0]?.value[1], '2', `jobs overdue on the fixture host: ${JSON.stringify(count)}`);
     const column = new Map((await query(on(fleet, 'D'))).map((sample) => [sample.metric.backup, sample.value[1]]));
-    assert.deepEqual(Object.fromEntries(column), { stale_unscheduled: '1', stale_hourly: '1', weekly: '0' });
+    assert.deepEqual(Object.fromEntries(column), { stale_unscheduled: '1', stale_hourly: '1', weekly: '0', running_long: '0' });
     // All hosts: the real jobs (seconds old) add nothing.
     const everywhere = await query(substitute(stat.targets?.[0]?.expr ?? ''));
     assert.equal(everywhere[0]?.value[1], '2');

@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
@@ -82,9 +83,37 @@ describe('prometheus/rules.yml.j2', () => {
     assert.ok(rules.some((rule) => rule.alert === 'BackupStuck' && rule.expr.includes('> 43200')), 'stuck after 12h');
     assert.ok(rules.some((rule) => rule.alert === 'BackupOverdueBySchedule' && rule.expr.includes('+ 3600')), 'grace 1h');
     for (const rule of rules) {
-      const waitsMaxAge = rule.labels?.reason === 'never_started' || rule.labels?.reason === 'never_succeeded';
+      // "never started" measures the wait in its expression (it differs per job); "never
+      // succeeded" and a listed job's "absent" wait the max age with `for:`.
+      const waitsMaxAge = rule.labels?.reason === 'never_succeeded' || rule.labels?.reason === 'absent';
       assert.equal(rule.for, waitsMaxAge ? '26h' : '5m', `${rule.alert} ${rule.labels?.reason ?? ''}: for`);
     }
+    const neverStarted = notRun.find((rule) => rule.labels?.reason === 'never_started');
+    assert.ok(neverStarted?.expr.includes('[3024000s:1h]'), 'never started: looks back 35d in hourly steps');
+    assert.ok(neverStarted?.expr.includes('backup_job_schedule_max_interval_seconds'), 'never started: schedule-aware');
+  });
+
+  test('a listed job has its own six rules on its own max age (its schedule\'s gap + grace when longer)', async () => {
+    const vars = join(tmp.dir, 'listed.yml');
+    await writeFile(vars, 'backup_alert_jobs:\n  - {host: nas.example.org, job: media.archive, max_age: 8d}\n');
+    const rules = rulesOf(await render(vars));
+    const listed = rules.filter((rule) => rule.labels?.backup === 'media.archive');
+    assert.deepEqual(listed.map((rule) => `${rule.alert}/${rule.labels?.reason}`).sort(), [
+      'BackupMetricsStale/file_age', 'BackupNoRecentSuccess/max_age', 'BackupNoRecentSuccess/never_succeeded',
+      'BackupNotRun/absent', 'BackupNotRun/max_age', 'BackupNotRun/never_started',
+    ]);
+    // absent (and not declared) waits the max age; declared but never started measures it
+    assert.equal(listed.find((rule) => rule.labels?.reason === 'absent')?.for, '8d');
+    assert.match(listed.find((rule) => rule.labels?.reason === 'absent')?.expr ?? '', /unless on\(\) backup_job_info\{backup="media\.archive"/);
+    for (const rule of listed.filter((r) => r.labels?.reason === 'max_age' || r.labels?.reason === 'never_started')) {
+      assert.ok(rule.expr.includes(', 691200)'), `${rule.alert} ${rule.labels?.reason}: max(8d, schedule gap + grace)\n${rule.expr}`);
+    }
+    const stale = listed.find((rule) => rule.alert === 'BackupMetricsStale');
+    assert.ok(stale?.expr.includes('cronvault_media\\\\.archive\\\\.prom') && stale.expr.includes('> 691200'), stale?.expr);
+    // the fleet-wide stale rule leaves the listed job's file (and cronvault_jobs.prom) out
+    const fleet = rules.find((rule) => rule.alert === 'BackupMetricsStale' && rule.labels?.reason === 'file_age' && !rule.labels?.backup);
+    assert.ok(fleet?.expr.includes('unless on(instance, file) node_textfile_mtime_seconds{file=~"(.*/)?cronvault_media\\\\.archive\\\\.prom"'), fleet?.expr);
+    assert.ok(fleet?.expr.includes('file!~"(.*/)?cronvault_jobs\\\\.prom"'), fleet?.expr);
   });
 
   test('every alert has severity, summary, description and a runbook anchor that exists', async () => {
@@ -105,7 +134,7 @@ describe('prometheus/rules.yml.j2', () => {
     const none = rulesOf(await render()).length;
     const vars = join(tmp.dir, 'three-jobs.yml');
     await writeFile(vars, 'backup_alert_jobs:\n  - {host: a, job: x}\n  - {host: b, job: x}\n  - {host: c, job: y, max_age: 2d}\n');
-    assert.equal(rulesOf(await render(vars)).length, none + 3 * 4);
+    assert.equal(rulesOf(await render(vars)).length, none + 3 * 6);
   });
 
   test('an invalid duration makes promtool reject the rendered file', async () => {
@@ -131,6 +160,30 @@ describe('prometheus/rules.yml.j2', () => {
     const receiver = config.receivers.find((r) => r.name === route.receiver);
     assert.ok(receiver?.email_configs?.length && receiver.webhook_configs?.length, 'e-mail and webhook');
     assert.ok([...receiver.email_configs, ...receiver.webhook_configs].every((c) => c.send_resolved === true), 'send_resolved');
+  });
+
+  // An inhibition must never hide a missed backup: no inhibit rule may be able to mute these.
+  test('the example alertmanager.yml inhibits none of the missed-backup alerts', async () => {
+    const config = parseYaml(await readFile(join(projectRoot, 'prometheus', 'examples', 'alertmanager.yml'), 'utf8')) as {
+      inhibit_rules?: { target_matchers?: string[]; target_match?: Record<string, string>; target_match_re?: Record<string, string> }[];
+    };
+    const acceptsName = (matcher: string, name: string): boolean => {
+      const m = /^\s*alertname\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$/.exec(matcher);
+      if (!m) return true; // a matcher on another label: some alert of that name may satisfy it
+      const [, op, value] = m as unknown as [string, string, string];
+      const re = new RegExp(`^(?:${value})$`);
+      return op === '=' ? name === value : op === '!=' ? name !== value : op === '=~' ? re.test(name) : !re.test(name);
+    };
+    for (const name of ['BackupNotRun', 'BackupNoRecentSuccess', 'BackupOverdueBySchedule']) {
+      for (const [index, rule] of (config.inhibit_rules ?? []).entries()) {
+        const matchers = [
+          ...(rule.target_matchers ?? []),
+          ...Object.entries(rule.target_match ?? {}).map(([label, value]) => `${label}="${value}"`),
+          ...Object.entries(rule.target_match_re ?? {}).map(([label, value]) => `${label}=~"${value}"`),
+        ];
+        assert.ok(!matchers.every((matcher) => acceptsName(matcher, name)), `inhibit_rules[${index}] can mute ${name}`);
+      }
+    }
   });
 
   // scripts/render-j2.py stands in for Ansible's template module: prove it renders the same.
@@ -175,8 +228,16 @@ describe('prometheus/rules.yml.j2', () => {
     await mkdir(dir);
     await writeFile(join(dir, 'rules.yml'), await render(join(testsDir, 'vars.yml')));
     for (const name of testFiles) await copyFile(join(testsDir, name), join(dir, name));
-    const result = await execa('promtool', ['test', 'rules', ...testFiles], { cwd: dir, reject: false, all: true });
-    assert.equal(result.exitCode, 0, result.all);
-    assert.equal((result.all?.match(/SUCCESS/g) ?? []).length, testFiles.length, result.all);
+    // One promtool per file, as many at once as there are CPUs: promtool runs files one by one.
+    const queue = [...testFiles];
+    const failures: string[] = [];
+    const worker = async () => {
+      for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+        const result = await execa('promtool', ['test', 'rules', name], { cwd: dir, reject: false, all: true });
+        if (result.exitCode !== 0 || !/SUCCESS/.test(result.all ?? '')) failures.push(result.all ?? name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(availableParallelism(), testFiles.length) }, worker));
+    assert.deepEqual(failures, []);
   });
 });
