@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
-import { metricValue } from './support/restic.ts';
+import { metricValue, readJobProm } from './support/restic.ts';
 
 const fakeBin = join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli');
 const PASSPHRASE = 'duplicati-passphrase-7f3a';
@@ -45,8 +45,7 @@ describe('cronvault run with duplicati-cli', () => {
       { env: { FAKE_DUPLICATI_CODES: codes, FAKE_DUPLICATI_STATE: fake } },
     );
     const calls = (await readFile(join(fake, 'calls.jsonl'), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Call);
-    const promName = (await readdir(text)).find((f) => f.startsWith('cronvault_tmp'))!;
-    const prom = await readFile(join(text, promName), 'utf8');
+    const prom = await readJobProm(text);
     return { ...result, calls, prom };
   };
 

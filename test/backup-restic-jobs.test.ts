@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, runCronvault } from './support/cli.ts';
-import { createRepository, listSnapshots, metricValue, restic } from './support/restic.ts';
+import { createRepository, listSnapshots, metricValue, restic, readJobProm } from './support/restic.ts';
 
 describe('restic job shapes', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -90,11 +90,11 @@ describe('restic job shapes', () => {
     const dirs = ['--retention', '1D:1h', '--textfile-dir', join(tmp.dir, 'col-text'), '--state-dir', join(tmp.dir, 'col-state')];
     const common = ['--repository', repo.repository, '--password-file', repo.passwordFile, ...dirs];
     assert.equal((await runCronvault(['run', '--path', first, ...common])).exitCode, 0);
-    const before = await readFile(join(tmp.dir, 'col-text', (await import('node:fs')).readdirSync(join(tmp.dir, 'col-text')).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    const before = await readJobProm(join(tmp.dir, 'col-text'));
     const clash = await runCronvault(['run', '--path', second, ...common]);
     assert.equal(clash.exitCode, 2);
     assert.match(clash.stderr, /job name \S+_col_a_b already belongs to .*col\/a_b, not .*col\/a\/b; name this job explicitly/);
-    const after = await readFile(join(tmp.dir, 'col-text', (await import('node:fs')).readdirSync(join(tmp.dir, 'col-text')).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    const after = await readJobProm(join(tmp.dir, 'col-text'));
     assert.equal(after, before, 'the first job\'s metrics are untouched');
     assert.equal((await listSnapshots(repo)).length, 1);
   });

@@ -6,7 +6,7 @@ import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { cronvaultBin, makeTempDir, runCronvault } from './support/cli.ts';
-import { createRepository, listSnapshots, metricValue, restic, type TestRepository } from './support/restic.ts';
+import { createRepository, listSnapshots, metricValue, restic, type TestRepository, readJobProm } from './support/restic.ts';
 
 const runFlags = (repo: TestRepository, data: string, dirs: { text: string; state: string }, extra: string[] = []) => [
   'run', '--path', data, '--engine', 'restic', '--repository', repo.repository, '--password-file', repo.passwordFile,
@@ -80,8 +80,7 @@ describe('cronvault run with real restic', () => {
     await writeFile(join(data, 'x'), 'x');
     const dirs = { text: join(tmp.dir, 'pw-text'), state: join(tmp.dir, 'pw-state') };
     assert.equal((await runCronvault(runFlags(repo, data, dirs))).exitCode, 0);
-    const promFile = join(dirs.text, (await import('node:fs')).readdirSync(dirs.text).find((f) => f.startsWith('cronvault_tmp'))!);
-    const before = metricValue(await readFile(promFile, 'utf8'), 'backup_last_success_timestamp_seconds');
+    const before = metricValue(await readJobProm(dirs.text), 'backup_last_success_timestamp_seconds');
 
     const wrong = join(tmp.dir, 'wrong.pass');
     await writeFile(wrong, 'not the password\n');
@@ -91,7 +90,7 @@ describe('cronvault run with real restic', () => {
     assert.equal(result.exitCode, 1);
     assert.match(result.stderr, /wrong password; not retrying/);
     assert.ok(Date.now() - started < 5000, 'no retry wait happened');
-    const prom = await readFile(promFile, 'utf8');
+    const prom = await readJobProm(dirs.text);
     assert.equal(metricValue(prom, 'backup_last_run_success'), 0);
     assert.equal(metricValue(prom, 'backup_last_run_attempts'), 1);
     assert.equal(metricValue(prom, 'backup_last_exit_code'), 1);
@@ -136,7 +135,7 @@ describe('cronvault run with real restic', () => {
       const result = await run;
       assert.equal(result.exitCode, 0, result.stderr);
       assert.match(result.stderr, /repository server unreachable/);
-      const prom = await readFile(join(dirs.text, (await import('node:fs')).readdirSync(dirs.text).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+      const prom = await readJobProm(dirs.text);
       assert.ok(metricValue(prom, 'backup_last_run_attempts')! > 1, 'more than one attempt');
       assert.equal(metricValue(prom, 'backup_last_run_success'), 1);
       const snapshots = await listSnapshots({ env: { RESTIC_REPOSITORY: repository, RESTIC_PASSWORD_FILE: passwordFile } });
@@ -168,7 +167,7 @@ describe('cronvault run with real restic', () => {
     });
     assert.equal(result.exitCode, 0, String(result.stderr));
     assert.match(String(result.stderr), /finished with warnings/);
-    const prom = await readFile(join(dirs.text, (await import('node:fs')).readdirSync(dirs.text).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    const prom = await readJobProm(dirs.text);
     assert.equal(metricValue(prom, 'backup_last_exit_code'), 3);
     assert.equal(metricValue(prom, 'backup_last_run_success'), 1);
     assert.equal(metricValue(prom, 'backup_last_run_warnings'), 1);

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
-import { metricValue } from './support/restic.ts';
+import { metricValue, readJobProm } from './support/restic.ts';
 
 const fakeBin = join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli');
 
@@ -37,7 +37,7 @@ describe('per-job lock', () => {
     const second = await runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
     assert.equal(second.exitCode, 75);
     assert.match(second.stderr, /already running \(pid \d+, since \d{4}-\d\d-\d\dT/);
-    const during = await readFile(join(tmp.dir, 'text', (await import('node:fs')).readdirSync(join(tmp.dir, 'text')).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    const during = await readJobProm(join(tmp.dir, 'text'));
     assert.equal(metricValue(during, 'backup_running'), 1, 'the first run is still reported as running');
     const firstResult = await first;
     assert.equal(firstResult.exitCode, 0, firstResult.stderr);

@@ -3,10 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { access, chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cronvaultBin, makeTempDir, projectRoot } from './support/cli.ts';
-import { metricValue } from './support/restic.ts';
+import { metricValue, readJobProm } from './support/restic.ts';
 
 describe('signals', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -34,7 +34,7 @@ describe('signals', () => {
       const result = await run;
       assert.equal(result.exitCode, code, String(result.stderr));
       assert.match(String(result.stderr), new RegExp(`interrupted by ${signal}`));
-      const prom = await readFile(join(base, 'text', (await readdir(join(base, 'text'))).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+      const prom = await readJobProm(join(base, 'text'));
       assert.equal(metricValue(prom, 'backup_running'), 0);
       assert.equal(metricValue(prom, 'backup_last_run_success'), 0);
       assert.equal(metricValue(prom, 'backup_last_exit_code'), code);
@@ -56,7 +56,7 @@ describe('signals', () => {
     });
     assert.equal(result.exitCode, 1, String(result.stderr));
     assert.match(String(result.stderr), /stopped after the job's timeout of 1 s/);
-    const prom = await readFile(join(base, 'text', (await readdir(join(base, 'text'))).find((f) => f.startsWith('cronvault_tmp'))!), 'utf8');
+    const prom = await readJobProm(join(base, 'text'));
     assert.equal(metricValue(prom, 'backup_last_exit_code'), 124);
     assert.equal(metricValue(prom, 'backup_last_run_attempts'), 1);
     assert.equal(metricValue(prom, 'backup_running'), 0);

@@ -1,6 +1,6 @@
 // Real restic repositories for tests: created with the Debian restic, read back with it.
 import { execa } from 'execa';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface TestRepository {
@@ -38,4 +38,11 @@ export const listSnapshots = async (repo: Pick<TestRepository, 'env'>, ...filter
 export const metricValue = (text: string, name: string): number | undefined => {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
+
+/** The text of the one job file (cronvault_<job>.prom, not cronvault_jobs.prom) in a textfile dir. */
+export const readJobProm = async (textfileDir: string): Promise<string> => {
+  const files = (await readdir(textfileDir)).filter((f) => f.startsWith('cronvault_') && f.endsWith('.prom') && f !== 'cronvault_jobs.prom');
+  if (files.length !== 1) throw new Error(`expected one job file in ${textfileDir}, found ${files.join(', ') || 'none'}`);
+  return readFile(join(textfileDir, files[0]!), 'utf8');
 };
