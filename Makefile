@@ -11,7 +11,7 @@ TEST_PACKAGES := restic rclone prometheus-node-exporter prometheus prometheus-al
 DEMO_PACKAGES := restic
 BENCH_PACKAGES := restic hyperfine
 
-.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck test demo bench clean
+.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck node18 test demo bench clean
 
 all: build
 
@@ -45,7 +45,10 @@ build: node_modules
 typecheck: node_modules
 	npm run typecheck
 
-test: deps-test build typecheck
+node18: deps-test
+	bash scripts/fetch-node18.sh
+
+test: deps-test build typecheck node18
 	npm test
 
 demo: deps-demo build
@@ -55,4 +58,4 @@ bench: deps-bench build
 	bash scripts/bench.sh
 
 clean:
-	rm -rf dist .demo
+	rm -rf dist .demo .cache
