@@ -57,6 +57,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('--password-command <cmd>', 'with --path: command printing the repository password')
     .option('--retention <policy>', 'with --path: retention, e.g. "1W:1D,4W:1W,12M:1M" or none')
     .option('--textfile-dir <dir>', "with --path: node_exporter's textfile directory")
+    .option('--pushgateway-url <url>', 'with --path: also push the metrics to this Pushgateway')
     .option('--state-dir <dir>', 'with --path: where locks, state and history live')
     .option('--hostname <name>', 'with --path: host name recorded in snapshots')
     .option('--binary <file>', 'with --path: engine executable')

@@ -52,17 +52,20 @@ export interface JobConfig {
   tags: string[];
   stateDir: string;
   textfileDir: string;
+  /** Also push the job's metrics here (hosts without node_exporter); none by default. */
+  pushgatewayUrl?: string;
 }
 
 export interface Config {
   file?: string;
   stateDir: string;
   textfileDir: string;
+  pushgatewayUrl?: string;
   jobs: Map<string, JobConfig>;
   warnings: string[];
 }
 
-type Kind = 'string' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
+type Kind = 'string' | 'http-url' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -88,7 +91,7 @@ const JOB_KEYS: Record<string, Kind> = {
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs'];
-const METRICS_KEYS = ['textfile_dir'];
+const METRICS_KEYS = ['textfile_dir', 'pushgateway_url'];
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
 
@@ -149,6 +152,16 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
     case 'string':
       if (typeof value !== 'string' || value === '') fail(where, `expected a non-empty string, found ${describe(value)}`);
       return value;
+    case 'http-url': {
+      let url: URL | undefined;
+      try {
+        url = typeof value === 'string' ? new URL(value) : undefined;
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(where, `expected an http:// or https:// URL such as http://pushgateway:9091, found ${describe(value)}`);
+      return String(value).replace(/\/+$/, '');
+    }
     case 'abs-path':
       if (typeof value !== 'string' || value === '') return fail(where, `expected an absolute path, found ${describe(value)}`);
       if (!isAbsolute(value)) fail(where, `"${value}" is a relative path; use an absolute one (cron runs from an unknown directory)`);
@@ -233,11 +246,12 @@ export interface JobInput {
   defaults: Record<string, unknown>;
   stateDir: string;
   textfileDir: string;
+  pushgatewayUrl?: string;
   where: string;
 }
 
 /** Applies defaults and checks the combinations no single key can check alone. */
-export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, where }: JobInput): { job: JobConfig; warnings: string[] } => {
+export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, pushgatewayUrl, where }: JobInput): { job: JobConfig; warnings: string[] } => {
   const pick = <T>(key: string): T | undefined => (values[key] ?? defaults[key]) as T | undefined;
   const warnings: string[] = [];
   const fromFlags = where === COMMAND_LINE;
@@ -300,6 +314,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, wher
       tags: pick<string[]>('tags') ?? [],
       stateDir,
       textfileDir,
+      pushgatewayUrl,
     },
   };
 };
@@ -320,11 +335,13 @@ export const parseConfig = (text: string, file: string): Config => {
 
   const stateDir = raw.state_dir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', raw.state_dir, ['state_dir'], loc) as string);
   let textfileDir = DEFAULT_TEXTFILE_DIR;
+  let pushgatewayUrl: string | undefined;
   if (raw.metrics !== undefined && raw.metrics !== null) {
     if (!isPlainObject(raw.metrics)) fail(loc.at(['metrics']), `expected a mapping like { textfile_dir: ${DEFAULT_TEXTFILE_DIR} }`);
     const metrics = raw.metrics as Record<string, unknown>;
     checkKeys(metrics, METRICS_KEYS, ['metrics'], loc);
     if (metrics.textfile_dir !== undefined) textfileDir = checkValue('abs-path', metrics.textfile_dir, ['metrics', 'textfile_dir'], loc) as string;
+    if (metrics.pushgateway_url !== undefined) pushgatewayUrl = checkValue('http-url', metrics.pushgateway_url, ['metrics', 'pushgateway_url'], loc) as string;
   }
   const defaults = checkJobMapping(raw.defaults, ['defaults'], loc);
   if (!isPlainObject(raw.jobs) || Object.keys(raw.jobs).length === 0) {
@@ -335,11 +352,11 @@ export const parseConfig = (text: string, file: string): Config => {
   for (const [name, values] of Object.entries(raw.jobs as Record<string, unknown>)) {
     assertJobName(name, loc.at(['jobs', name], true));
     const checked = checkJobMapping(values, ['jobs', name], loc);
-    const resolved = resolveJob({ name, values: checked, defaults, stateDir, textfileDir, where: loc.at(['jobs', name], true) });
+    const resolved = resolveJob({ name, values: checked, defaults, stateDir, textfileDir, pushgatewayUrl, where: loc.at(['jobs', name], true) });
     jobs.set(name, resolved.job);
     warnings.push(...resolved.warnings);
   }
-  return { file, stateDir, textfileDir, jobs, warnings };
+  return { file, stateDir, textfileDir, pushgatewayUrl, jobs, warnings };
 };
 
 export const loadConfig = (file: string): Config => {
@@ -355,10 +372,11 @@ export const loadConfig = (file: string): Config => {
 };
 
 /** Same checks for a job given by flags: a config of one. */
-export const jobFromFlags = (name: string, values: Record<string, unknown>, dirs: { stateDir?: string; textfileDir?: string }): { job: JobConfig; warnings: string[] } => {
+export const jobFromFlags = (name: string, values: Record<string, unknown>, dirs: { stateDir?: string; textfileDir?: string; pushgatewayUrl?: string }): { job: JobConfig; warnings: string[] } => {
   const loc = new Locator(COMMAND_LINE, undefined, undefined);
   const checked = checkJobMapping(values, [], loc);
   const stateDir = dirs.stateDir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', dirs.stateDir, ['--state-dir'], loc) as string);
   const textfileDir = dirs.textfileDir === undefined ? DEFAULT_TEXTFILE_DIR : (checkValue('abs-path', dirs.textfileDir, ['--textfile-dir'], loc) as string);
-  return resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, where: COMMAND_LINE });
+  const pushgatewayUrl = dirs.pushgatewayUrl === undefined ? undefined : (checkValue('http-url', dirs.pushgatewayUrl, ['--pushgateway-url'], loc) as string);
+  return resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, pushgatewayUrl, where: COMMAND_LINE });
 };

@@ -113,6 +113,28 @@ export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promi
   await writeFileAtomic(metricsFile(job.textfileDir, job.name), await renderJobMetrics(job, values));
 };
 
+/** The Pushgateway group of a job: one per host and job, so pushes never overwrite each other. */
+export const pushgatewayGroupUrl = (baseUrl: string, job: Pick<JobConfig, 'hostname' | 'name'>): string =>
+  `${baseUrl}/metrics/job/cronvault/instance/${encodeURIComponent(job.hostname)}/backup/${encodeURIComponent(job.name)}`;
+
+/**
+ * Pushes the same series to a Pushgateway (PUT replaces the job's group), for hosts that run no
+ * node_exporter. Scrape the Pushgateway with honor_labels: true so `instance` stays the host.
+ */
+export const pushJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<void> => {
+  if (!job.pushgatewayUrl) return;
+  const url = new URL(pushgatewayGroupUrl(job.pushgatewayUrl, job));
+  const headers: Record<string, string> = { 'content-type': 'text/plain; version=0.0.4' };
+  // fetch refuses URLs with credentials; send them as basic auth instead.
+  if (url.username || url.password) {
+    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
+  const response = await fetch(url, { method: 'PUT', headers, body: await renderJobMetrics(job, values), signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`Pushgateway answered ${response.status} ${response.statusText}: ${(await response.text()).slice(0, 200)}`);
+};
+
 /** `backup_job_info` for every declared job, so a job that never ran is still visible. */
 export const renderJobsInfo = async (jobs: Iterable<JobConfig>): Promise<string> => {
   const registry = new Registry();

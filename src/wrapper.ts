@@ -7,7 +7,7 @@ import type { JobConfig } from './config.ts';
 import { CronvaultError, EXIT, UsageError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import type { Logger } from './log.ts';
-import { writeJobMetrics, type JobMetrics } from './metrics.ts';
+import { pushJobMetrics, writeJobMetrics, type JobMetrics } from './metrics.ts';
 import { runWithRetries } from './retry.ts';
 import { appendHistory, readJobState, writeJobState, type RunOutcomeName } from './state.ts';
 import { formatBytes, formatDuration } from './durations.ts';
@@ -98,12 +98,17 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   const metrics: JobMetrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: Math.floor(startMs / 1000), running: true };
 
   const writeMetrics = async (): Promise<void> => {
+    // Metrics are how failures get noticed, but failing to write them must not hide the
+    // backup's own result.
     try {
       await writeJobMetrics(job, metrics);
     } catch (error) {
-      // Metrics are how failures get noticed, but failing to write them must not hide the
-      // backup's own result.
       log.error(`could not write metrics to ${job.textfileDir}: ${(error as Error).message}`);
+    }
+    try {
+      await pushJobMetrics(job, metrics);
+    } catch (error) {
+      log.error(`could not push metrics to ${job.pushgatewayUrl}: ${(error as Error).message}`);
     }
   };
 

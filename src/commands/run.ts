@@ -17,6 +17,7 @@ export interface RunFlags extends ConfigOption {
   passwordCommand?: string;
   retention?: string;
   textfileDir?: string;
+  pushgatewayUrl?: string;
   stateDir?: string;
   hostname?: string;
   binary?: string;
@@ -30,7 +31,7 @@ export interface RunFlags extends ConfigOption {
   schedule?: string;
 }
 
-const FLAG_ONLY = ['path', 'engine', 'repository', 'passwordFile', 'passwordCommand', 'retention', 'textfileDir', 'stateDir', 'hostname', 'binary', 'exclude', 'retryAttempts', 'retryMinDelay', 'retryMaxDelay', 'timeout', 'init', 'schedule'] as const;
+const FLAG_ONLY = ['path', 'engine', 'repository', 'passwordFile', 'passwordCommand', 'retention', 'textfileDir', 'pushgatewayUrl', 'stateDir', 'hostname', 'binary', 'exclude', 'retryAttempts', 'retryMinDelay', 'retryMaxDelay', 'timeout', 'init', 'schedule'] as const;
 
 const jobFromRunFlags = (flags: RunFlags, log: Logger): JobConfig => {
   const values: Record<string, unknown> = {
@@ -54,7 +55,7 @@ const jobFromRunFlags = (flags: RunFlags, log: Logger): JobConfig => {
     for (const key of Object.keys(values.retry as object)) if ((values.retry as Record<string, unknown>)[key] === undefined) delete (values.retry as Record<string, unknown>)[key];
   }
   for (const key of Object.keys(values)) if (values[key] === undefined) delete values[key];
-  const { job, warnings } = jobFromFlags(jobNameFromPath(flags.path!), values, { stateDir: flags.stateDir, textfileDir: flags.textfileDir });
+  const { job, warnings } = jobFromFlags(jobNameFromPath(flags.path!), values, { stateDir: flags.stateDir, textfileDir: flags.textfileDir, pushgatewayUrl: flags.pushgatewayUrl });
   for (const warning of warnings) log.warn(warning);
   return job;
 };

@@ -166,6 +166,10 @@ export const startNodeExporter = async ({ textfileDir, binary = 'prometheus-node
     readyPath: '/metrics',
   });
 
+/** A Pushgateway (no persistence), for hosts that push instead of being scraped. */
+export const startPushgateway = async (binary = 'prometheus-pushgateway'): Promise<Service> =>
+  startProcess({ name: 'pushgateway', binary, args: (port) => [`--web.listen-address=${LOOPBACK}:${port}`], readyPath: '/-/ready' });
+
 export interface PrometheusOptions {
   /** host:port (or URLs) scraped as job "node". */
   scrapeTargets: string[];
