@@ -411,9 +411,12 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     assert.equal(otherDir![0]!.command, "/usr/local/bin/cronvault run files --quiet -c '/etc/cv two/config.yml'");
   });
 
-  it('removes the cron line of a job dropped from backup_jobs', async () => {
-    const result = await applyRole(baseVars(mainJobs().slice(0, 1)));
+  it('removes the cron line of a job dropped from backup_jobs, and wires a Pushgateway when given one', async () => {
+    const before = await readFile(configFile, 'utf8');
+    assert.doesNotMatch(before, /pushgateway_url/, 'no push unless asked');
+    const result = await applyRole(baseVars(mainJobs().slice(0, 1), { backup_pushgateway_url: 'http://pushgateway.example.org:9091' }));
     assert.equal(result.exitCode, 0, result.output);
+    assert.match(await readFile(configFile, 'utf8'), /^ {2}pushgateway_url: "http:\/\/pushgateway\.example\.org:9091"$/m, 'validated by cronvault check as the config was installed');
     const lines = await cronRunLines();
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, / run files --quiet/);
