@@ -3,6 +3,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.ts';
+import { SECRET_OPTION_NAME } from '../redact.ts';
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
 import { CronvaultError } from '../errors.ts';
@@ -51,9 +52,6 @@ const readPassphrase = async (job: JobConfig): Promise<string> => {
   return String(result.stdout).replace(/\r?\n$/, '');
 };
 
-/** Query options of a target URL that hold secrets (backend passwords, tokens, OAuth ids). */
-const SECRET_OPTION = /authid|auth-password|auth-username|password|passphrase|secret|token|key|sig|credential/i;
-
 export interface TargetSecrets {
   /** The target URL with credentials taken out: this is what goes on argv. */
   target: string;
@@ -85,7 +83,7 @@ export const splitTargetSecrets = (url: string): TargetSecrets => {
     const kept: string[] = [];
     for (const pair of target.slice(question + 1).split('&').filter(Boolean)) {
       const [name = '', value = ''] = pair.split(/=(.*)/s);
-      if (SECRET_OPTION.test(name)) options.push(`--${decodeURIComponent(name)}=${decodeURIComponent(value)}`);
+      if (SECRET_OPTION_NAME.test(name)) options.push(`--${decodeURIComponent(name)}=${decodeURIComponent(value)}`);
       else kept.push(pair);
     }
     target = target.slice(0, question) + (kept.length > 0 ? `?${kept.join('&')}` : '');

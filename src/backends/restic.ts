@@ -110,8 +110,8 @@ const parseJsonLine = (line: string): Record<string, unknown> | undefined => {
 
 const versionCache = new Map<string, string>();
 
-const resticVersion = async (job: JobConfig): Promise<string> => {
-  const binary = binaryOf(job);
+/** The version of an installed restic binary ("0.14.0"); throws when it is missing. */
+export const installedResticVersion = async (binary = 'restic'): Promise<string> => {
   const cached = versionCache.get(binary);
   if (cached) return cached;
   const run = await runEngineCollect({ binary, args: ['version'], env: {} });
@@ -121,6 +121,8 @@ const resticVersion = async (job: JobConfig): Promise<string> => {
   versionCache.set(binary, match[1]!);
   return match[1]!;
 };
+
+const resticVersion = (job: JobConfig): Promise<string> => installedResticVersion(binaryOf(job));
 
 const failureFromRun = (run: EngineRun): AttemptOutcome =>
   run.spawnError ? { kind: 'permanent', exitCode: -1, reason: run.spawnError } : classifyResticFailure(run.exitCode, run.stderrTail);

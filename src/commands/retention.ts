@@ -1,5 +1,5 @@
 // `cronvault retention explain`: what a policy keeps, in words, and the exact engine flags.
-import { execa } from 'execa';
+import { installedResticVersion } from '../backends/restic.ts';
 import { UsageError } from '../errors.ts';
 import { explainRetention, parseRetention, toDuplicatiPolicy, toResticForgetArgs } from '../retention.ts';
 
@@ -10,17 +10,14 @@ export interface ExplainFlags {
 }
 
 /** The installed restic's version decides how "unlimited" is written; 0.14 when none is found. */
-const installedResticVersion = async (): Promise<string> => {
-  const result = await execa('restic', ['version'], { reject: false });
-  return /restic (\d+\.\d+\.\d+)/.exec(String(result.stdout ?? ''))?.[1] ?? '0.14.0';
-};
+const resticVersionForExplain = (): Promise<string> => installedResticVersion().catch(() => '0.14.0');
 
 export const explainCommand = async (policyText: string, flags: ExplainFlags): Promise<{ text: string; problem?: string }> => {
   const engine = flags.engine ?? 'restic';
   if (engine !== 'restic' && engine !== 'duplicati') throw new UsageError('E_USAGE', `--engine must be restic or duplicati, not "${engine}"`);
   if (flags.rounding !== undefined && flags.rounding !== 'refuse' && flags.rounding !== 'keep-more') throw new UsageError('E_USAGE', `--rounding must be refuse or keep-more, not "${flags.rounding}"`);
   const policy = parseRetention(policyText, 'retention');
-  const resticVersion = engine === 'restic' ? (flags.resticVersion ?? (await installedResticVersion())) : undefined;
+  const resticVersion = engine === 'restic' ? (flags.resticVersion ?? (await resticVersionForExplain())) : undefined;
   const rounding = (flags.rounding as 'refuse' | 'keep-more' | undefined) ?? 'refuse';
   const text = explainRetention(policy, engine, { resticVersion, rounding });
   // The words are useful even when the engine cannot apply the policy, but scripts (the
