@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, runCronvault } from './support/cli.ts';
+import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository } from './support/restic.ts';
 
 interface HistoryJson {
@@ -20,19 +20,12 @@ describe('cronvault history', () => {
     const repo = await createRepository(tmp.dir);
     const data = join(tmp.dir, 'data');
     await mkdir(data);
-    config = join(tmp.dir, 'config.yml');
-    await writeFile(
-      config,
-      [
-        `state_dir: ${join(tmp.dir, 'state')}`,
-        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
-        `defaults: { repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none }`,
-        'jobs:',
-        `  files: { path: ${data} }`,
-        `  idle: { path: ${data} }`,
-        '',
-      ].join('\n'),
-    );
+    config = await writeTestConfig(tmp.dir, [
+      `defaults: { repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none }`,
+      'jobs:',
+      `  files: { path: ${data} }`,
+      `  idle: { path: ${data} }`,
+    ]);
     for (const content of ['one', 'two', 'three']) {
       await writeFile(join(data, `${content}.txt`), `${content}\n`.repeat(1000));
       const run = await runCronvault(['run', 'files', '-c', config]);

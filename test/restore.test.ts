@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, relative } from 'node:path';
-import { makeTempDir, runCronvault } from './support/cli.ts';
+import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, restic, type TestRepository } from './support/restic.ts';
 
 /** Every file below `dir` by relative path, with its bytes (directories as null). */
@@ -41,21 +41,14 @@ describe('cronvault restore, snapshots and init with real restic', () => {
     tmp = await makeTempDir();
     repo = await createRepository(tmp.dir);
     data = join(tmp.dir, 'data');
-    config = join(tmp.dir, 'config.yml');
-    await writeFile(
-      config,
-      [
-        `state_dir: ${join(tmp.dir, 'state')}`,
-        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
-        `defaults: { repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none }`,
-        'jobs:',
-        `  files: { path: ${data} }`,
-        `  other: { path: ${data} }`,
-        `  dump: { command: "printf 'line one\\nline two\\n'", stdin_filename: db.sql }`,
-        `  fresh: { path: ${data}, repository: ${join(tmp.dir, 'fresh-repo')} }`,
-        '',
-      ].join('\n'),
-    );
+    config = await writeTestConfig(tmp.dir, [
+      `defaults: { repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none }`,
+      'jobs:',
+      `  files: { path: ${data} }`,
+      `  other: { path: ${data} }`,
+      `  dump: { command: "printf 'line one\\nline two\\n'", stdin_filename: db.sql }`,
+      `  fresh: { path: ${data}, repository: ${join(tmp.dir, 'fresh-repo')} }`,
+    ]);
   });
   after(async () => tmp.cleanup());
 

@@ -1,7 +1,7 @@
 // Runs the bundled, shipped artifact (dist/cronvault.mjs), never the sources: what the tests
 // prove is what operators install. `make test` builds it first.
 import { execa, type Options } from 'execa';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,4 +33,14 @@ export const runCronvault = async (args: string[], options: Options = {}): Promi
 export const makeTempDir = async (prefix = 'cronvault-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> => {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+};
+
+/**
+ * Writes `<dir>/config.yml` with state and metrics under `dir` (state/, text/) followed by
+ * `lines` (defaults:, jobs:, …); returns its path.
+ */
+export const writeTestConfig = async (dir: string, lines: string[], name = 'config.yml'): Promise<string> => {
+  const file = join(dir, name);
+  await writeFile(file, [`state_dir: ${join(dir, 'state')}`, `metrics: { textfile_dir: ${join(dir, 'text')} }`, ...lines, ''].join('\n'));
+  return file;
 };
