@@ -1,15 +1,16 @@
-// Orchestrates one run of one job: lock → "running" metrics → engine with retries →
-// retention → final metrics and history. Engine details stay in the backends.
+// Orchestrates one run of one job, in five phases read top to bottom in `runJob`: acquire the
+// lock, back up with retries, apply retention, record (run-recorder.ts owns metrics, state and
+// history), summarise. Engine details stay in the backends.
 import { access, constants } from 'node:fs/promises';
 import { backendFor } from './backends/index.ts';
-import type { AttemptOutcome, RetentionOutcome } from './backends/types.ts';
+import type { AttemptOutcome, Backend, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
-import { CronvaultError, EXIT, UsageError } from './errors.ts';
-import { acquireLock } from './lock.ts';
+import { CronvaultError, EXIT } from './errors.ts';
+import { acquireLock, type JobLock } from './lock.ts';
 import type { Logger } from './log.ts';
-import { pushJobMetrics, writeJobMetrics, type JobMetrics } from './metrics.ts';
-import { runWithRetries } from './retry.ts';
-import { appendHistory, readJobState, writeJobState, type RunOutcomeName } from './state.ts';
+import { runWithRetries, type RetriedOutcome } from './retry.ts';
+import { RunRecorder, recordSkippedRun, succeeded } from './run-recorder.ts';
+import type { RunOutcomeName } from './state.ts';
 import { formatBytes, formatDuration } from './durations.ts';
 import { describeExitCode } from './exit-meaning.ts';
 
@@ -31,8 +32,6 @@ export interface RunResult {
   durationSeconds: number;
   retention?: RetentionOutcome;
 }
-
-const seconds = (ms: number): number => Math.round(ms) / 1000;
 
 /** Recorded as the engine's exit code when cronvault stopped it at the job's timeout, as timeout(1) does. */
 export const TIMED_OUT_EXIT_CODE = 124;
@@ -71,168 +70,131 @@ const interruptedExit = (signal: AbortSignal | undefined): number | undefined =>
   return signal.reason === 'SIGTERM' ? EXIT.sigterm : signal.reason === 'SIGINT' ? EXIT.sigint : undefined;
 };
 
+/**
+ * Phase 1, acquire: the job's lock. A run that finds the lock held is recorded as skipped and
+ * ends with E_LOCKED.
+ */
+const acquire = (job: JobConfig, now: () => number): Promise<JobLock> =>
+  acquireLock(job.stateDir, job.name).catch(async (error: unknown) => {
+    if (error instanceof CronvaultError && error.code === 'E_LOCKED') await recordSkippedRun(job, error.message, now());
+    throw error;
+  });
+
+interface PhaseContext {
+  job: JobConfig;
+  backend: Backend;
+  log: Logger;
+  /** Aborts at the job's timeout or when cronvault is interrupted. */
+  signal: AbortSignal;
+  /** The job's timeout alone, to tell a timeout from an interrupt. */
+  timeout?: AbortSignal;
+  options: RunOptions;
+}
+
+/**
+ * How a backup that was stopped, or failed before the engine could run, ends: as a failed
+ * attempt with the exit code cronvault records for it. Anything else is a crash and rethrown.
+ */
+const stoppedOutcome = (error: unknown, { job, timeout, options }: PhaseContext): AttemptOutcome => {
+  if (timeout?.aborted && !options.signal?.aborted) {
+    return { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `stopped after the job's timeout of ${formatDuration(job.timeoutMs!)}` };
+  }
+  const interrupted = interruptedExit(options.signal);
+  if (interrupted !== undefined) return { kind: 'permanent', exitCode: interrupted, reason: `interrupted by ${String(options.signal!.reason)}` };
+  // Failed before the engine could run: still a failed run in the metrics.
+  if (error instanceof CronvaultError) return { kind: 'permanent', exitCode: -1, reason: error.message };
+  throw error;
+};
+
+/** Phase 2, back up: checks that need no repository, then the engine with retries. */
+const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> => {
+  const { job, backend, log, signal } = phase;
+  let attemptsMade = 0;
+  try {
+    await checkPasswordSource(job);
+    await backend.version(job);
+    await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
+    return await runWithRetries(
+      async (attempt) => {
+        attemptsMade = attempt;
+        const outcome = await backend.backup(job, {
+          signal,
+          // Left out when nothing is drawn, so the engine can report progress less often.
+          onProgress: log.showsProgress ? (p) => log.progress(p) : undefined,
+          onOutput: (line) => log.engine(line),
+          warn: (m) => log.warn(m),
+        });
+        log.clearProgress();
+        if (outcome.kind === 'transient' || outcome.kind === 'permanent') {
+          log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${describeExitCode(backend, outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
+        }
+        return outcome;
+      },
+      job.retry,
+      {
+        signal,
+        random: phase.options.random,
+        onRetry: (outcome, next, delay) => log.info(`attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`),
+      },
+    );
+  } catch (error) {
+    return { outcome: stoppedOutcome(error, phase), attempts: attemptsMade };
+  }
+};
+
+/** Phase 3, apply retention: only after a backup that succeeded and was not stopped. */
+const applyRetention = async ({ job, backend, log, signal, options }: PhaseContext, backup: RetriedOutcome): Promise<RetentionOutcome | undefined> => {
+  if (!succeeded(backup.outcome) || job.retention.kind === 'none' || signal.aborted) return undefined;
+  const retention = await backend
+    .applyRetention(job, job.retention, { force: options.forceRetention ?? false }, { signal, warn: (m) => log.warn(m) })
+    .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
+  if (retention.kind === 'refused' || retention.kind === 'failed') log.error(`retention ${retention.kind}: ${retention.reason}`);
+  return retention;
+};
+
+/** Phase 5, summarise: one line saying how the run went. */
+const summarise = ({ backend, log }: PhaseContext, { outcome, attempts }: RetriedOutcome, retention: RetentionOutcome | undefined, elapsedMs: number): void => {
+  const took = formatDuration(elapsedMs);
+  if (!succeeded(outcome)) {
+    log.error(`backup failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${took}: ${outcome.reason}`);
+    return;
+  }
+  const s = outcome.stats ?? {};
+  const details = [
+    s.filesNew !== undefined ? `${s.filesNew} new` : undefined,
+    s.filesChanged !== undefined ? `${s.filesChanged} changed` : undefined,
+    s.bytesAdded !== undefined ? `${formatBytes(s.bytesAdded)} added` : undefined,
+    s.snapshotId ? `snapshot ${s.snapshotId}` : undefined,
+    attempts > 1 ? `${attempts} attempts` : undefined,
+  ].filter(Boolean);
+  const retentionNote = retention?.kind === 'success' ? `; retention: ${retention.reason}` : '';
+  const summary = `backup ${outcome.kind === 'warning' ? 'finished with warnings' : 'succeeded'} in ${took}${details.length ? `: ${details.join(', ')}` : ''} (exit ${outcome.exitCode}: ${describeExitCode(backend, outcome.exitCode)})${retentionNote}`;
+  if (outcome.kind === 'warning') log.warn(summary);
+  else log.success(summary);
+};
+
+/** One run of one job, in the phases its comment at the top of this file lists. */
 export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunResult> => {
   const log = options.logger.forJob(job.name);
   const now = options.now ?? Date.now;
-  const backend = backendFor(job.engine);
-  const lock = await acquireLock(job.stateDir, job.name).catch(async (error: unknown) => {
-    // The running job's metrics stay as they are (it is still running, and BackupStuck watches
-    // it); the skipped run is recorded in the history, where `cronvault history` shows it.
-    if (error instanceof CronvaultError && error.code === 'E_LOCKED') {
-      const at = Math.floor(now() / 1000);
-      await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason: error.message }).catch(() => undefined);
-    }
-    throw error;
-  });
+  const lock = await acquire(job, now);
   const timeout = job.timeoutMs ? AbortSignal.timeout(job.timeoutMs) : undefined;
   const { signal, dispose: disposeSignal } = anySignal([options.signal, timeout]);
-  const startMs = now();
-  const previous = await readJobState(job.stateDir, job.name);
-  const source = job.path ?? `command:${job.command}`;
-  if (previous?.source !== undefined && previous.source !== source) {
-    // Two paths can derive the same name (/x/a_b and /x/a/b): they must not share a lock,
-    // metrics, state and a retention scope.
-    await lock.release();
-    throw new UsageError('E_JOB_COLLISION', `job name ${job.name} already belongs to ${previous.source}, not ${source}; name this job explicitly in a config file`);
-  }
-  const metrics: JobMetrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: Math.floor(startMs / 1000), running: true };
-
-  const writeMetrics = async (): Promise<void> => {
-    // Metrics are how failures get noticed, but failing to write them must not hide the
-    // backup's own result.
-    try {
-      await writeJobMetrics(job, metrics);
-    } catch (error) {
-      log.error(`could not write metrics to ${job.textfileDir}: ${(error as Error).message}`);
-    }
-    try {
-      await pushJobMetrics(job, metrics);
-    } catch (error) {
-      log.error(`could not push metrics to ${job.pushgatewayUrl}: ${(error as Error).message}`);
-    }
-  };
-
+  const phase: PhaseContext = { job, backend: backendFor(job.engine), log, signal, timeout, options };
+  let recorder: RunRecorder | undefined;
   try {
-    await writeMetrics();
+    recorder = await RunRecorder.begin(job, log, now);
     log.info(`starting ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}`);
-    let result: { outcome: AttemptOutcome; attempts: number };
-    let attemptsMade = 0;
-    try {
-      await checkPasswordSource(job);
-      await backend.version(job);
-      await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
-      result = await runWithRetries(
-        async (attempt) => {
-          attemptsMade = attempt;
-          const outcome = await backend.backup(job, {
-            signal,
-            // Left out when nothing is drawn, so the engine can report progress less often.
-            onProgress: log.showsProgress ? (p) => log.progress(p) : undefined,
-            onOutput: (line) => log.engine(line),
-            warn: (m) => log.warn(m),
-          });
-          log.clearProgress();
-          if (outcome.kind === 'transient' || outcome.kind === 'permanent') {
-            log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${describeExitCode(backend, outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
-          }
-          return outcome;
-        },
-        job.retry,
-        {
-          signal,
-          random: options.random,
-          onRetry: (outcome, next, delay) => log.info(`attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`),
-        },
-      );
-    } catch (error) {
-      if (timeout?.aborted && !options.signal?.aborted) {
-        result = { outcome: { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `stopped after the job's timeout of ${formatDuration(job.timeoutMs!)}` }, attempts: attemptsMade };
-      } else if (interruptedExit(options.signal) !== undefined) {
-        result = { outcome: { kind: 'permanent', exitCode: interruptedExit(options.signal)!, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: attemptsMade };
-      } else if (error instanceof CronvaultError) {
-        // Failed before the engine could run: still a failed run in the metrics.
-        result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: attemptsMade };
-      } else throw error;
-    }
-
-    const { outcome, attempts } = result;
-    const succeeded = outcome.kind === 'success' || outcome.kind === 'warning';
-    let retention: RetentionOutcome | undefined;
-    if (succeeded && job.retention.kind !== 'none' && !signal.aborted) {
-      retention = await backend
-        .applyRetention(job, job.retention, { force: options.forceRetention ?? false }, { signal, warn: (m) => log.warn(m) })
-        .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
-      if (retention.kind !== 'skipped') {
-        metrics.retentionSuccess = retention.kind === 'success';
-        metrics.retentionTimestamp = Math.floor(now() / 1000);
-        metrics.retentionRemoved = retention.removed;
-        metrics.retentionExitCode = retention.exitCode;
-        if (retention.kept !== undefined) metrics.snapshots = retention.kept;
-      }
-      if (retention.kind === 'refused' || retention.kind === 'failed') log.error(`retention ${retention.kind}: ${retention.reason}`);
-    }
-
-    const endMs = now();
-    Object.assign(metrics, {
-      running: false,
-      lastRunEnd: Math.floor(endMs / 1000),
-      lastRunDuration: seconds(endMs - startMs),
-      lastExitCode: outcome.exitCode,
-      lastRunSuccess: succeeded,
-      lastRunWarnings: outcome.kind === 'warning',
-      lastRunAttempts: attempts,
-    } satisfies Partial<JobMetrics>);
-    if (succeeded) {
-      metrics.lastSuccess = Math.floor(endMs / 1000);
-      const stats = outcome.stats ?? {};
-      metrics.filesNew = stats.filesNew;
-      metrics.filesChanged = stats.filesChanged;
-      metrics.filesProcessed = stats.filesProcessed;
-      metrics.bytesProcessed = stats.bytesProcessed;
-      metrics.bytesAdded = stats.bytesAdded;
-    }
-    await writeMetrics();
-    await writeJobState(job.stateDir, job.name, { ...metrics, source }).catch((error: Error) => log.error(`could not save state: ${error.message}`));
-    const outcomeName: RunOutcomeName = outcome.kind === 'warning' ? 'warning' : succeeded ? 'success' : 'failed';
-    await appendHistory(job.stateDir, job.name, {
-      start: Math.floor(startMs / 1000),
-      end: Math.floor(endMs / 1000),
-      durationSeconds: seconds(endMs - startMs),
-      outcome: outcomeName,
-      exitCode: outcome.exitCode,
-      attempts,
-      reason: outcome.reason,
-      bytesAdded: outcome.stats?.bytesAdded,
-      filesNew: outcome.stats?.filesNew,
-      filesChanged: outcome.stats?.filesChanged,
-      snapshotId: outcome.stats?.snapshotId,
-      retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
-    }).catch((error: Error) => log.error(`could not append history: ${error.message}`));
-
-    const took = formatDuration(endMs - startMs);
-    if (succeeded) {
-      const s = outcome.stats ?? {};
-      const details = [
-        s.filesNew !== undefined ? `${s.filesNew} new` : undefined,
-        s.filesChanged !== undefined ? `${s.filesChanged} changed` : undefined,
-        s.bytesAdded !== undefined ? `${formatBytes(s.bytesAdded)} added` : undefined,
-        s.snapshotId ? `snapshot ${s.snapshotId}` : undefined,
-        attempts > 1 ? `${attempts} attempts` : undefined,
-      ].filter(Boolean);
-      const retentionNote = retention?.kind === 'success' ? `; retention: ${retention.reason}` : '';
-      const summary = `backup ${outcome.kind === 'warning' ? 'finished with warnings' : 'succeeded'} in ${took}${details.length ? `: ${details.join(', ')}` : ''} (exit ${outcome.exitCode}: ${describeExitCode(backend, outcome.exitCode)})${retentionNote}`;
-      if (outcome.kind === 'warning') log.warn(summary);
-      else log.success(summary);
-    } else {
-      log.error(`backup failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${took}: ${outcome.reason}`);
-    }
-    return { job: job.name, outcome: outcomeName, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: seconds(endMs - startMs), retention };
+    const backup = await backUpWithRetries(phase);
+    const retention = await applyRetention(phase, backup);
+    // Phase 4, record: final metrics, state and history.
+    if (retention) recorder.retentionApplied(retention);
+    const recorded = await recorder.finish(backup, retention);
+    summarise(phase, backup, retention, recorded.elapsedMs);
+    const { outcome, attempts } = backup;
+    return { job: job.name, outcome: recorded.outcome, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: recorded.durationSeconds, retention };
   } finally {
-    if (metrics.running) {
-      // An unexpected crash: do not leave "running" set forever.
-      metrics.running = false;
-      await writeMetrics();
-    }
+    await recorder?.resetIfUnfinished();
     disposeSignal();
     await lock.release();
   }

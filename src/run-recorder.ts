@@ -1,0 +1,157 @@
+// What one run leaves behind: the job's metrics (running, then final, or reset when the run
+// crashes), its saved state and a history line. The wrapper says what happened; this module
+// decides how it is written down, the way borgmatic's monitoring hooks see start, finish, fail.
+import type { AttemptOutcome, RetentionOutcome } from './backends/types.ts';
+import type { JobConfig } from './config.ts';
+import { UsageError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { pushJobMetrics, writeJobMetrics, type JobMetrics } from './metrics.ts';
+import type { RetriedOutcome } from './retry.ts';
+import { appendHistory, readJobState, writeJobState, type JobState, type RunOutcomeName } from './state.ts';
+
+/** Unix time in whole seconds, as every timestamp metric and history entry holds it. */
+const unixSeconds = (ms: number): number => Math.floor(ms / 1000);
+
+/** A duration in seconds with millisecond precision. */
+const durationSeconds = (ms: number): number => Math.round(ms) / 1000;
+
+export const succeeded = (outcome: AttemptOutcome): boolean => outcome.kind === 'success' || outcome.kind === 'warning';
+
+const outcomeName = (outcome: AttemptOutcome): RunOutcomeName =>
+  outcome.kind === 'warning' ? 'warning' : succeeded(outcome) ? 'success' : 'failed';
+
+/** What a path job or a command job backs up; two jobs with one name must not share a record. */
+const sourceOf = (job: JobConfig): string => job.path ?? `command:${job.command}`;
+
+/**
+ * A run that never started because another run of the job holds its lock. The running job's
+ * metrics stay as they are (it is still running, and BackupStuck watches it); the skipped run
+ * is recorded in the history, where `cronvault history` shows it.
+ */
+export const recordSkippedRun = async (job: JobConfig, reason: string, atMs: number): Promise<void> => {
+  const at = unixSeconds(atMs);
+  await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason }).catch(() => undefined);
+};
+
+/** A finished run as the wrapper reports it. */
+export interface RecordedRun {
+  outcome: RunOutcomeName;
+  durationSeconds: number;
+  /** Wall time of the run in milliseconds, for the summary line. */
+  elapsedMs: number;
+}
+
+export class RunRecorder {
+  private readonly metrics: JobMetrics;
+  private readonly startMs: number;
+
+  private constructor(
+    private readonly job: JobConfig,
+    private readonly log: Logger,
+    private readonly now: () => number,
+    previous: JobState | undefined,
+  ) {
+    this.startMs = now();
+    // Carried over from the last run: what this one does not change (last success, retention).
+    // The state's `source` rides along unused: metrics render only their own keys.
+    this.metrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: unixSeconds(this.startMs), running: true };
+  }
+
+  /**
+   * Reads what the last run left and announces this one as running. Throws E_JOB_COLLISION
+   * when the job name already belongs to another source: two paths can derive the same name
+   * (/x/a_b and /x/a/b), and they must not share a lock, metrics, state and a retention scope.
+   */
+  static async begin(job: JobConfig, log: Logger, now: () => number): Promise<RunRecorder> {
+    const previous = await readJobState(job.stateDir, job.name);
+    const source = sourceOf(job);
+    if (previous?.source !== undefined && previous.source !== source) {
+      throw new UsageError('E_JOB_COLLISION', `job name ${job.name} already belongs to ${previous.source}, not ${source}; name this job explicitly in a config file`);
+    }
+    const recorder = new RunRecorder(job, log, now, previous);
+    await recorder.writeMetrics();
+    return recorder;
+  }
+
+  /** Records a retention run that did something (a skipped one leaves the last one's metrics). */
+  retentionApplied(retention: RetentionOutcome): void {
+    if (retention.kind === 'skipped') return;
+    this.metrics.retentionSuccess = retention.kind === 'success';
+    this.metrics.retentionTimestamp = unixSeconds(this.now());
+    this.metrics.retentionRemoved = retention.removed;
+    this.metrics.retentionExitCode = retention.exitCode;
+    if (retention.kept !== undefined) this.metrics.snapshots = retention.kept;
+  }
+
+  /** The final metrics, the saved state and the history line of a run that ran to its end. */
+  async finish({ outcome, attempts }: RetriedOutcome, retention: RetentionOutcome | undefined): Promise<RecordedRun> {
+    const endMs = this.now();
+    const elapsedMs = endMs - this.startMs;
+    const end = unixSeconds(endMs);
+    const duration = durationSeconds(elapsedMs);
+    const ok = succeeded(outcome);
+    Object.assign(this.metrics, {
+      running: false,
+      lastRunEnd: end,
+      lastRunDuration: duration,
+      lastExitCode: outcome.exitCode,
+      lastRunSuccess: ok,
+      lastRunWarnings: outcome.kind === 'warning',
+      lastRunAttempts: attempts,
+    } satisfies Partial<JobMetrics>);
+    const stats = outcome.stats ?? {};
+    if (ok) {
+      // A failed run keeps the last good run's numbers: they describe the newest snapshot.
+      this.metrics.lastSuccess = end;
+      Object.assign(this.metrics, {
+        filesNew: stats.filesNew,
+        filesChanged: stats.filesChanged,
+        filesProcessed: stats.filesProcessed,
+        bytesProcessed: stats.bytesProcessed,
+        bytesAdded: stats.bytesAdded,
+      } satisfies Partial<JobMetrics>);
+    }
+    await this.writeMetrics();
+    const { log, job } = this;
+    await writeJobState(job.stateDir, job.name, { ...this.metrics, source: sourceOf(job) }).catch((error: Error) => log.error(`could not save state: ${error.message}`));
+    const name = outcomeName(outcome);
+    await appendHistory(job.stateDir, job.name, {
+      start: unixSeconds(this.startMs),
+      end,
+      durationSeconds: duration,
+      outcome: name,
+      exitCode: outcome.exitCode,
+      attempts,
+      reason: outcome.reason,
+      bytesAdded: stats.bytesAdded,
+      filesNew: stats.filesNew,
+      filesChanged: stats.filesChanged,
+      snapshotId: stats.snapshotId,
+      retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
+    }).catch((error: Error) => log.error(`could not append history: ${error.message}`));
+    return { outcome: name, durationSeconds: duration, elapsedMs };
+  }
+
+  /** After an unexpected crash: do not leave "running" set forever. A finished run is left alone. */
+  async resetIfUnfinished(): Promise<void> {
+    if (!this.metrics.running) return;
+    this.metrics.running = false;
+    await this.writeMetrics();
+  }
+
+  private async writeMetrics(): Promise<void> {
+    // Metrics are how failures get noticed, but failing to write them must not hide the
+    // backup's own result.
+    const { job, log, metrics } = this;
+    try {
+      await writeJobMetrics(job, metrics);
+    } catch (error) {
+      log.error(`could not write metrics to ${job.textfileDir}: ${(error as Error).message}`);
+    }
+    try {
+      await pushJobMetrics(job, metrics);
+    } catch (error) {
+      log.error(`could not push metrics to ${job.pushgatewayUrl}: ${(error as Error).message}`);
+    }
+  }
+}
