@@ -10,6 +10,20 @@ export const EXIT = {
   sigterm: 143,
 } as const;
 
+/**
+ * Codes cronvault records as the engine's exit code (backup_last_exit_code, history) when the
+ * engine gave none of its own. They mean the same for every engine; src/exit-meaning.ts says
+ * them in words.
+ */
+export const RECORDED_EXIT = {
+  /** The engine never ran: bad password file, missing binary, a failure before the backup. */
+  engineNeverStarted: -1,
+  /** Stopped at the job's timeout, as timeout(1) reports it. */
+  timedOut: 124,
+  interrupted: EXIT.sigint,
+  terminated: EXIT.sigterm,
+} as const;
+
 export class CronvaultError extends Error {
   readonly code: string;
   readonly exitCode: number;

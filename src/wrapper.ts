@@ -5,7 +5,7 @@ import { access, constants } from 'node:fs/promises';
 import { backendFor } from './backends/index.ts';
 import type { AttemptOutcome, Backend, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
-import { CronvaultError, EXIT } from './errors.ts';
+import { CronvaultError, EXIT, RECORDED_EXIT } from './errors.ts';
 import { acquireLock, type JobLock } from './lock.ts';
 import type { Logger } from './log.ts';
 import { runWithRetries, type RetriedOutcome } from './retry.ts';
@@ -34,7 +34,7 @@ export interface RunResult {
 }
 
 /** Recorded as the engine's exit code when cronvault stopped it at the job's timeout, as timeout(1) does. */
-export const TIMED_OUT_EXIT_CODE = 124;
+export const TIMED_OUT_EXIT_CODE: number = RECORDED_EXIT.timedOut;
 
 /**
  * Aborts when any of the signals does (AbortSignal.any needs Node 20; hosts run 18.19).
@@ -102,7 +102,7 @@ const stoppedOutcome = (error: unknown, { job, timeout, options }: PhaseContext)
   const interrupted = interruptedExit(options.signal);
   if (interrupted !== undefined) return { kind: 'permanent', exitCode: interrupted, reason: `interrupted by ${String(options.signal!.reason)}` };
   // Failed before the engine could run: still a failed run in the metrics.
-  if (error instanceof CronvaultError) return { kind: 'permanent', exitCode: -1, reason: error.message };
+  if (error instanceof CronvaultError) return { kind: 'permanent', exitCode: RECORDED_EXIT.engineNeverStarted, reason: error.message };
   throw error;
 };
 
@@ -112,7 +112,7 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
   let attemptsMade = 0;
   try {
     await checkPasswordSource(job);
-    await backend.version(job);
+    await backend.ensureInstalled(job);
     await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
     return await runWithRetries(
       async (attempt) => {

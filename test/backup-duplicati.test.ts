@@ -1,4 +1,4 @@
-// The duplicati backend against a test double that follows ENGINES.md (Duplicati cannot be
+// The duplicati backend against a test double that follows docs/engines.md (Duplicati cannot be
 // installed here): exit codes scripted per attempt, argv and environment recorded.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

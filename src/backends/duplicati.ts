@@ -6,20 +6,25 @@ import { writeFileAtomic } from '../atomic-write.ts';
 import { SECRET_OPTION_NAME } from '../redact.ts';
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
-import { CronvaultError } from '../errors.ts';
+import { CronvaultError, EXIT } from '../errors.ts';
+import { unknownExitCode, type ExitMeaning } from '../exit-meaning.ts';
 import { toDuplicatiPolicy } from '../retention.ts';
 import { findExecutable, runEngine } from './engine-process.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext } from './types.ts';
 
 const binaryOf = (job: JobConfig): string => job.binary ?? 'duplicati-cli';
 
-const EXIT_CODES: Record<number, { kind: AttemptOutcome['kind']; meaning: string }> = {
+/**
+ * duplicati-cli's backup exit codes: the one table that classification, `describeExitCode`,
+ * the alert rules' words and docs/engines.md follow (test/exit-codes.test.ts compares them).
+ */
+export const EXIT_CODES: Record<number, ExitMeaning & { kind: AttemptOutcome['kind'] }> = {
   0: { kind: 'success', meaning: 'success' },
   1: { kind: 'success', meaning: 'success, no files changed' },
   2: { kind: 'warning', meaning: 'success with warnings' },
-  3: { kind: 'transient', meaning: 'finished with errors' },
-  50: { kind: 'transient', meaning: 'partial backup: some files uploaded, did not finish' },
-  100: { kind: 'transient', meaning: 'error (connection, or an exception)' },
+  3: { kind: 'transient', meaning: 'finished with errors', alert: 'errors' },
+  50: { kind: 'transient', meaning: 'partial backup: some files uploaded, did not finish', alert: 'backup only partly uploaded' },
+  100: { kind: 'transient', meaning: 'error (connection, or an exception)', alert: 'fatal error' },
   200: { kind: 'permanent', meaning: 'invalid command line' },
 };
 
@@ -48,7 +53,7 @@ export const databasePath = (job: JobConfig): string => join(job.stateDir, 'dupl
 const readPassphrase = async (job: JobConfig): Promise<string> => {
   if (job.passwordFile) return (await readFile(job.passwordFile, 'utf8')).replace(/\r?\n$/, '');
   const result = await execa('/bin/sh', ['-c', job.passwordCommand!], { reject: false, env: job.env });
-  if (result.exitCode !== 0) throw new CronvaultError('E_PASSWORD', 1, `password_command failed with exit ${result.exitCode}`);
+  if (result.exitCode !== 0) throw new CronvaultError('E_PASSWORD', EXIT.backupFailed, `password_command failed with exit ${result.exitCode}`);
   return String(result.stdout).replace(/\r?\n$/, '');
 };
 
@@ -144,7 +149,7 @@ export const parseDuplicatiOutput = (lines: string[]): BackupStats => {
 
 const classify = (exitCode: number, output: string): AttemptOutcome => {
   const known = EXIT_CODES[exitCode];
-  if (!known) return { kind: 'transient', exitCode, reason: `unknown exit code ${exitCode}, treated as failure` };
+  if (!known) return { kind: 'transient', exitCode, reason: unknownExitCode(exitCode) };
   // 100 covers connection errors (retry) and option errors such as a bad retention policy
   // (retrying cannot help).
   if (exitCode === 100 && /(invalid|unsupported|unknown) (option|argument|value for)|not supported|failed to parse|cannot parse|retention.policy/i.test(output)) {
@@ -154,17 +159,17 @@ const classify = (exitCode: number, output: string): AttemptOutcome => {
 };
 
 const notSupported = (what: string) => async (): Promise<never> => {
-  throw new CronvaultError('E_UNSUPPORTED', 2, `${what} is not supported for duplicati jobs yet; use duplicati-cli directly with --dbpath from \`cronvault status --json\``);
+  throw new CronvaultError('E_UNSUPPORTED', EXIT.usage, `${what} is not supported for duplicati jobs yet; use duplicati-cli directly with --dbpath from \`cronvault status --json\``);
 };
 
 export const duplicati = {
   engine: 'duplicati',
-  async version(job) {
+  async ensureInstalled(job) {
     // duplicati-cli has no cheap version query, and running it starts .NET: only check that
     // the executable is there.
     const found = await findExecutable(binaryOf(job));
-    if (!found) throw new CronvaultError('E_ENGINE_MISSING', 1, `${binaryOf(job)} is not installed or not on PATH (install Duplicati's package, or set "binary")`);
-    return 'installed';
+    if (!found) throw new CronvaultError('E_ENGINE_MISSING', EXIT.backupFailed, `${binaryOf(job)} is not installed or not on PATH (install Duplicati's package, or set "binary")`);
+    return {};
   },
   async ensureRepository() {
     // Duplicati creates its target on the first backup.
@@ -203,8 +208,8 @@ export const duplicati = {
   },
   snapshots: notSupported('listing snapshots'),
   restore: notSupported('restore'),
-  describeExitCode: (code) => EXIT_CODES[code]?.meaning ?? `unknown exit code ${code}, treated as failure`,
+  describeExitCode: (code) => EXIT_CODES[code]?.meaning ?? unknownExitCode(code),
   async probeRepository() {
-    return { ok: true, message: 'not probed (duplicati-cli has no cheap probe)' };
+    return { state: 'unprobed', message: 'not probed (duplicati-cli has no cheap probe)' };
   },
 } satisfies Backend;

@@ -3,7 +3,7 @@
 import { execa } from 'execa';
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { CronvaultError } from '../errors.ts';
+import { CronvaultError, EXIT } from '../errors.ts';
 
 export interface EngineRun {
   exitCode: number;
@@ -81,7 +81,7 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
     return { exitCode: -1, stderrTail, spawnError };
   }
   if (result.isCanceled || (result.signal && options.signal?.aborted)) {
-    throw new CronvaultError('E_INTERRUPTED', 130, `${options.binary} was stopped: ${String(options.signal?.reason ?? 'cancelled')}`);
+    throw new CronvaultError('E_INTERRUPTED', EXIT.sigint, `${options.binary} was stopped: ${String(options.signal?.reason ?? 'cancelled')}`);
   }
   return { exitCode: result.exitCode ?? (result.signal ? 128 + signalNumber(result.signal) : -1), stderrTail };
 };

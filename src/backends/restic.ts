@@ -3,12 +3,13 @@
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
 import { redactRepository, redactText } from '../redact.ts';
-import { CronvaultError } from '../errors.ts';
+import { CronvaultError, EXIT } from '../errors.ts';
+import { unknownExitCode, type ExitMeaning } from '../exit-meaning.ts';
 import { toResticForgetArgs, type RetentionPolicy } from '../retention.ts';
 import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
 import { runWithRetries } from '../retry.ts';
 import { formatDuration } from '../durations.ts';
-import type { AttemptOutcome, Backend, BackupStats, EngineContext, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
+import type { AttemptOutcome, Backend, BackupStats, EngineContext, RepositoryProbe, RepositoryState, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
 
 /** The tag that marks a job's snapshots; retention and listings filter on it. */
 export const jobTag = (job: JobConfig): string => `cronvault:${job.name}`;
@@ -31,53 +32,70 @@ const scope = (job: JobConfig): string[] => ['--host', job.hostname, '--tag', jo
  */
 const ownSnapshots = (job: JobConfig): string[] => [...scope(job), ...(job.path ? ['--path', job.path] : [])];
 
-const EXIT_MEANINGS: Record<number, string> = {
-  0: 'success',
-  1: 'fatal error, no snapshot',
-  2: 'restic crashed (Go panic)',
-  3: 'snapshot created but some source files could not be read',
-  10: 'repository does not exist',
-  11: 'repository is locked',
-  12: 'wrong password',
-  130: 'interrupted',
+/** What went wrong, in types: the retry policy and the repository probe read this, not words. */
+type ResticCause = 'success' | 'incomplete' | 'crashed' | 'missing' | 'locked' | 'wrong-password' | 'interrupted' | 'source-missing' | 'unreachable' | 'network';
+
+const CAUSES: Record<ResticCause, { kind: AttemptOutcome['kind']; reason: string }> = {
+  success: { kind: 'success', reason: 'success' },
+  incomplete: { kind: 'warning', reason: 'snapshot created, but some source files could not be read' },
+  crashed: { kind: 'permanent', reason: 'restic crashed (Go panic); see its output' },
+  missing: { kind: 'permanent', reason: 'repository does not exist (create it with `cronvault init <job>` or set init: true)' },
+  locked: { kind: 'transient', reason: 'repository is locked by another process' },
+  'wrong-password': { kind: 'permanent', reason: 'wrong password' },
+  interrupted: { kind: 'permanent', reason: 'interrupted' },
+  'source-missing': { kind: 'permanent', reason: 'backup source path does not exist' },
+  unreachable: { kind: 'transient', reason: 'repository server unreachable' },
+  network: { kind: 'transient', reason: 'network error talking to the repository' },
+};
+
+interface ResticExitCode extends ExitMeaning {
+  /** The cause the code alone proves; absent for 1, whose cause is read from stderr. */
+  cause?: ResticCause;
+  /** The first restic version that exits with it. */
+  since: string;
+}
+
+/**
+ * restic's exit codes: the one table that classification, `describeExitCode`, the alert
+ * rules' words and docs/engines.md follow (test/exit-codes.test.ts compares them).
+ */
+export const EXIT_CODES: Record<number, ResticExitCode> = {
+  0: { meaning: 'success', cause: 'success', since: 'always' },
+  1: { meaning: 'fatal error, no snapshot', alert: 'fatal error', since: 'always' },
+  2: { meaning: 'restic crashed (Go panic)', alert: 'Go panic', cause: 'crashed', since: 'always' },
+  3: { meaning: 'snapshot created but some source files could not be read', alert: 'snapshot incomplete, some files unreadable', cause: 'incomplete', since: '0.10' },
+  10: { meaning: 'repository does not exist', cause: 'missing', since: '0.17.0' },
+  11: { meaning: 'repository is locked', cause: 'locked', since: '0.17.0' },
+  12: { meaning: 'wrong password', cause: 'wrong-password', since: '0.17.1' },
+  130: { meaning: 'interrupted', cause: 'interrupted', since: 'always' },
 };
 
 const NETWORK_TROUBLE = /dial tcp|connection refused|connection reset|no such host|i\/o timeout|timeout|deadline exceeded|EOF|\b5\d\d\b|server response unexpected|network is unreachable|TLS handshake/i;
 
-/** restic up to 0.16 reports nearly every failure as exit 1; its stderr says which one. */
-export const classifyResticFailure = (exitCode: number, stderr: string): AttemptOutcome => {
-  const outcome = (kind: AttemptOutcome['kind'], reason: string): AttemptOutcome => ({ kind, exitCode, reason });
-  switch (exitCode) {
-    case 0:
-      return outcome('success', 'success');
-    case 3:
-      return outcome('warning', 'snapshot created, but some source files could not be read');
-    case 10:
-      return outcome('permanent', 'repository does not exist (create it with `cronvault init <job>` or set init: true)');
-    case 11:
-      return outcome('transient', 'repository is locked by another process');
-    case 12:
-      return outcome('permanent', 'wrong password');
-    case 130:
-      return outcome('permanent', 'interrupted');
-    case 2:
-      return outcome('permanent', 'restic crashed (Go panic); see its output');
-    default:
-      break;
-  }
-  if (/wrong password or no key found/i.test(stderr)) return outcome('permanent', 'wrong password');
-  if (/repository is already locked|unable to create lock|lock.*already held/i.test(stderr)) return outcome('transient', 'repository is locked by another process');
+/**
+ * restic up to 0.16 reports nearly every failure as exit 1; its stderr says which one. The
+ * phrases are restic 0.14's (docs/engines.md); undefined when none of them is there.
+ */
+const causeFromStderr = (stderr: string): ResticCause | undefined => {
+  if (/wrong password or no key found/i.test(stderr)) return 'wrong-password';
+  if (/repository is already locked|unable to create lock|lock.*already held/i.test(stderr)) return 'locked';
   if (/all source directories\/files do not exist|does not exist|no such file or directory.*(lstat|stat)/i.test(stderr) && !/unable to open config file/i.test(stderr)) {
-    return outcome('permanent', 'backup source path does not exist');
+    return 'source-missing';
   }
-  if (/unable to open config file|Is there a repository at the following location/i.test(stderr)) {
-    return NETWORK_TROUBLE.test(stderr)
-      ? outcome('transient', 'repository server unreachable')
-      : outcome('permanent', 'repository does not exist (create it with `cronvault init <job>` or set init: true)');
-  }
-  if (NETWORK_TROUBLE.test(stderr)) return outcome('transient', 'network error talking to the repository');
+  // restic prints the same "no config file" lines for a missing repository and a server it cannot reach.
+  if (/unable to open config file|Is there a repository at the following location/i.test(stderr)) return NETWORK_TROUBLE.test(stderr) ? 'unreachable' : 'missing';
+  if (NETWORK_TROUBLE.test(stderr)) return 'network';
+  return undefined;
+};
+
+/** The cause of an exit, from the code when it says, else from stderr. */
+const resticCause = (exitCode: number, stderr: string): ResticCause | undefined => EXIT_CODES[exitCode]?.cause ?? causeFromStderr(stderr);
+
+export const classifyResticFailure = (exitCode: number, stderr: string): AttemptOutcome => {
+  const cause = resticCause(exitCode, stderr);
+  if (cause) return { ...CAUSES[cause], exitCode };
   const lastLine = redactText(stderr.trim().split('\n').pop() ?? '');
-  return outcome('transient', `restic failed (exit ${exitCode})${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}`);
+  return { kind: 'transient', exitCode, reason: `restic failed (exit ${exitCode})${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}` };
 };
 
 interface ResticSummary {
@@ -115,9 +133,9 @@ export const installedResticVersion = async (binary = 'restic'): Promise<string>
   const cached = versionCache.get(binary);
   if (cached) return cached;
   const run = await runEngineCollect({ binary, args: ['version'], env: {} });
-  if (run.spawnError) throw new CronvaultError('E_ENGINE_MISSING', 1, `${run.spawnError} (install it: apt-get install restic, or set "binary")`);
+  if (run.spawnError) throw new CronvaultError('E_ENGINE_MISSING', EXIT.backupFailed, `${run.spawnError} (install it: apt-get install restic, or set "binary")`);
   const match = /restic (\d+\.\d+\.\d+)/.exec(run.stdout);
-  if (!match) throw new CronvaultError('E_ENGINE_VERSION', 1, `could not read the restic version from "${binary} version": ${run.stdout.slice(0, 200)}`);
+  if (!match) throw new CronvaultError('E_ENGINE_VERSION', EXIT.backupFailed, `could not read the restic version from "${binary} version": ${run.stdout.slice(0, 200)}`);
   versionCache.set(binary, match[1]!);
   return match[1]!;
 };
@@ -189,22 +207,24 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
   return { ...classifyResticFailure(run.exitCode, run.stderrTail), stats: statsFrom(summary) };
 };
 
-const probeRepository = async (job: JobConfig): Promise<{ ok: boolean; message: string; missing: boolean }> => {
+/** The probe's answer for each cause; anything else is an error to read. */
+const PROBE_STATES: Partial<Record<ResticCause, RepositoryState>> = { missing: 'missing', 'wrong-password': 'wrong-password', unreachable: 'unreachable', network: 'unreachable' };
+
+/** `restic cat config`: the cheapest command that needs the repository and its password. */
+const probeRepository = async (job: JobConfig): Promise<RepositoryProbe> => {
   const run = await runEngineCollect({ binary: binaryOf(job), args: ['cat', 'config'], env: resticEnv(job) });
-  if (run.exitCode === 0) return { ok: true, message: 'repository answers', missing: false };
-  const outcome = failureFromRun(run);
-  const missing = /does not exist/.test(outcome.reason) && !/source path/.test(outcome.reason);
-  return { ok: false, message: outcome.reason, missing };
+  if (!run.spawnError && run.exitCode === 0) return { state: 'ok', message: 'repository answers' };
+  const cause = run.spawnError ? undefined : resticCause(run.exitCode, run.stderrTail);
+  return { state: (cause && PROBE_STATES[cause]) ?? 'error', message: failureFromRun(run).reason };
 };
 
 const ensureRepository = async (job: JobConfig, context: EngineContext): Promise<void> => {
   if (!job.init) return;
-  const probe = await probeRepository(job);
-  if (probe.ok || !probe.missing) return;
+  if ((await probeRepository(job)).state !== 'missing') return;
   context.warn?.(`repository does not exist yet; creating it (init: true)`);
   const run = await runEngineCollect({ binary: binaryOf(job), args: ['init'], env: resticEnv(job), signal: context.signal });
   if (run.exitCode !== 0) {
-    throw new CronvaultError('E_INIT', 1, `restic init failed (exit ${run.exitCode}): ${run.stderrTail.trim().split('\n').pop() ?? ''}`);
+    throw new CronvaultError('E_INIT', EXIT.backupFailed, `restic init failed (exit ${run.exitCode}): ${run.stderrTail.trim().split('\n').pop() ?? ''}`);
   }
 };
 
@@ -285,14 +305,16 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
 
 const snapshots = async (job: JobConfig, context: EngineContext): Promise<Snapshot[]> => {
   const run = await runEngineCollect({ binary: binaryOf(job), args: ['snapshots', '--json', ...ownSnapshots(job)], env: resticEnv(job), signal: context.signal });
-  if (run.exitCode !== 0) throw new CronvaultError('E_SNAPSHOTS', 1, `restic snapshots failed: ${failureFromRun(run).reason}`);
+  if (run.exitCode !== 0) throw new CronvaultError('E_SNAPSHOTS', EXIT.backupFailed, `restic snapshots failed: ${failureFromRun(run).reason}`);
   const list = (JSON.parse(run.stdout || '[]') ?? []) as { id: string; short_id?: string; time: string; hostname: string; paths?: string[]; tags?: string[] }[];
   return list.map((s) => ({ id: s.short_id ?? s.id.slice(0, 8), time: s.time, hostname: s.hostname, paths: s.paths ?? [], tags: s.tags ?? [] }));
 };
 
 export const restic = {
   engine: 'restic',
-  version: resticVersion,
+  async ensureInstalled(job) {
+    return { version: await resticVersion(job) };
+  },
   ensureRepository,
   backup,
   applyRetention,
@@ -301,17 +323,17 @@ export const restic = {
     const env = resticEnv(job);
     if (request.toStdout) {
       const run = await runEngine({ binary: binaryOf(job), args: ['dump', ...scope(job), request.snapshot, `/${(job.stdinFilename ?? request.include?.[0] ?? '').replace(/^\/+/, '')}`], env, signal: context.signal, stdoutTo: process.stdout });
-      if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', 1, `restic dump failed: ${failureFromRun(run).reason}`);
+      if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic dump failed: ${failureFromRun(run).reason}`);
       return;
     }
     const args = ['restore', request.snapshot, ...scope(job), '--target', request.target!];
     for (const path of request.include ?? []) args.push('--include', path);
     const run = await runEngine({ binary: binaryOf(job), args, env, signal: context.signal, killSignal: 'SIGINT', onStdoutLine: (l) => context.onOutput?.(l, 'stdout'), onStderrLine: (l) => context.onOutput?.(l, 'stderr') });
-    if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', 1, `restic restore failed: ${failureFromRun(run).reason}`);
+    if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic restore failed: ${failureFromRun(run).reason}`);
   },
-  describeExitCode: (code) => EXIT_MEANINGS[code] ?? `unknown exit code ${code}, treated as failure`,
+  describeExitCode: (code) => EXIT_CODES[code]?.meaning ?? unknownExitCode(code),
   async probeRepository(job) {
-    const { ok, message } = await probeRepository(job);
-    return { ok, message: ok ? message : `${message} (repository ${redactRepository(job.repository)})` };
+    const probe = await probeRepository(job);
+    return probe.state === 'ok' ? probe : { ...probe, message: `${probe.message} (repository ${redactRepository(job.repository)})` };
   },
 } satisfies Backend;

@@ -70,10 +70,24 @@ export interface RestoreRequest {
   toStdout?: boolean;
 }
 
+/**
+ * What a repository probe found. `unprobed`: the engine has no cheap probe (duplicati-cli), so
+ * nothing is known until the first backup.
+ */
+export type RepositoryState = 'ok' | 'missing' | 'wrong-password' | 'unreachable' | 'error' | 'unprobed';
+
+export interface RepositoryProbe {
+  state: RepositoryState;
+  message: string;
+}
+
 export interface Backend {
   readonly engine: EngineName;
-  /** The engine's version, asked of the installed binary; throws when it is missing. */
-  version(job: JobConfig): Promise<string>;
+  /**
+   * Throws E_ENGINE_MISSING when the engine is not installed; otherwise its version, when the
+   * engine can tell it cheaply.
+   */
+  ensureInstalled(job: JobConfig): Promise<{ version?: string }>;
   /** Creates the repository when `init: true` and it does not exist yet. */
   ensureRepository(job: JobConfig, context: EngineContext): Promise<void>;
   backup(job: JobConfig, context: EngineContext): Promise<AttemptOutcome>;
@@ -83,6 +97,6 @@ export interface Backend {
   restore(job: JobConfig, request: RestoreRequest, context: EngineContext): Promise<void>;
   /** Exit code in words ("wrong password", "success, nothing changed"). */
   describeExitCode(code: number): string;
-  /** Whether the repository answers; a message with the fix when not. */
-  probeRepository(job: JobConfig): Promise<{ ok: boolean; message: string }>;
+  /** Whether the repository answers, and if not, why; the message is for people only. */
+  probeRepository(job: JobConfig): Promise<RepositoryProbe>;
 }

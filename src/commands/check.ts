@@ -3,6 +3,7 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { backendFor } from '../backends/index.ts';
+import type { RepositoryProbe } from '../backends/types.ts';
 import type { Config, JobConfig } from '../config.ts';
 import { EXIT } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
@@ -61,25 +62,39 @@ const checkPasswordFile = async (job: JobConfig): Promise<CheckResult> => {
   return { subject, ok: true, message: `${file} is readable and private (mode ${(mode & 0o777).toString(8).padStart(4, '0')})` };
 };
 
+/** The repository line of `check` for each probe state: ok or not, the message, the fix. */
+const repositoryCheck = (job: JobConfig, probe: RepositoryProbe): Omit<CheckResult, 'subject'> => {
+  const where = redactRepository(job.repository);
+  switch (probe.state) {
+    case 'ok':
+    case 'unprobed':
+      return { ok: true, message: `${where}: ${probe.message}` };
+    case 'missing':
+      return job.init
+        ? { ok: true, message: `${where} does not exist yet; the first run creates it (init: true)` }
+        : { ok: false, message: probe.message, fix: `cronvault init ${job.name} (or set init: true)` };
+    case 'wrong-password':
+      return { ok: false, message: probe.message, fix: 'check the password file matches the repository' };
+    case 'unreachable':
+    case 'error':
+      return { ok: false, message: probe.message, fix: 'check the repository server is up and reachable from this host' };
+  }
+};
+
 const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   const backend = backendFor(job.engine);
   const results: CheckResult[] = [];
   let engineOk = false;
   try {
-    const version = await backend.version(job);
-    results.push({ subject: `job ${job.name}: engine`, ok: true, message: `${job.engine} ${version}` });
+    const { version } = await backend.ensureInstalled(job);
+    results.push({ subject: `job ${job.name}: engine`, ok: true, message: `${job.engine} ${version ?? 'installed'}` });
     engineOk = true;
   } catch (error) {
     results.push({ subject: `job ${job.name}: engine`, ok: false, message: (error as Error).message, fix: job.engine === 'restic' ? 'apt-get install restic, or set "binary" to its path' : 'install duplicati-cli, or set "binary" to its path' });
   }
   const password = await checkPasswordFile(job);
   results.push(password);
-  if (engineOk && password.ok) {
-    const probe = await backend.probeRepository(job);
-    if (probe.ok) results.push({ subject: `job ${job.name}: repository`, ok: true, message: `${redactRepository(job.repository)}: ${probe.message}` });
-    else if (job.init && /does not exist/.test(probe.message)) results.push({ subject: `job ${job.name}: repository`, ok: true, message: `${redactRepository(job.repository)} does not exist yet; the first run creates it (init: true)` });
-    else results.push({ subject: `job ${job.name}: repository`, ok: false, message: probe.message, fix: /does not exist/.test(probe.message) ? `cronvault init ${job.name} (or set init: true)` : /password/.test(probe.message) ? 'check the password file matches the repository' : 'check the repository server is up and reachable from this host' });
-  }
+  if (engineOk && password.ok) results.push({ subject: `job ${job.name}: repository`, ...repositoryCheck(job, await backend.probeRepository(job)) });
   return results;
 };
 

@@ -6,25 +6,28 @@ import type { Logger } from '../log.ts';
 import { redactRepository } from '../redact.ts';
 import { findJob, readConfig, type ConfigOption } from './context.ts';
 
-const MISSING = /does not exist/;
-
 export const initCommand = async (jobName: string, flags: ConfigOption, log: Logger, signal?: AbortSignal): Promise<number> => {
   const job = findJob(readConfig(flags), jobName);
   const jobLog = log.forJob(job.name);
   const backend = backendFor(job.engine);
   const where = redactRepository(job.repository);
-  await backend.version(job);
+  await backend.ensureInstalled(job);
   const probe = await backend.probeRepository(job);
-  if (probe.ok) {
-    jobLog.success(/answers/.test(probe.message) ? `repository ${where} already exists; nothing to do` : `repository ${where}: ${probe.message}; nothing to do`);
-    return EXIT.ok;
-  }
-  if (!MISSING.test(probe.message)) {
-    throw new CronvaultError('E_INIT', EXIT.backupFailed, `cannot tell whether ${where} exists, so it was not created: ${probe.message}`);
+  switch (probe.state) {
+    case 'ok':
+      jobLog.success(`repository ${where} already exists; nothing to do`);
+      return EXIT.ok;
+    case 'unprobed':
+      jobLog.success(`repository ${where}: ${probe.message}; nothing to do`);
+      return EXIT.ok;
+    case 'missing':
+      break;
+    default:
+      throw new CronvaultError('E_INIT', EXIT.backupFailed, `cannot tell whether ${where} exists, so it was not created: ${probe.message}`);
   }
   await backend.ensureRepository({ ...job, init: true }, { signal, warn: (m) => jobLog.info(m) });
   const after = await backend.probeRepository(job);
-  if (!after.ok) throw new CronvaultError('E_INIT', EXIT.backupFailed, `repository ${where} still does not answer after creating it: ${after.message}`);
+  if (after.state !== 'ok') throw new CronvaultError('E_INIT', EXIT.backupFailed, `repository ${where} still does not answer after creating it: ${after.message}`);
   jobLog.success(`created repository ${where}`);
   return EXIT.ok;
 };
