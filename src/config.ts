@@ -7,8 +7,9 @@ import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Document, type
 import { UsageError } from './errors.ts';
 import { parseDuration } from './durations.ts';
 import { assertJobName } from './job-name.ts';
-import { parseSchedule } from './schedule.ts';
-import { parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy } from './retention.ts';
+import { parseSchedule } from './schedule/index.ts';
+import { isPlainObject } from './plain-object.ts';
+import { parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy, type RetentionRounding } from './retention/index.ts';
 import { didYouMean } from './suggest.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
@@ -37,7 +38,7 @@ export interface JobConfig {
   passwordCommand?: string;
   retention: RetentionPolicy;
   retentionMissing: boolean;
-  retentionRounding: 'refuse' | 'keep-more';
+  retentionRounding: RetentionRounding;
   /** Fraction (0..1] of the job's snapshots one retention run may remove. */
   retentionMaxDelete: number;
   retry: RetryPolicy;
@@ -133,9 +134,6 @@ const fail = (where: string, message: string): never => {
 
 const describe = (value: unknown): string =>
   value === null ? 'nothing' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const checkKeys = (value: Record<string, unknown>, allowed: readonly string[], path: (string | number)[], loc: Locator): void => {
   for (const key of Object.keys(value)) {
@@ -271,7 +269,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
   if (passwordFile === undefined && passwordCommand === undefined) fail(where, `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`);
   if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
-  const rounding = pick<'refuse' | 'keep-more'>('retention_rounding') ?? 'refuse';
+  const rounding = pick<RetentionRounding>('retention_rounding') ?? 'refuse';
   // A policy the job's engine cannot apply is a config error now, not a failed run at 2 a.m.
   // (restic's flags depend on its version only for "unlimited", which every version can say.)
   try {

@@ -1,5 +1,5 @@
 // Config durations ("500ms", "30s", "5m", "1h30m", "2d") for retries and timeouts. Retention
-// timespans have their own, case-sensitive grammar in retention.ts; these are the everyday kind.
+// timespans have their own, case-sensitive grammar in src/retention/; these are the everyday kind.
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { JobConfig } from './config.ts';
-import { maxIntervalSeconds, parseSchedule } from './schedule.ts';
+import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 import { VERSION } from './version.ts';
 
 export const METRIC = {

@@ -23,7 +23,7 @@ import {
   toResticForgetArgs,
   type ResticBucket,
   type RetentionPolicy,
-} from '../src/retention.ts';
+} from '../src/retention/index.ts';
 
 type DuplicatiPolicy = Extract<RetentionPolicy, { kind: 'duplicati' }>;
 

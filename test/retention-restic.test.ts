@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, runCronvault } from './support/cli.ts';
 import { createRepository, listSnapshots, metricValue, type SnapshotInfo, type TestRepository } from './support/restic.ts';
-import { retentionVerdict } from '../src/backends/restic.ts';
+import { retentionVerdict } from '../src/retention/guard.ts';
 
 const DAY = 86_400_000;
 const resticTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);

@@ -12,7 +12,7 @@ import {
   toDuplicatiPolicy,
   toResticForgetArgs,
   type RetentionPolicy,
-} from '../src/retention.ts';
+} from '../src/retention/index.ts';
 
 type Expected = { policy: string } | { error: string };
 

@@ -2,8 +2,8 @@
 // job names in file names and labels, credential redaction, retry waits, metric rendering.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../src/schedule.ts';
-import { pythonRandrange } from '../src/python-random.ts';
+import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../src/schedule/index.ts';
+import { pythonRandrange } from '../src/schedule/python-random.ts';
 import { execa } from 'execa';
 import { jobNameFromPath } from '../src/job-name.ts';
 import { redactRepository } from '../src/redact.ts';

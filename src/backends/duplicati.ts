@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { unknownExitCode, type ExitMeaning } from '../exit-meaning.ts';
-import { toDuplicatiPolicy } from '../retention.ts';
+import { toDuplicatiPolicy } from '../retention/index.ts';
 import { findExecutable, runEngine } from './engine-process.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext } from './types.ts';
 

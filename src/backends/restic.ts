@@ -5,7 +5,7 @@ import type { JobConfig } from '../config.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { unknownExitCode, type ExitMeaning } from '../exit-meaning.ts';
-import { toResticForgetArgs, type RetentionPolicy } from '../retention.ts';
+import { retentionVerdict, toResticForgetArgs, type ForgetGroup, type RetentionPolicy } from '../retention/index.ts';
 import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
 import { runWithRetries } from '../retry.ts';
 import { formatDuration } from '../durations.ts';
@@ -226,43 +226,6 @@ const ensureRepository = async (job: JobConfig, context: EngineContext): Promise
   if (run.exitCode !== 0) {
     throw new CronvaultError('E_INIT', EXIT.backupFailed, `restic init failed (exit ${run.exitCode}): ${run.stderrTail.trim().split('\n').pop() ?? ''}`);
   }
-};
-
-export interface ForgetGroup {
-  keep?: unknown[] | null;
-  remove?: unknown[] | null;
-}
-
-/**
- * Decides from `forget --dry-run --json` whether deleting may go ahead: never every snapshot,
- * and never more than `maxDelete` of them unless forced, since a wrong policy or a clock jump
- * should cost a refused run, not a repository.
- */
-export const retentionVerdict = (
-  groups: ForgetGroup[],
-  maxDelete: number,
-  force: boolean,
-): { kind: 'proceed'; removed: number; kept: number } | { kind: 'stop'; outcome: RetentionOutcome } => {
-  const removed = groups.reduce((sum, group) => sum + (group.remove?.length ?? 0), 0);
-  const kept = groups.reduce((sum, group) => sum + (group.keep?.length ?? 0), 0);
-  const total = removed + kept;
-  if (removed === 0) return { kind: 'stop', outcome: { kind: 'success', exitCode: 0, removed: 0, kept, reason: 'nothing to remove' } };
-  if (kept === 0) {
-    return { kind: 'stop', outcome: { kind: 'refused', exitCode: -1, removed: 0, kept: total, reason: `retention would remove all ${total} snapshots of this job; nothing was deleted (check the policy)` } };
-  }
-  if (!force && removed > maxDelete * total) {
-    return {
-      kind: 'stop',
-      outcome: {
-        kind: 'refused',
-        exitCode: -1,
-        removed: 0,
-        kept: total,
-        reason: `retention would remove ${removed} of ${total} snapshots, more than retention_max_delete (${Math.round(maxDelete * 100)}%); nothing was deleted (rerun with --force-retention if this is intended)`,
-      },
-    };
-  }
-  return { kind: 'proceed', removed, kept };
 };
 
 const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: RetentionOptions, context: EngineContext): Promise<RetentionOutcome> => {

@@ -1,7 +1,7 @@
 // The one small shape every engine adapter fits. Engine knowledge (argv, exit codes, output
 // formats, version quirks) lives only in the adapter files beside this one.
 import type { JobConfig, EngineName } from '../config.ts';
-import type { RetentionPolicy } from '../retention.ts';
+import type { RetentionPolicy } from '../retention/index.ts';
 
 /** How one engine attempt ended, in the wrapper's terms. */
 export type AttemptKind = 'success' | 'warning' | 'transient' | 'permanent';

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../atomic-write.ts';
 import type { JobConfig } from '../config.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
-import { jitteredSchedule } from '../schedule.ts';
+import { jitteredSchedule } from '../schedule/index.ts';
 import { readConfig, type ConfigOption } from './context.ts';
 
 /** Quotes a word for /bin/sh only when it needs it. */

@@ -1,7 +1,7 @@
 // `cronvault retention explain`: what a policy keeps, in words, and the exact engine flags.
 import { installedResticVersion } from '../backends/restic.ts';
 import { UsageError } from '../errors.ts';
-import { explainRetention, parseRetention, toDuplicatiPolicy, toResticForgetArgs } from '../retention.ts';
+import { explainRetention, parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionRounding } from '../retention/index.ts';
 
 export interface ExplainFlags {
   engine?: string;
@@ -18,7 +18,7 @@ export const explainCommand = async (policyText: string, flags: ExplainFlags): P
   if (flags.rounding !== undefined && flags.rounding !== 'refuse' && flags.rounding !== 'keep-more') throw new UsageError('E_USAGE', `--rounding must be refuse or keep-more, not "${flags.rounding}"`);
   const policy = parseRetention(policyText, 'retention');
   const resticVersion = engine === 'restic' ? (flags.resticVersion ?? (await resticVersionForExplain())) : undefined;
-  const rounding = (flags.rounding as 'refuse' | 'keep-more' | undefined) ?? 'refuse';
+  const rounding = (flags.rounding as RetentionRounding | undefined) ?? 'refuse';
   const text = explainRetention(policy, engine, { resticVersion, rounding });
   // The words are useful even when the engine cannot apply the policy, but scripts (the
   // Ansible preflight) must see that it cannot: exit 2, as for a malformed policy.

@@ -8,7 +8,7 @@ import { formatDuration } from '../durations.ts';
 import { EXIT } from '../errors.ts';
 import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
-import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule.ts';
+import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
 import { readJobState } from '../state.ts';
 import { readConfig, type ConfigOption } from './context.ts';
 import { describeExitCode } from '../exit-meaning.ts';

@@ -2,13 +2,8 @@
 // dry runs and the README. Deterministic: tests and docs compare it literally.
 import { toDuplicatiPolicy } from './duplicati.ts';
 import { toResticForgetArgs, type ResticForgetOptions } from './restic.ts';
-import { describeParts, isProblem, readTimespan, UNIT_ORDER, unitName } from './timespan.ts';
-import { COUNT_KEYS, type CountKey, type RetentionPolicy, type RetentionRule } from './types.ts';
-
-const human = (text: string): string => {
-  const read = readTimespan(text);
-  return isProblem(read) ? text : describeParts(read.parts);
-};
+import { describeParts, describeTimespan, isProblem, readTimespan, UNIT_ORDER, unitName } from './timespan.ts';
+import { COUNT_KEYS, type CountKey, type RetentionPolicy, type RetentionRounding, type RetentionRule } from './types.ts';
 
 const keepPhrase = (intervalText: string, keepAll: boolean): string => {
   if (keepAll) return 'keep every backup';
@@ -22,7 +17,7 @@ const keepPhrase = (intervalText: string, keepAll: boolean): string => {
 
 const ruleLine = (rule: RetentionRule): string => {
   const [timeframe = '', interval = ''] = rule.text.split(':');
-  const span = rule.timeframe === 'unlimited' ? 'forever' : `for ${human(timeframe)}`;
+  const span = rule.timeframe === 'unlimited' ? 'forever' : `for ${describeTimespan(timeframe)}`;
   return `${span}: ${keepPhrase(interval, rule.interval === 'keep-all')}`;
 };
 
@@ -44,7 +39,7 @@ const ruleLines = (policy: RetentionPolicy): string[] => {
   if (policy.kind === 'none') return ['retention is disabled: no backup is ever deleted'];
   if (policy.kind === 'counts') {
     return [
-      ...(policy.within ? [`keep every backup from the ${human(policy.within.text)} before the newest backup`] : []),
+      ...(policy.within ? [`keep every backup from the ${describeTimespan(policy.within.text)} before the newest backup`] : []),
       ...COUNT_KEYS.flatMap((key) => {
         const n = policy.counts[key];
         return n ? [countLine(key, n)] : [];
@@ -54,7 +49,7 @@ const ruleLines = (policy: RetentionPolicy): string[] => {
   }
   const lines = policy.rules.map(ruleLine);
   const last = policy.rules.at(-1);
-  if (last && last.timeframe !== 'unlimited') lines.push(`older than ${human(last.text.split(':')[0] ?? '')}: deleted`);
+  if (last && last.timeframe !== 'unlimited') lines.push(`older than ${describeTimespan(last.text.split(':')[0] ?? '')}: deleted`);
   lines.push('the newest backup is always kept');
   return lines;
 };
@@ -86,7 +81,7 @@ const duplicatiLines = (policy: RetentionPolicy): string[] => {
 export interface ExplainOptions {
   /** Needed for restic: it decides how "unlimited" is written and which flags exist. */
   resticVersion?: string | undefined;
-  rounding?: 'refuse' | 'keep-more' | undefined;
+  rounding?: RetentionRounding | undefined;
 }
 
 /** One line per rule, then the engine's exact flags (or why it cannot apply the policy). */

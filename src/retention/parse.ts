@@ -1,6 +1,7 @@
 // Turns what operators write (a Duplicati policy string, "none", or a restic-style map) into a
 // RetentionPolicy, or a UsageError that says which entry and character is wrong and how to fix it.
 import { UsageError } from '../errors.ts';
+import { isPlainObject } from '../plain-object.ts';
 import { closest } from '../suggest.ts';
 import { isProblem, partsToText, readTimespan, type Timespan, type TimespanProblem } from './timespan.ts';
 import { COUNT_KEYS, type RetentionCounts, type RetentionPolicy, type RetentionRule } from './types.ts';
@@ -142,9 +143,6 @@ const parseCountsMap = (input: Record<string, unknown>, where: string | undefine
   }
   return within === undefined ? { kind: 'counts', counts } : { kind: 'counts', counts, within };
 };
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
 
 /** One entry point for every accepted form, so config, CLI and tests agree on what is valid. */
 export const parseRetention = (input: unknown, where?: string): RetentionPolicy => {

@@ -1,14 +1,14 @@
 // Duplicati rules → `restic forget` flags, keeping at least what Duplicati would keep; plus a
 // model of restic's forget (0.16 semantics) so that claim can be tested without a repository.
 import { UsageError } from '../errors.ts';
-import { describeParts, readTimespan, isProblem, UNIT_SECONDS, type TimespanParts } from './timespan.ts';
-import { COUNT_KEYS, type RetentionPolicy, type RetentionRule } from './types.ts';
+import { describeTimespan, UNIT_SECONDS } from './timespan.ts';
+import { COUNT_KEYS, type RetentionPolicy, type RetentionRounding, type RetentionRule } from './types.ts';
 
 export interface ResticForgetOptions {
   /** From `restic version`: flags and `unlimited` depend on it. */
   resticVersion: string;
   /** 'refuse' (default): intervals restic has no period for are errors; 'keep-more': use the next finer period. */
-  rounding?: 'refuse' | 'keep-more';
+  rounding?: RetentionRounding;
 }
 
 export interface ResticForgetTranslation {
@@ -87,37 +87,32 @@ export const toResticDuration = (seconds: number): { duration: string; roundedUp
   return { duration: `${dayPart}${rest > 0 ? `${rest}h` : ''}`, roundedUp: hours * UNIT_SECONDS.h !== seconds };
 };
 
-const humanOf = (text: string): string => {
-  const read = readTimespan(text);
-  return isProblem(read) ? text : describeParts(read.parts as TimespanParts);
-};
-
 const ruleSides = (rule: RetentionRule): [string, string] => {
   const [timeframe = '', interval = ''] = rule.text.split(':');
   return [timeframe, interval];
 };
 
 /** The restic period for an interval: exact, or (keep-more) the next finer one; 'all' below an hour. */
-const chooseBucket = (rule: RetentionRule, interval: number, rounding: 'refuse' | 'keep-more', warnings: string[]): Bucket | 'all' => {
+const chooseBucket = (rule: RetentionRule, interval: number, rounding: RetentionRounding, warnings: string[]): Bucket | 'all' => {
   const exact = BUCKETS.find((b) => b.seconds === interval);
   if (exact) return exact.bucket;
   const finer = BUCKETS.find((b) => b.seconds <= interval);
   const [timeframe, intervalText] = ruleSides(rule);
-  const span = timeframe === 'U' ? 'forever' : `for ${humanOf(timeframe)}`;
+  const span = timeframe === 'U' ? 'forever' : `for ${describeTimespan(timeframe)}`;
   const instead = finer ? `one backup per ${finer.noun}` : `every backup ${span}`;
   if (rounding === 'refuse') {
     return fail(
-      `rule ${rule.text}: restic cannot keep one backup every ${humanOf(intervalText)}; its periods are an hour, a day, a week, a month and a year (intervals 1h, 1D, 1W, 1M, 1Y); change the interval, or set retention_rounding to keep-more to keep ${instead} instead`,
+      `rule ${rule.text}: restic cannot keep one backup every ${describeTimespan(intervalText)}; its periods are an hour, a day, a week, a month and a year (intervals 1h, 1D, 1W, 1M, 1Y); change the interval, or set retention_rounding to keep-more to keep ${instead} instead`,
     );
   }
-  warnings.push(`rule ${rule.text}: restic has no period of ${humanOf(intervalText)}, so it keeps ${instead} instead (keeps more)`);
+  warnings.push(`rule ${rule.text}: restic has no period of ${describeTimespan(intervalText)}, so it keeps ${instead} instead (keeps more)`);
   return finer ? finer.bucket : 'all';
 };
 
 const WITHIN_FLAGS = ['--keep-within', '--keep-within-hourly', '--keep-within-daily', '--keep-within-weekly', '--keep-within-monthly', '--keep-within-yearly'] as const;
 const COUNT_FLAGS = COUNT_KEYS.map((key) => `--keep-${key}`);
 
-const translateRules = (rules: RetentionRule[], rounding: 'refuse' | 'keep-more', unlimited: string, warnings: string[]) => {
+const translateRules = (rules: RetentionRule[], rounding: RetentionRounding, unlimited: string, warnings: string[]) => {
   const within = new Map<string, { seconds: number; duration: string }>();
   const counts = new Map<string, string>();
   let keepAll = false;

@@ -121,3 +121,9 @@ export const readTimespan = (text: string): { seconds: number; parts: TimespanPa
 };
 
 export const isProblem = (value: object): value is TimespanProblem => 'message' in value;
+
+/** A timespan in words ("1 week 2 days"); text that is not a valid timespan is shown as written. */
+export const describeTimespan = (text: string): string => {
+  const read = readTimespan(text);
+  return isProblem(read) ? text : describeParts(read.parts);
+};

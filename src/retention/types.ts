@@ -19,4 +19,10 @@ export type RetentionPolicy =
   | { kind: 'duplicati'; rules: RetentionRule[] }
   | { kind: 'counts'; counts: RetentionCounts; within?: { seconds: number; text: string } };
 
+/**
+ * What to do with an interval restic has no period for: 'refuse' it (the default), or
+ * 'keep-more' by using the next finer period.
+ */
+export type RetentionRounding = 'refuse' | 'keep-more';
+
 export type DuplicatiRetentionPolicy = Extract<RetentionPolicy, { kind: 'duplicati' }>;

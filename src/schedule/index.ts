@@ -1,6 +1,6 @@
 // Cron schedules: validated up front, and turned into the longest gap between two runs so the
 // missed-run alert knows each job's own rhythm instead of a hard-coded 24 h.
-import { UsageError } from './errors.ts';
+import { UsageError } from '../errors.ts';
 import { pythonRandrange } from './python-random.ts';
 
 export interface CronSchedule {

@@ -1,0 +1,22 @@
+// Retention, written once in Duplicati's grammar (or a restic-style map) and applied by either
+// engine. Each concern lives in a file beside this one; this file is the API the rest of
+// cronvault uses.
+
+// Why: one shape for every accepted form, so backends never see raw config.
+export type { RetentionCounts, RetentionPolicy, RetentionRounding, RetentionRule } from './types.ts';
+export type { Timespan } from './timespan.ts';
+export type { ResticForgetOptions, ResticForgetTranslation } from './restic.ts';
+
+// Why: config loading validates retention up front, with messages naming entry and character.
+export { parseRetention, parseTimespan } from './parse.ts';
+// Why: duplicati-cli applies retention itself and needs the canonical --retention-policy value.
+export { toDuplicatiPolicy } from './duplicati.ts';
+// Why: restic needs the same policy as forget flags, never keeping less than Duplicati would.
+export { toResticForgetArgs, toResticDuration, RESTIC_UNLIMITED_FALLBACK } from './restic.ts';
+// Why: operators should read what a policy does and the exact flags before anything is deleted.
+export { explainRetention, type ExplainOptions } from './explain.ts';
+// Why: models of both engines' algorithms, so "restic keeps at least as much" can be tested.
+export { simulateDuplicatiRetention } from './duplicati.ts';
+export { simulateResticForget, resticBucketOf, type ResticBucket } from './restic.ts';
+// Why: the last line of defence before anything is deleted, the same for every engine.
+export { retentionVerdict, type ForgetGroup } from './guard.ts';
