@@ -3,24 +3,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { cronvaultBin, makeTempDir, runCronvault } from './support/cli.ts';
+import { makeTempDir, runCronvault, runCronvaultAsNobody, startCronvault } from './support/cli.ts';
+import { freePort, waitFor } from './support/services.ts';
 import { createRepository, listSnapshots, metricValue, restic, type TestRepository, readJobProm } from './support/restic.ts';
 
 const runFlags = (repo: TestRepository, data: string, dirs: { text: string; state: string }, extra: string[] = []) => [
   'run', '--path', data, '--engine', 'restic', '--repository', repo.repository, '--password-file', repo.passwordFile,
   '--retention', 'none', '--textfile-dir', dirs.text, '--state-dir', dirs.state, ...extra,
 ];
-
-const freePort = async (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 
 describe('cronvault run with real restic', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -103,17 +94,7 @@ describe('cronvault run with real restic', () => {
     const served = join(tmp.dir, 'served');
     await mkdir(served);
     const serve = () => execa('rclone', ['serve', 'restic', '--addr', `127.0.0.1:${port}`, served], { reject: false });
-    const waitUp = async () => {
-      for (let i = 0; i < 100; i += 1) {
-        try {
-          await fetch(`http://127.0.0.1:${port}/`);
-          return;
-        } catch {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      throw new Error('rclone serve restic did not start');
-    };
+    const waitUp = () => waitFor(() => fetch(`http://127.0.0.1:${port}/`).then(() => true), { intervalMs: 100, message: 'rclone serve restic did not start' });
     let server = serve();
     await waitUp();
     const passwordFile = join(tmp.dir, 'rest.pass');
@@ -128,11 +109,12 @@ describe('cronvault run with real restic', () => {
     await mkdir(data);
     await writeFile(join(data, 'f'), 'over the network');
     const dirs = { text: join(tmp.dir, 'rest-text'), state: join(tmp.dir, 'rest-state') };
-    const run = runCronvault(runFlags({ repository, passwordFile, env: {} }, data, dirs, ['--retry-min-delay', '1s', '--retry-max-delay', '1s', '--retry-attempts', '20']));
-    await new Promise((r) => setTimeout(r, 3500));
+    const run = startCronvault(runFlags({ repository, passwordFile, env: {} }, data, dirs, ['--retry-min-delay', '1s', '--retry-max-delay', '1s', '--retry-attempts', '20']));
+    // The server comes back once an attempt has failed against it and the run waits to retry.
+    await waitFor(() => /attempt 2\/20 in /.test(run.stderrSoFar()), { timeoutMs: 120_000, message: 'a retry after the first attempt failed' });
     server = serve();
     try {
-      const result = await run;
+      const result = await run.done;
       assert.equal(result.exitCode, 0, result.stderr);
       assert.match(result.stderr, /repository server unreachable/);
       const prom = await readJobProm(dirs.text);
@@ -160,11 +142,7 @@ describe('cronvault run with real restic', () => {
     await chmod(join(data, 'secret.db'), 0o000);
     await chown(join(data, 'secret.db'), 0, 0);
     const dirs = { text: join(base, 'text'), state: join(base, 'state') };
-    // setpriv drops to nobody before node starts.
-    const result = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, cronvaultBin, ...runFlags(repo, data, dirs)], {
-      reject: false,
-      env: { HOME: base, XDG_CACHE_HOME: join(base, 'cache') },
-    });
+    const result = await runCronvaultAsNobody(base, runFlags(repo, data, dirs), { env: { HOME: base, XDG_CACHE_HOME: join(base, 'cache') } });
     assert.equal(result.exitCode, 0, String(result.stderr));
     assert.match(String(result.stderr), /finished with warnings/);
     const prom = await readJobProm(dirs.text);
@@ -187,7 +165,7 @@ describe('cronvault run with real restic', () => {
     const result = await runCronvault(runFlags({ repository: join(tmp.dir, 'first'), passwordFile: join(tmp.dir, 'nope.pass'), env: {} }, data, dirs));
     assert.equal(result.exitCode, 1);
     assert.match(result.stderr, /password file .*nope\.pass does not exist/);
-    const prom = await readFile(join(dirs.text, (await import('node:fs')).readdirSync(dirs.text)[0]!), 'utf8');
+    const prom = await readJobProm(dirs.text);
     assert.equal(metricValue(prom, 'backup_last_run_success'), 0);
     assert.equal(metricValue(prom, 'backup_last_exit_code'), -1);
     assert.equal(metricValue(prom, 'backup_last_run_attempts'), 0);

@@ -2,10 +2,9 @@
 // who runs cronvault are run as nobody (the tests run as root, which can read anything).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cronvaultBin, makeTempDir, runCronvault, type CliResult } from './support/cli.ts';
+import { makeTempDir, runCronvault, runCronvaultAsNobody, type CliResult } from './support/cli.ts';
 import { createRepository, type TestRepository } from './support/restic.ts';
 import { freePort } from './support/services.ts';
 
@@ -13,11 +12,6 @@ interface CheckJson {
   ok: boolean;
   checks: { subject: string; ok: boolean; message: string; fix?: string }[];
 }
-
-const asNobody = async (args: string[]): Promise<CliResult> => {
-  const result = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, cronvaultBin, ...args], { reject: false, stdin: 'ignore' });
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
-};
 
 describe('cronvault check', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -106,7 +100,7 @@ describe('cronvault check', () => {
     const textDir = join(tmp.dir, 'root-only-text');
     await mkdir(textDir, { mode: 0o755 });
     const config = await writeConfig('nobody', { locked: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` }, textDir);
-    const result = await asNobody(['check', '--json', '-c', config]);
+    const result = await runCronvaultAsNobody(tmp.dir, ['check', '--json', '-c', config]);
     assert.equal(result.exitCode, 1, result.stderr);
 
     const password = check(result, 'job locked: password');

@@ -15,11 +15,11 @@
 // prometheus-node-exporter: `make deps-test` installs them.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, chmod, chown, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { cronvaultBin, makeTempDir, projectRoot, runCronvault, type CliResult } from './support/cli.ts';
+import { cronvaultBin, makeTempDir, projectRoot, runCronvault, runCronvaultAsNobody, type CliResult } from './support/cli.ts';
 import { queryPrometheus, startNodeExporter, startPrometheus, waitFor } from './support/services.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -320,16 +320,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
       await execa('chown', ['-R', `${NOBODY}:${NOGROUP}`, path]);
     }
     for (const path of [paths.warn, join(paths.warn, 'readable.txt')]) await chown(path, NOBODY, NOGROUP);
-    // The bundle is self-contained; a copy in the temp tree is readable whatever the checkout's permissions.
-    const bin = dir('cronvault.mjs');
-    await copyFile(cronvaultBin, bin);
-    await chmod(bin, 0o755);
-    const warn = await execa(
-      'setpriv',
-      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, bin, ...runArgs(paths.warn, password)],
-      { reject: false, stdin: 'ignore', env, cwd: root },
-    );
-    results.warn = { exitCode: warn.exitCode ?? -1, stdout: String(warn.stdout), stderr: String(warn.stderr) };
+    results.warn = await runCronvaultAsNobody(root, runArgs(paths.warn, password), { env });
 
     const describeRun = (name: string) => `${name} run: exit ${results[name]?.exitCode}\nstdout: ${results[name]?.stdout}\nstderr: ${results[name]?.stderr}`;
     assert.equal(results.ok?.exitCode, 0, describeRun('ok'));
