@@ -73,9 +73,9 @@ export class RunRecorder {
     return recorder;
   }
 
-  /** Records a retention run that did something (a skipped one leaves the last one's metrics). */
-  retentionApplied(retention: RetentionOutcome): void {
-    if (retention.kind === 'skipped') return;
+  /** Retention metrics for a retention run that did something; a skipped one leaves the last one's. */
+  private recordRetention(retention: RetentionOutcome | undefined): void {
+    if (retention === undefined || retention.kind === 'skipped') return;
     this.metrics.retentionSuccess = retention.kind === 'success';
     this.metrics.retentionTimestamp = unixSeconds(this.now());
     this.metrics.retentionRemoved = retention.removed;
@@ -85,6 +85,7 @@ export class RunRecorder {
 
   /** The final metrics, the saved state and the history line of a run that ran to its end. */
   async finish({ outcome, attempts }: RetriedOutcome, retention: RetentionOutcome | undefined): Promise<RecordedRun> {
+    this.recordRetention(retention);
     const endMs = this.now();
     const elapsedMs = endMs - this.startMs;
     const end = unixSeconds(endMs);
@@ -112,8 +113,8 @@ export class RunRecorder {
       } satisfies Partial<JobMetrics>);
     }
     await this.writeMetrics();
-    const { log, job } = this;
-    await writeJobState(job.stateDir, job.name, { ...this.metrics, source: sourceOf(job) }).catch((error: Error) => log.error(`could not save state: ${error.message}`));
+    const { job } = this;
+    await writeJobState(job.stateDir, job.name, { ...this.metrics, source: sourceOf(job) }).catch(this.reportFailure('save state'));
     const name = outcomeName(outcome);
     await appendHistory(job.stateDir, job.name, {
       start: unixSeconds(this.startMs),
@@ -128,7 +129,7 @@ export class RunRecorder {
       filesChanged: stats.filesChanged,
       snapshotId: stats.snapshotId,
       retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
-    }).catch((error: Error) => log.error(`could not append history: ${error.message}`));
+    }).catch(this.reportFailure('append history'));
     return { outcome: name, durationSeconds: duration, elapsedMs };
   }
 
@@ -140,18 +141,16 @@ export class RunRecorder {
   }
 
   private async writeMetrics(): Promise<void> {
-    // Metrics are how failures get noticed, but failing to write them must not hide the
-    // backup's own result.
-    const { job, log, metrics } = this;
-    try {
-      await writeJobMetrics(job, metrics);
-    } catch (error) {
-      log.error(`could not write metrics to ${job.textfileDir}: ${(error as Error).message}`);
-    }
-    try {
-      await pushJobMetrics(job, metrics);
-    } catch (error) {
-      log.error(`could not push metrics to ${job.pushgatewayUrl}: ${(error as Error).message}`);
-    }
+    const { job, metrics } = this;
+    await writeJobMetrics(job, metrics).catch(this.reportFailure(`write metrics to ${job.textfileDir}`));
+    await pushJobMetrics(job, metrics).catch(this.reportFailure(`push metrics to ${job.pushgatewayUrl}`));
+  }
+
+  /**
+   * Metrics, state and history are how failures get noticed, but failing to write them must
+   * not hide the backup's own result: logged, never thrown.
+   */
+  private reportFailure(what: string): (error: Error) => void {
+    return (error) => this.log.error(`could not ${what}: ${error.message}`);
   }
 }

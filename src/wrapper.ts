@@ -34,7 +34,7 @@ export interface RunResult {
 }
 
 /** Recorded as the engine's exit code when cronvault stopped it at the job's timeout, as timeout(1) does. */
-export const TIMED_OUT_EXIT_CODE: number = RECORDED_EXIT.timedOut;
+export const TIMED_OUT_EXIT_CODE = RECORDED_EXIT.timedOut;
 
 /**
  * Aborts when any of the signals does (AbortSignal.any needs Node 20; hosts run 18.19).
@@ -188,7 +188,6 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     const backup = await backUpWithRetries(phase);
     const retention = await applyRetention(phase, backup);
     // Phase 4, record: final metrics, state and history.
-    if (retention) recorder.retentionApplied(retention);
     const recorded = await recorder.finish(backup, retention);
     summarise(phase, backup, retention, recorded.elapsedMs);
     const { outcome, attempts } = backup;
