@@ -96,6 +96,32 @@ describe('cronvault check', () => {
     assert.match(text.stdout, /3 checks failed/);
   });
 
+  it("tells a missing repository from a wrong password, with each one's fix, and accepts a missing one with init: true", async () => {
+    const wrong = join(tmp.dir, 'wrong.pass');
+    await writeFile(wrong, 'not the password\n', { mode: 0o600 });
+    const absent = join(tmp.dir, 'no-repo-here');
+    const config = await writeConfig('states', {
+      missing: `{ path: ${tmp.dir}, repository: ${absent}, password_file: ${repo.passwordFile} }`,
+      created: `{ path: ${tmp.dir}, repository: ${absent}, password_file: ${repo.passwordFile}, init: true }`,
+      wrongpw: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${wrong} }`,
+    });
+    const result = await runCronvault(['check', '--json', '-c', config]);
+    assert.equal(result.exitCode, 1, result.stdout);
+
+    const missing = check(result, 'job missing: repository');
+    assert.equal(missing.ok, false);
+    assert.equal(missing.fix, 'cronvault init missing (or set init: true)');
+
+    const created = check(result, 'job created: repository');
+    assert.equal(created.ok, true);
+    assert.match(created.message, /does not exist yet; the first run creates it \(init: true\)/);
+
+    const wrongpw = check(result, 'job wrongpw: repository');
+    assert.equal(wrongpw.ok, false);
+    assert.match(wrongpw.message, /wrong password/);
+    assert.equal(wrongpw.fix, 'check the password file matches the repository');
+  });
+
   it('reports a password file and a textfile directory the running user cannot use, each with its fix', async () => {
     const textDir = join(tmp.dir, 'root-only-text');
     await mkdir(textDir, { mode: 0o755 });
