@@ -35,6 +35,7 @@ const ownSnapshots = (job: JobConfig): string[] => [...scope(job), ...(job.path 
 /** What went wrong, in types: the retry policy and the repository probe read this, not words. */
 type ResticCause = 'success' | 'incomplete' | 'crashed' | 'missing' | 'locked' | 'wrong-password' | 'interrupted' | 'source-missing' | 'unreachable' | 'network';
 
+/** How each cause ends an attempt (retried or not), and what the log says about it. */
 const CAUSES: Record<ResticCause, { kind: AttemptOutcome['kind']; reason: string }> = {
   success: { kind: 'success', reason: 'success' },
   incomplete: { kind: 'warning', reason: 'snapshot created, but some source files could not be read' },
