@@ -10,6 +10,7 @@ import { isCronvaultError } from './errors.ts';
 import { readLock } from './lock.ts';
 import type { Logger } from './log.ts';
 import { redactRepository } from './redact.ts';
+import { shellWord } from './shell-word.ts';
 
 export interface DryRunPlan {
   job: string;
@@ -102,8 +103,6 @@ export const dryRunJobs = async (jobs: JobConfig[], options: DryRunOptions): Pro
   return plans;
 };
 
-/** A word only when it needs quoting for a shell, so the line can be read (not run: the env is missing). */
-const shellWord = (word: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`);
 
 const describeStats = (stats: BackupStats | undefined): string => {
   if (!stats) return 'no summary from the engine';

@@ -41,7 +41,10 @@ describe('cronvault run --dry-run', () => {
   let config: string;
   let data: string;
   const watched = () => ({ state: join(tmp.dir, 'state'), text: join(tmp.dir, 'text'), repo: repo.repository });
-  const snapshot = async () => Object.fromEntries(await Promise.all(Object.entries(watched()).map(async ([name, dir]) => [name, await fingerprint(dir)] as const)));
+  const snapshot = async (): Promise<Record<string, Record<string, string>>> => {
+    const dirs = watched();
+    return { state: await fingerprint(dirs.state), text: await fingerprint(dirs.text), repo: await fingerprint(dirs.repo) };
+  };
 
   before(async () => {
     tmp = await makeTempDir('cronvault-dry-');
@@ -80,8 +83,8 @@ describe('cronvault run --dry-run', () => {
 
   it('says what would be added and removed, and leaves metrics, state, history and the repository byte for byte unchanged', async () => {
     const beforeRun = await snapshot();
-    assert.ok(Object.keys(beforeRun.state).some((f) => f.includes('history')), 'the real run wrote a history');
-    assert.ok(Object.keys(beforeRun.text).length > 0, 'the real run wrote metrics');
+    assert.ok(Object.keys(beforeRun.state!).some((f) => f.includes('history')), 'the real run wrote a history');
+    assert.ok(Object.keys(beforeRun.text!).length > 0, 'the real run wrote metrics');
     const snapshotsBefore = await listSnapshots(repo);
     const result = await runCronvault(['run', 'alpha', '--dry-run', '-c', config]);
     assert.equal(result.exitCode, 0, result.stderr);

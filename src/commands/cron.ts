@@ -9,9 +9,8 @@ import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
 import { jitteredSchedule } from '../schedule.ts';
 import { readConfig, type GlobalOptions } from './context.ts';
+import { shellWord } from '../shell-word.ts';
 
-/** Quotes a word for /bin/sh only when it needs it. */
-const shellWord = (word: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`);
 
 export interface CronOptions extends GlobalOptions {
   install?: boolean;
