@@ -44,12 +44,8 @@ const refuse = (options: GlobalOptions, option: 'json', command: string, why: st
 };
 
 const GLOBAL_OPTIONS_HELP = `
-Global options (before or after the command, for every command):
-  -c, --config FILE  config file (default: $CRONVAULT_CONFIG or /etc/cronvault/config.yml)
-  -q, --quiet        log only warnings and errors (stderr)
-  -v, --verbose      also log the engine's own output (stderr)
-  --json             data as one JSON document on stdout (logs stay on stderr)
-  --no-color         no colour (also NO_COLOR=1, TERM=dumb, or when not a terminal)
+The options above (-c, -q, -v, --json, --no-color; also NO_COLOR=1) go before or after the
+command, for every command: cronvault -c FILE run JOB is cronvault run JOB -c FILE.
 Logs always go to stderr, data (tables, JSON, scripts) to stdout.`;
 
 export const buildProgram = (context: ProgramContext): Command => {
