@@ -119,6 +119,17 @@ describe('cronvault run --dry-run', () => {
     assert.deepEqual(await readdir(fake), []);
   });
 
+  it('a --path job\'s dry run creates neither its state dir nor its textfile dir', async () => {
+    const state = join(tmp.dir, 'flag-state');
+    const text = join(tmp.dir, 'flag-text');
+    const result = await runCronvault(['run', '--dry-run', '--path', data, '--engine', 'restic', '--repository', repo.repository, '--password-file', repo.passwordFile, '--retention', 'none', '--state-dir', state, '--textfile-dir', text]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.stdout, /would add/);
+    assert.deepEqual(await fingerprint(state), {});
+    assert.deepEqual(await fingerprint(text), {});
+    await assert.rejects(stat(state));
+  });
+
   it('a job flag that only --path jobs take is still refused with --dry-run (exit 2)', async () => {
     const result = await runCronvault(['run', 'alpha', '--dry-run', '--retention', 'none', '-c', config]);
     assert.equal(result.exitCode, 2);
