@@ -4,6 +4,9 @@ import { Logger, type Verbosity } from './log.ts';
 import { UsageError } from './errors.ts';
 import { VERSION } from './version.ts';
 import { runCommand, type RunFlags } from './commands/run.ts';
+import { RUN_FLAGS } from './commands/run-flags.ts';
+import type { GlobalOptions } from './commands/context.ts';
+import { completeJobsCommand, completionCommand } from './commands/completion.ts';
 import { explainCommand, type ExplainFlags } from './commands/retention.ts';
 import { checkCommand } from './commands/check.ts';
 import { cronCommand, type CronOptions } from './commands/cron.ts';
@@ -28,9 +31,22 @@ Exit codes:
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-const verbosityOf = (options: { quiet?: boolean; verbose?: boolean }): Verbosity => (options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal');
+const verbosityOf = (options: GlobalOptions): Verbosity => (options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal');
 
-const configOption = () => new Option('-c, --config <file>', 'config file (default: $CRONVAULT_CONFIG or /etc/cronvault/config.yml)');
+/** Every option a command was given, its own and the program's (typed before or after it). */
+const optionsOf = <T>(command: Command): T & GlobalOptions => command.optsWithGlobals<T & GlobalOptions>();
+
+const loggerFor = (options: GlobalOptions): Logger => new Logger({ verbosity: verbosityOf(options), color: options.color });
+
+/** For a global option that means nothing to one command: refused, so nobody relies on it doing something. */
+const refuse = (options: GlobalOptions, option: 'json', command: string, why: string): void => {
+  if (options[option]) throw new UsageError('E_USAGE', `${command} has no --${option} output: ${why}`);
+};
+
+const GLOBAL_OPTIONS_HELP = `
+The options above (-c, -q, -v, --json, --no-color; also NO_COLOR=1) go before or after the
+command, for every command: cronvault -c FILE run JOB is cronvault run JOB -c FILE.
+Logs always go to stderr, data (tables, JSON, scripts) to stdout.`;
 
 export const buildProgram = (context: ProgramContext): Command => {
   const program = new Command('cronvault')
@@ -38,126 +54,106 @@ export const buildProgram = (context: ProgramContext): Command => {
     .version(VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', `\nExamples:\n  cronvault run influxdb                 run one job from /etc/cronvault/config.yml\n  cronvault run --all --quiet            run every job (cron)\n  cronvault status                       how every job is doing\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n${EXIT_CODES_HELP}`);
+    // Subcommands list the program's options under "Global Options" in their own --help.
+    .configureHelp({ showGlobalOptions: true })
+    .option('-c, --config <file>', 'config file (default: $CRONVAULT_CONFIG or /etc/cronvault/config.yml)')
+    .option('-q, --quiet', 'log only warnings and errors (for cron: mail only when something is wrong)')
+    .option('-v, --verbose', "also log the engine's own output")
+    .option('--json', 'data as one JSON document on stdout (see each command)')
+    .option('--no-color', 'no colour, as NO_COLOR=1 does')
+    .addHelpText('after', `\nExamples:\n  cronvault run influxdb                 run one job from /etc/cronvault/config.yml\n  cronvault -c ./config.yml run --all -q run every job of another config (cron)\n  cronvault run influxdb --dry-run       what a run would add and remove, changing nothing\n  cronvault status                       how every job is doing\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  eval "$(cronvault completion bash)"    tab completion, job names included\n${GLOBAL_OPTIONS_HELP}\n${EXIT_CODES_HELP}`);
   program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
-  program
+  const run = program
     .command('run')
     .description('Back up one job (or --all) with retries, apply retention, write metrics')
-    .argument('[job]', 'job name from the config')
-    .addOption(configOption())
-    .option('-a, --all', 'run every job in the config, one after another')
-    .option('-q, --quiet', 'print only warnings and errors (for cron: mail only when something is wrong)')
-    .option('-v, --verbose', "also print the engine's own output")
-    .option('--force-retention', 'apply retention even if it removes more than retention_max_delete, this once')
-    .option('--path <dir>', 'without a config: the path to back up (job name derived from it)')
-    .addOption(new Option('--engine <engine>', 'with --path: engine').choices(['restic', 'duplicati']))
-    .option('--repository <url>', 'with --path: restic repository or duplicati target URL')
-    .option('--password-file <file>', 'with --path: file holding the repository password')
-    .option('--password-command <cmd>', 'with --path: command printing the repository password')
-    .option('--retention <policy>', 'with --path: retention, e.g. "1W:1D,4W:1W,12M:1M" or none')
-    .option('--textfile-dir <dir>', "with --path: node_exporter's textfile directory")
-    .option('--pushgateway-url <url>', 'with --path: also push the metrics to this Pushgateway')
-    .option('--state-dir <dir>', 'with --path: where locks, state and history live')
-    .option('--hostname <name>', 'with --path: host name recorded in snapshots')
-    .option('--binary <file>', 'with --path: engine executable')
-    .option('--exclude <pattern>', 'with --path: exclude pattern (repeatable)', collect)
-    .option('--retry-attempts <n>', 'with --path: attempts before giving up (default 10)')
-    .option('--retry-min-delay <duration>', 'with --path: shortest wait between attempts (default 1s)')
-    .option('--retry-max-delay <duration>', 'with --path: longest wait between attempts (default 60s)')
-    .option('--timeout <duration>', 'with --path: give up on the whole run after this long')
-    .option('--schedule <cron>', 'with --path: the cron schedule, exported for missed-run alerts')
-    .option('--init', 'with --path: create the restic repository if it does not exist')
-    .addHelpText('after', `\nExamples:\n  cronvault run influxdb\n  cronvault run --all --quiet\n  cronvault run --path /var/lib/influxdb --engine duplicati --repository file:///mnt/usb \\\n      --password-file /etc/cronvault/repo.pass --retention "1W:1D,4W:1W,12M:1M" \\\n      --textfile-dir /var/lib/prometheus/node-exporter\n${EXIT_CODES_HELP}`)
-    .action(async (job: string | undefined, flags: RunFlags & { quiet?: boolean; verbose?: boolean }) => {
-      const log = new Logger({ verbosity: verbosityOf(flags) });
-      context.setExitCode(await runCommand(job, flags, log, context.signal));
+    .argument('[job]', 'job name from the config');
+  for (const spec of RUN_FLAGS) {
+    const option = new Option(spec.flags, spec.help);
+    if ('choices' in spec) option.choices(spec.choices);
+    if (spec.value === 'list') option.argParser(collect);
+    run.addOption(option);
+  }
+  run
+    .addHelpText('after', `\n--json prints the results (or, with --dry-run, the plan) as one JSON document on stdout.\n\nExamples:\n  cronvault run influxdb\n  cronvault run --all --quiet\n  cronvault run influxdb --dry-run\n  cronvault run --path /var/lib/influxdb --engine duplicati --repository file:///mnt/usb \\\n      --password-file /etc/cronvault/repo.pass --retention "1W:1D,4W:1W,12M:1M" \\\n      --textfile-dir /var/lib/prometheus/node-exporter\n${EXIT_CODES_HELP}`)
+    .action(async (job: string | undefined, _flags: unknown, command: Command) => {
+      const options = optionsOf<RunFlags>(command);
+      context.setExitCode(await runCommand(job, options, loggerFor(options), context.signal));
     });
 
   program
     .command('check')
     .description('Validate the config and check engines, password files, repositories and directories')
-    .addOption(configOption())
-    .option('--json', 'machine-readable result')
-    .addHelpText('after', '\nExample:\n  cronvault check --config /etc/cronvault/config.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.')
-    .action(async (flags: { config?: string; json?: boolean }) => {
-      context.setExitCode(await checkCommand(flags));
+    .addHelpText('after', '\n--json prints every check as one JSON document.\n\nExample:\n  cronvault check --config /etc/cronvault/config.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.')
+    .action(async (_flags: unknown, command: Command) => {
+      context.setExitCode(await checkCommand(optionsOf(command)));
     });
 
   program
     .command('cron')
     .description('Print the crontab lines for every job, or install them in /etc/cron.d')
-    .addOption(configOption())
     .option('--install', 'write them to the cron file atomically')
     .option('--file <file>', 'cron file to write with --install', '/etc/cron.d/cronvault')
     .option('--user <user>', 'user the jobs run as', 'root')
     .option('--bin <path>', 'cronvault executable in the lines', '/usr/local/bin/cronvault')
     .option('--host <name>', "host name the times of unscheduled jobs are drawn for (the role uses the inventory name; default: each job's hostname)")
     .option('--force', 'with --install: replace a cron file the Ansible role manages')
-    .addHelpText('after', '\nJobs without a schedule run daily at a time between 1:00 and 4:59 drawn from "<host>/<job>", exactly as the Ansible role draws it: stable on one host, spread across a fleet.\n\nExamples:\n  cronvault cron\n  cronvault cron --install')
-    .action(async (flags: CronOptions) => {
-      process.stdout.write(await cronCommand(flags));
+    .addHelpText('after', '\nJobs without a schedule run daily at a time between 1:00 and 4:59 drawn from "<host>/<job>", exactly as the Ansible role draws it: stable on one host, spread across a fleet.\n--json prints { file, installed, lines } instead of the crontab text.\n\nExamples:\n  cronvault cron\n  cronvault cron --install')
+    .action(async (_flags: unknown, command: Command) => {
+      process.stdout.write(await cronCommand(optionsOf<CronOptions>(command)));
     });
 
   program
     .command('status')
     .description('One line per job: last run, outcome, exit code in words, last success, next run')
-    .addOption(configOption())
-    .option('--json', 'machine-readable, stable schema (docs/status-json.md)')
-    .addHelpText('after', '\nJobs that failed, never ran or missed their schedule are marked "!" (red or yellow on a terminal).\n\nExamples:\n  cronvault status\n  cronvault status --json | jq \'.jobs[] | select(.healthy | not) | .name\'\n\nExit 0 only when every job is healthy (last run succeeded, warnings included, and not overdue); 1 otherwise.')
-    .action(async (flags: { config?: string; json?: boolean }) => {
-      context.setExitCode(await statusCommand(flags));
+    .addHelpText('after', '\n--json: machine-readable, stable schema (docs/status-json.md).\nJobs that failed, never ran or missed their schedule are marked "!" (red or yellow on a terminal).\n\nExamples:\n  cronvault status\n  cronvault status --json | jq \'.jobs[] | select(.healthy | not) | .name\'\n\nExit 0 only when every job is healthy (last run succeeded, warnings included, and not overdue); 1 otherwise.')
+    .action(async (_flags: unknown, command: Command) => {
+      context.setExitCode(await statusCommand(optionsOf(command)));
     });
 
   program
     .command('history')
     .description("A job's last runs: start, duration, outcome, exit code, attempts, data added")
     .argument('<job>', 'job name from the config')
-    .addOption(configOption())
     .option('-n, --number <count>', 'how many runs, newest first (default 20)')
-    .option('--json', 'machine-readable')
-    .addHelpText('after', '\nExamples:\n  cronvault history influxdb\n  cronvault history influxdb -n 5 --json')
-    .action(async (job: string, flags: HistoryFlags) => {
-      context.setExitCode(await historyCommand(job, flags));
+    .addHelpText('after', '\n--json prints { job, runs } as one JSON document.\n\nExamples:\n  cronvault history influxdb\n  cronvault history influxdb -n 5 --json')
+    .action(async (job: string, _flags: unknown, command: Command) => {
+      context.setExitCode(await historyCommand(job, optionsOf<HistoryFlags>(command)));
     });
 
   program
     .command('snapshots')
     .description("List the job's own snapshots (this host, this job's tag)")
     .argument('<job>', 'job name from the config')
-    .addOption(configOption())
-    .option('--json', 'machine-readable')
-    .addHelpText('after', '\nExample:\n  cronvault snapshots influxdb --json')
-    .action(async (job: string, flags: { config?: string; json?: boolean }) => {
-      context.setExitCode(await snapshotsCommand(job, flags, context.signal));
+    .addHelpText('after', '\n--json prints the snapshots as one JSON array.\n\nExample:\n  cronvault snapshots influxdb --json')
+    .action(async (job: string, _flags: unknown, command: Command) => {
+      context.setExitCode(await snapshotsCommand(job, optionsOf(command), context.signal));
     });
 
   program
     .command('restore')
     .description('Restore a snapshot of a job with its engine')
     .argument('<job>', 'job name from the config')
-    .addOption(configOption())
     .option('-t, --target <dir>', 'directory to restore into (must be empty unless --force)')
     .option('-s, --snapshot <id>', 'snapshot ID from `cronvault snapshots`, or latest', 'latest')
     .option('-i, --include <path>', 'restore only this path (repeatable)', collect)
     .option('--to-stdout', 'write a command job\'s dump (or one --include file) to standard output')
     .option('-f, --force', 'restore into a non-empty directory, overwriting files with the same names')
-    .option('-q, --quiet', 'print only warnings and errors')
-    .option('-v, --verbose', "also print the engine's own output")
-    .addHelpText('after', '\nA path job is restored with its full path below the target: /var/lib/influxdb lands in DIR/var/lib/influxdb.\n\nExamples:\n  cronvault restore influxdb --target /srv/restore\n  cronvault restore influxdb --target /srv/restore --snapshot 4f3a9c1e --include /var/lib/influxdb/meta\n  cronvault restore postgres --to-stdout > dump.sql\n\nExit 2 when the target is not empty (without --force) or the snapshot is not the job\'s own.')
-    .action(async (job: string, flags: RestoreFlags & { quiet?: boolean; verbose?: boolean }) => {
-      const log = new Logger({ verbosity: verbosityOf(flags) });
-      context.setExitCode(await restoreCommand(job, flags, log, context.signal));
+    .addHelpText('after', '\nA path job is restored with its full path below the target: /var/lib/influxdb lands in DIR/var/lib/influxdb.\n--json is refused: restore writes files (or the dump itself to stdout), not data about them.\n\nExamples:\n  cronvault restore influxdb --target /srv/restore\n  cronvault restore influxdb --target /srv/restore --snapshot 4f3a9c1e --include /var/lib/influxdb/meta\n  cronvault restore postgres --to-stdout > dump.sql\n\nExit 2 when the target is not empty (without --force) or the snapshot is not the job\'s own.')
+    .action(async (job: string, _flags: unknown, command: Command) => {
+      const options = optionsOf<RestoreFlags>(command);
+      refuse(options, 'json', 'restore', 'it writes files, or with --to-stdout the dump itself');
+      context.setExitCode(await restoreCommand(job, options, loggerFor(options), context.signal));
     });
 
   program
     .command('init')
     .description("Create the job's repository if it does not exist yet")
     .argument('<job>', 'job name from the config')
-    .addOption(configOption())
-    .addHelpText('after', '\nSafe to run again: an existing repository is reported ("already exists") and left alone, exit 0.\n\nExample:\n  cronvault init influxdb')
-    .action(async (job: string, flags: { config?: string }) => {
-      context.setExitCode(await initCommand(job, flags, new Logger({ verbosity: 'normal' }), context.signal));
+    .addHelpText('after', '\nSafe to run again: an existing repository is reported ("already exists") and left alone, exit 0.\n--json prints { job, repository, created } on stdout.\n\nExample:\n  cronvault init influxdb')
+    .action(async (job: string, _flags: unknown, command: Command) => {
+      const options = optionsOf(command);
+      context.setExitCode(await initCommand(job, options, loggerFor(options), context.signal));
     });
 
   const retention = program
@@ -171,12 +167,31 @@ export const buildProgram = (context: ProgramContext): Command => {
     .addOption(new Option('--engine <engine>', 'engine to translate for').choices(['restic', 'duplicati']).default('restic'))
     .option('--restic-version <version>', 'restic version to translate for (default: the installed one)')
     .addOption(new Option('--rounding <mode>', 'what to do with intervals restic cannot express').choices(['refuse', 'keep-more']).default('refuse'))
-    .addHelpText('after', '\nExamples:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  cronvault retention explain "7D:0s,3M:1D,10Y:2M" --engine duplicati\n\nExit 2 when the policy is invalid.')
-    .action(async (policy: string, flags: ExplainFlags) => {
+    .addHelpText('after', '\nReads no config (--config is accepted and ignored). --json prints { policy, engine, explanation, applicable, problem }.\n\nExamples:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  cronvault retention explain "7D:0s,3M:1D,10Y:2M" --engine duplicati\n\nExit 2 when the policy is invalid.')
+    .action(async (policy: string, _flags: unknown, command: Command) => {
+      const flags = optionsOf<ExplainFlags>(command);
       const { text, problem } = await explainCommand(policy, flags);
-      process.stdout.write(`${text}\n`);
+      const engine = flags.engine ?? 'restic';
+      process.stdout.write(flags.json ? `${JSON.stringify({ policy, engine, explanation: text, applicable: !problem, problem: problem ?? null }, null, 2)}\n` : `${text}\n`);
       // The reason is already in the explanation above; the error only sets the exit code.
-      if (problem) throw new UsageError('E_RETENTION', `${flags.engine ?? 'restic'} cannot apply "${policy}" (see above)`);
+      if (problem) throw new UsageError('E_RETENTION', `${engine} cannot apply "${policy}" (see above)`);
+    });
+
+  program
+    .command('completion')
+    .description('Print a shell completion script (commands, options, job names from the config)')
+    .argument('<shell>', 'bash or zsh')
+    .addHelpText('after', '\nJob names are read from the config at completion time (the -c/--config on the line, else the default).\n--json is refused: the output is a shell script.\n\nExamples:\n  eval "$(cronvault completion bash)"                      in ~/.bashrc\n  cronvault completion bash > /etc/bash_completion.d/cronvault\n  cronvault completion zsh > "${fpath[1]}/_cronvault"')
+    .action((shell: string, _flags: unknown, command: Command) => {
+      refuse(optionsOf(command), 'json', 'completion', 'it prints a shell script');
+      process.stdout.write(completionCommand(shell, program));
+    });
+
+  // Used by the completion scripts only.
+  program
+    .command('__complete-jobs', { hidden: true })
+    .action((_flags: unknown, command: Command) => {
+      process.stdout.write(completeJobsCommand(optionsOf(command)));
     });
 
   return program;

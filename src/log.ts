@@ -3,6 +3,7 @@
 import { formatBytes, formatDuration } from './durations.ts';
 import { redactText } from './redact.ts';
 import type { Progress } from './backends/types.ts';
+import { painter, useColor, type AnsiColor } from './terminal.ts';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
@@ -12,15 +13,16 @@ export interface LoggerOptions {
   interactive?: boolean;
   stream?: NodeJS.WriteStream;
   job?: string;
+  /** false after --no-color. */
+  color?: boolean;
 }
-
-const useColor = (interactive: boolean): boolean => interactive && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 
 export class Logger {
   readonly interactive: boolean;
   readonly verbosity: Verbosity;
   private readonly stream: NodeJS.WriteStream;
-  private readonly color: boolean;
+  private readonly colorChoice?: boolean;
+  private readonly painted: (style: AnsiColor, text: string) => string;
   private progressShown = false;
   private job?: string;
 
@@ -28,23 +30,24 @@ export class Logger {
     this.stream = options.stream ?? process.stderr;
     this.interactive = options.interactive ?? Boolean(this.stream.isTTY);
     this.verbosity = options.verbosity;
-    this.color = useColor(this.interactive);
+    this.colorChoice = options.color;
+    this.painted = painter(useColor({ isTTY: this.interactive }, { color: options.color }));
     this.job = options.job;
   }
 
   forJob(job: string): Logger {
-    return new Logger({ verbosity: this.verbosity, interactive: this.interactive, stream: this.stream, job });
+    return new Logger({ verbosity: this.verbosity, interactive: this.interactive, stream: this.stream, job, color: this.colorChoice });
   }
 
-  private paint(code: string, text: string): string {
-    return this.color ? `\u001b[${code}m${text}\u001b[0m` : text;
+  private paint(style: AnsiColor, text: string): string {
+    return this.painted(style, text);
   }
 
   private write(level: 'info' | 'warn' | 'error' | 'debug', rawMessage: string): void {
     const message = redactText(rawMessage);
     this.clearProgress();
     if (this.interactive) {
-      const mark = { info: this.paint('36', '›'), warn: this.paint('33', '!'), error: this.paint('31', '✗'), debug: this.paint('2', '·') }[level];
+      const mark = { info: this.paint('cyan', '›'), warn: this.paint('yellow', '!'), error: this.paint('red', '✗'), debug: this.paint('dim', '·') }[level];
       this.stream.write(`${mark} ${message}\n`);
     } else {
       const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -60,7 +63,7 @@ export class Logger {
     if (this.verbosity === 'quiet') return;
     if (this.interactive) {
       this.clearProgress();
-      this.stream.write(`${this.paint('32', '✓')} ${redactText(message)}\n`);
+      this.stream.write(`${this.paint('green', '✓')} ${redactText(message)}\n`);
     } else this.write('info', message);
   }
 
@@ -90,7 +93,7 @@ export class Logger {
     if (progress.totalBytes) parts.push(`${formatBytes(progress.bytesDone ?? 0)}/${formatBytes(progress.totalBytes)}`);
     if (progress.secondsElapsed && progress.bytesDone) parts.push(`${formatBytes(progress.bytesDone / progress.secondsElapsed)}/s`);
     if (progress.secondsRemaining) parts.push(`ETA ${formatDuration(progress.secondsRemaining * 1000)}`);
-    this.stream.write(`\r\u001b[2K${this.paint('36', '⟳')} ${parts.join('  ')}`);
+    this.stream.write(`\r\u001b[2K${this.paint('cyan', '⟳')} ${parts.join('  ')}`);
     this.progressShown = true;
   }
 

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { projectRoot, runCronvault } from './support/cli.ts';
 
-const COMMANDS = [[], ['run'], ['check'], ['cron'], ['status'], ['history'], ['snapshots'], ['restore'], ['init'], ['retention'], ['retention', 'explain']];
+const COMMANDS = [[], ['run'], ['check'], ['cron'], ['status'], ['history'], ['snapshots'], ['restore'], ['init'], ['retention'], ['retention', 'explain'], ['completion']];
 
 describe('cronvault --help and --version', () => {
   for (const command of COMMANDS) {
@@ -27,5 +27,19 @@ describe('cronvault --help and --version', () => {
   it('an unknown command is a usage error (exit 2)', async () => {
     const result = await runCronvault(['staus']);
     assert.equal(result.exitCode, 2);
+  });
+});
+
+describe('global options in the help', () => {
+  it('every command\'s --help lists the global options it accepts before or after its name', async () => {
+    for (const command of COMMANDS.filter((c) => c.length > 0)) {
+      const result = await runCronvault([...command, '--help']);
+      assert.match(result.stdout, /Global Options:[\s\S]*-c, --config <file>[\s\S]*-q, --quiet[\s\S]*-v, --verbose[\s\S]*--json[\s\S]*--no-color/, command.join(' '));
+    }
+  });
+
+  it('the program --help says that logs go to stderr and data to stdout', async () => {
+    const result = await runCronvault(['--help']);
+    assert.match(result.stdout, /Logs always go to stderr, data \(tables, JSON, scripts\) to stdout/);
   });
 });

@@ -164,6 +164,10 @@ const notSupported = (what: string) => async (): Promise<never> => {
 
 export const duplicati = {
   engine: 'duplicati',
+  // duplicati-cli has --dry-run, but the fake it is tested against does not, and a dry run that
+  // may still create or update the local --dbpath database is not one cronvault can promise.
+  dryRunSupported: false,
+  backupCommand: (job) => [binaryOf(job), ...duplicatiArgs(job)],
   async ensureInstalled(job) {
     // duplicati-cli has no cheap version query, and running it starts .NET: only check that
     // the executable is there.
@@ -175,6 +179,7 @@ export const duplicati = {
     // Duplicati creates its target on the first backup.
   },
   async backup(job, context: EngineContext) {
+    if (context.dryRun) throw new CronvaultError('E_UNSUPPORTED', 2, 'duplicati jobs have no dry run in cronvault');
     let passphrase: string;
     try {
       passphrase = await readPassphrase(job);

@@ -158,14 +158,22 @@ const startProducer = (job: JobConfig, signal?: AbortSignal) =>
 const progressRate = (job: JobConfig, context: EngineContext): Record<string, string> =>
   job.env.RESTIC_PROGRESS_FPS !== undefined || process.env.RESTIC_PROGRESS_FPS !== undefined ? {} : { RESTIC_PROGRESS_FPS: context.onProgress ? '2' : '0.1' };
 
-const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
-  let summary: ResticSummary | undefined;
-  const args = ['backup', '--json', ...scope(job), ...job.tags.flatMap((tag) => ['--tag', tag])];
+/** `restic backup …` for this job; with dryRun, restic's own `--dry-run` (reads, writes nothing). */
+const backupArgs = (job: JobConfig, options: { dryRun?: boolean } = {}): string[] => {
+  const args = ['backup', ...(options.dryRun ? ['--dry-run'] : []), '--json', ...scope(job), ...job.tags.flatMap((tag) => ['--tag', tag])];
   for (const pattern of job.exclude) args.push('--exclude', pattern);
   args.push(...job.engineArgs);
-  const producer = job.command !== undefined ? startProducer(job, context.signal) : undefined;
-  if (producer) args.push('--stdin', '--stdin-filename', job.stdinFilename ?? `${job.name}.dump`);
+  if (job.command !== undefined) args.push('--stdin', '--stdin-filename', job.stdinFilename ?? `${job.name}.dump`);
   else args.push('--', job.path!);
+  return args;
+};
+
+const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
+  // A dry run of a command job would have to run the dump itself: not a dry run any more.
+  if (context.dryRun && job.command !== undefined) throw new CronvaultError('E_UNSUPPORTED', 2, `a dry run does not run the command "${job.command}"`);
+  let summary: ResticSummary | undefined;
+  const args = backupArgs(job, { dryRun: context.dryRun });
+  const producer = job.command !== undefined ? startProducer(job, context.signal) : undefined;
   const run = await runEngine({
     binary: binaryOf(job),
     args,
@@ -205,7 +213,10 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     }
   }
   if (run.spawnError || (run.exitCode !== 0 && run.exitCode !== 3)) return failureFromRun(run);
-  return { ...classifyResticFailure(run.exitCode, run.stderrTail), stats: statsFrom(summary) };
+  const stats = statsFrom(summary);
+  // restic's dry-run summary names a snapshot it did not save.
+  if (context.dryRun && stats) delete stats.snapshotId;
+  return { ...classifyResticFailure(run.exitCode, run.stderrTail), stats };
 };
 
 /** The probe's answer for each cause; anything else is an error to read. */
@@ -261,7 +272,10 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
   if (verdict.kind !== 'proceed') return verdict.outcome;
   const { removed, kept } = verdict;
   const total = removed + kept;
-  if (options.dryRun) return { kind: 'success', exitCode: 0, removed, kept, reason: `dry run: would remove ${removed}` };
+  if (options.dryRun) {
+    const ids = groups.flatMap((group) => (group.remove ?? []) as { id?: string; short_id?: string }[]).map((s) => s.short_id ?? s.id?.slice(0, 8) ?? '?');
+    return { kind: 'success', exitCode: 0, removed, kept, wouldRemove: ids, reason: `dry run: would remove ${removed}` };
+  }
   const run = await retried([...base, '--prune']);
   if (run.exitCode !== 0) return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: failureFromRun(run).reason };
   return { kind: 'success', exitCode: 0, removed, kept, reason: `removed ${removed} snapshot${removed === 1 ? '' : 's'}, kept ${kept}` };
@@ -279,6 +293,8 @@ export const restic = {
   async ensureInstalled(job) {
     return { version: await resticVersion(job) };
   },
+  dryRunSupported: true,
+  backupCommand: (job, options) => [binaryOf(job), ...backupArgs(job, options)],
   ensureRepository,
   backup,
   applyRetention,

@@ -40,6 +40,8 @@ export interface EngineContext {
   /** Every line the engine prints, for --verbose. */
   onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
   warn?: (message: string) => void;
+  /** backup: ask the engine what it would add, storing nothing (only where dryRunSupported). */
+  dryRun?: boolean;
 }
 
 export interface RetentionOutcome {
@@ -47,6 +49,8 @@ export interface RetentionOutcome {
   exitCode: number;
   removed: number;
   kept?: number;
+  /** With RetentionOptions.dryRun: the snapshots (short ids) that would be removed. */
+  wouldRemove?: string[];
   reason: string;
 }
 
@@ -91,6 +95,10 @@ export interface Backend {
   /** Creates the repository when `init: true` and it does not exist yet. */
   ensureRepository(job: JobConfig, context: EngineContext): Promise<void>;
   backup(job: JobConfig, context: EngineContext): Promise<AttemptOutcome>;
+  /** The argv (engine binary first) a backup of this job runs; secrets are never on it. */
+  backupCommand(job: JobConfig, options?: { dryRun?: boolean }): string[];
+  /** Whether backup() honours context.dryRun with the engine's own dry run. */
+  readonly dryRunSupported: boolean;
   /** Applies retention to this job's own snapshots on this host only. */
   applyRetention(job: JobConfig, policy: RetentionPolicy, options: RetentionOptions, context: EngineContext): Promise<RetentionOutcome>;
   snapshots(job: JobConfig, context: EngineContext): Promise<Snapshot[]>;

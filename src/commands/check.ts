@@ -8,7 +8,8 @@ import type { Config, JobConfig } from '../config.ts';
 import { EXIT } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
 import { redactRepository } from '../redact.ts';
-import { readConfig, type ConfigOption } from './context.ts';
+import { painter, useColor } from '../terminal.ts';
+import { readConfig, type GlobalOptions } from './context.ts';
 
 export interface CheckResult {
   subject: string;
@@ -115,21 +116,22 @@ export const runChecks = async (config: Config): Promise<CheckResult[]> => {
   return results;
 };
 
-export const formatChecks = (results: CheckResult[], color: boolean): string =>
-  results
+export const formatChecks = (results: CheckResult[], color: boolean): string => {
+  const paint = painter(color);
+  return results
     .map((r) => {
-      const mark = r.ok ? (color ? '\u001b[32m✓\u001b[0m' : 'ok  ') : color ? '\u001b[31m✗\u001b[0m' : 'FAIL';
+      const mark = r.ok ? (color ? paint('green', '✓') : 'ok  ') : color ? paint('red', '✗') : 'FAIL';
       return `${mark} ${r.subject}: ${r.message}${r.fix ? `\n     fix: ${r.fix}` : ''}`;
     })
     .join('\n');
+};
 
-export const checkCommand = async (options: ConfigOption & { json?: boolean }): Promise<number> => {
+export const checkCommand = async (options: GlobalOptions): Promise<number> => {
   const results = await runChecks(readConfig(options));
   const failed = results.filter((r) => !r.ok).length;
   if (options.json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, checks: results }, null, 2)}\n`);
   else {
-    const color = Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
-    process.stdout.write(`${formatChecks(results, color)}\n${failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`}\n`);
+    process.stdout.write(`${formatChecks(results, useColor(process.stdout, options))}\n${failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`}\n`);
   }
   return failed === 0 ? EXIT.ok : EXIT.backupFailed;
 };

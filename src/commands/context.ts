@@ -7,6 +7,18 @@ export interface ConfigOption {
   config?: string;
 }
 
+/**
+ * The options every command takes, before or after its name (`cronvault -c F run job` and
+ * `cronvault run job -c F`): declared once on the program, read with optsWithGlobals().
+ */
+export interface GlobalOptions extends ConfigOption {
+  quiet?: boolean;
+  verbose?: boolean;
+  json?: boolean;
+  /** false after --no-color (commander's negated option). */
+  color?: boolean;
+}
+
 export const configPath = (options: ConfigOption): string => options.config ?? process.env.CRONVAULT_CONFIG ?? DEFAULT_CONFIG_PATH;
 
 export const readConfig = (options: ConfigOption): Config => loadConfig(configPath(options));

@@ -8,12 +8,11 @@ import type { JobConfig } from '../config.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
 import { jitteredSchedule } from '../schedule/index.ts';
-import { readConfig, type ConfigOption } from './context.ts';
+import { readConfig, type GlobalOptions } from './context.ts';
+import { shellWord } from '../shell-word.ts';
 
-/** Quotes a word for /bin/sh only when it needs it. */
-const shellWord = (word: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`);
 
-export interface CronOptions extends ConfigOption {
+export interface CronOptions extends GlobalOptions {
   install?: boolean;
   force?: boolean;
   file: string;
@@ -44,7 +43,8 @@ export const cronCommand = async (options: CronOptions): Promise<string> => {
     ...lines,
     '',
   ].join('\n');
-  if (!options.install) return text;
+  const json = (installed: boolean): string => `${JSON.stringify({ file: installed ? options.file : null, installed, lines }, null, 2)}\n`;
+  if (!options.install) return options.json ? json(false) : text;
   if (options.file.startsWith('/etc/cron.d/') && /[.]/.test(options.file.slice('/etc/cron.d/'.length))) {
     throw new UsageError('E_CRON_FILE', `cron ignores files in /etc/cron.d whose names contain a dot: choose another name than ${options.file}`);
   }
@@ -56,5 +56,6 @@ export const cronCommand = async (options: CronOptions): Promise<string> => {
   }
   await writeFileAtomic(options.file, text, 0o644);
   await writeJobsInfo(config.textfileDir, config.jobs.values()).catch(() => undefined);
+  if (options.json) return json(true);
   return `wrote ${lines.length} line${lines.length === 1 ? '' : 's'} to ${options.file}\n`;
 };

@@ -2,11 +2,11 @@
 import { formatBytes, formatDuration } from '../durations.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { readHistory, type HistoryEntry } from '../state.ts';
-import { findJob, readConfig, type ConfigOption } from './context.ts';
+import { renderTable } from '../terminal.ts';
+import { findJob, readConfig, type GlobalOptions } from './context.ts';
 
-export interface HistoryFlags extends ConfigOption {
+export interface HistoryFlags extends GlobalOptions {
   number?: string;
-  json?: boolean;
 }
 
 const DEFAULT_COUNT = 20;
@@ -39,8 +39,7 @@ export const formatHistory = (job: string, entries: HistoryEntry[]): string => {
       e.snapshotId ?? (e.outcome === 'failed' || e.outcome === 'skipped' ? e.reason : '-'),
     ]),
   ];
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd()).join('\n');
+  return renderTable(rows).join('\n');
 };
 
 /** Newest run first. */

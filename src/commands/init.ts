@@ -4,22 +4,27 @@ import { backendFor } from '../backends/index.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { redactRepository } from '../redact.ts';
-import { findJob, readConfig, type ConfigOption } from './context.ts';
+import { findJob, readConfig, type GlobalOptions } from './context.ts';
 
-export const initCommand = async (jobName: string, flags: ConfigOption, log: Logger, signal?: AbortSignal): Promise<number> => {
+export const initCommand = async (jobName: string, flags: GlobalOptions, log: Logger, signal?: AbortSignal): Promise<number> => {
   const job = findJob(readConfig(flags), jobName);
   const jobLog = log.forJob(job.name);
   const backend = backendFor(job.engine);
   const where = redactRepository(job.repository);
   await backend.ensureInstalled(job);
   const probe = await backend.probeRepository(job);
+  // Logs go to stderr as for every command; --json adds the result as data on stdout.
+  const report = (created: boolean): number => {
+    if (flags.json) process.stdout.write(`${JSON.stringify({ job: job.name, repository: where, created }, null, 2)}\n`);
+    return EXIT.ok;
+  };
   switch (probe.state) {
     case 'ok':
       jobLog.success(`repository ${where} already exists; nothing to do`);
-      return EXIT.ok;
+      return report(false);
     case 'unprobed':
       jobLog.success(`repository ${where}: ${probe.message}; nothing to do`);
-      return EXIT.ok;
+      return report(false);
     case 'missing':
       break;
     default:
@@ -29,5 +34,5 @@ export const initCommand = async (jobName: string, flags: ConfigOption, log: Log
   const after = await backend.probeRepository(job);
   if (after.state !== 'ok') throw new CronvaultError('E_INIT', EXIT.backupFailed, `repository ${where} still does not answer after creating it: ${after.message}`);
   jobLog.success(`created repository ${where}`);
-  return EXIT.ok;
+  return report(true);
 };

@@ -10,8 +10,9 @@ import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
 import { readJobState } from '../state.ts';
-import { readConfig, type ConfigOption } from './context.ts';
+import { readConfig, type GlobalOptions } from './context.ts';
 import { describeExitCode } from '../exit-meaning.ts';
+import { painter, renderTable, useColor, type AnsiColor } from '../terminal.ts';
 
 /** Bumped only when a field changes meaning or disappears; new fields may appear in any version. */
 export const STATUS_SCHEMA_VERSION = 1;
@@ -130,16 +131,11 @@ export const statusReport = async (config: Config, nowSeconds: number): Promise<
   return { schemaVersion: STATUS_SCHEMA_VERSION, generatedAt: nowSeconds, host: hostname(), config: config.file ?? null, healthy: jobs.every((j) => j.healthy), jobs };
 };
 
-const pad = (cells: string[][]): string[] => {
-  const widths = cells[0]!.map((_, col) => Math.max(...cells.map((row) => row[col]!.length)));
-  return cells.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd());
-};
-
-const OUTCOME_COLOR: Record<JobOutcome, string> = { success: '32', warning: '33', failed: '31', running: '36', never: '33' };
+const OUTCOME_COLOR: Record<JobOutcome, AnsiColor> = { success: 'green', warning: 'yellow', failed: 'red', running: 'cyan', never: 'yellow' };
 
 export const formatStatus = (report: StatusReport, color: boolean): string => {
   const now = report.generatedAt;
-  const paint = (code: string, text: string): string => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const paint = painter(color);
   const header = ['', 'JOB', 'LAST RUN', 'OUTCOME', 'DURATION', 'ATTEMPTS', 'LAST SUCCESS', 'NEXT RUN', 'EXIT'];
   const rows = report.jobs.map((job) => {
     const run = job.lastRun;
@@ -156,23 +152,21 @@ export const formatStatus = (report: StatusReport, color: boolean): string => {
       run?.exitCode != null ? `${run.exitCode} ${run.exitMeaning}` : '-',
     ];
   });
-  const lines = pad([header, ...rows]).map((line, i) => {
+  const lines = renderTable([header, ...rows]).map((line, i) => {
     if (i === 0 || !color) return line;
     const job = report.jobs[i - 1]!;
     // Colour the whole row: red when failing, yellow when overdue or never run.
-    return job.healthy ? line : paint(job.outcome === 'failed' ? '31' : '33', line);
+    return job.healthy ? line : paint(job.outcome === 'failed' ? 'red' : 'yellow', line);
   });
-  if (color) lines[0] = paint('1', lines[0]!);
-  const problems = report.jobs.flatMap((job) => job.problems.map((p) => `${color ? paint(OUTCOME_COLOR[job.outcome], '!') : '!'} ${job.name}: ${p}`));
+  if (color) lines[0] = paint('bold', lines[0]!);
+  const problems = report.jobs.flatMap((job) => job.problems.map((p) => `${paint(OUTCOME_COLOR[job.outcome], '!')} ${job.name}: ${p}`));
   const unhealthy = report.jobs.filter((j) => !j.healthy).length;
   const footer = unhealthy === 0 ? `all ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} healthy` : `${unhealthy} of ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} need attention`;
   return [...lines, ...(problems.length ? ['', ...problems] : []), '', footer].join('\n');
 };
 
-const wantsColor = (): boolean => Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
-
-export const statusCommand = async (options: ConfigOption & { json?: boolean }, now: () => number = Date.now): Promise<number> => {
+export const statusCommand = async (options: GlobalOptions, now: () => number = Date.now): Promise<number> => {
   const report = await statusReport(readConfig(options), Math.floor(now() / 1000));
-  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report, wantsColor())}\n`);
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report, useColor(process.stdout, options))}\n`);
   return report.healthy ? EXIT.ok : EXIT.backupFailed;
 };

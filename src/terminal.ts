@@ -1,0 +1,33 @@
+// The one place that decides whether output is coloured and lays out aligned tables, so every
+// command looks the same on a terminal and stays plain text in cron mail and pipes.
+
+export interface ColorChoice {
+  /** false after --no-color; undefined when the user said nothing. */
+  color?: boolean;
+}
+
+/**
+ * Colour only for a person at a terminal: not with --no-color, not when NO_COLOR is set (any
+ * value, https://no-color.org), not on TERM=dumb, never into a pipe or a file.
+ */
+export const useColor = (stream: { isTTY?: boolean }, choice: ColorChoice = {}): boolean =>
+  choice.color !== false && Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+
+export const ANSI = { bold: '1', dim: '2', red: '31', green: '32', yellow: '33', cyan: '36' } as const;
+export type AnsiColor = keyof typeof ANSI;
+
+/** A painter bound to one decision: paint('red', text) is text itself when colour is off. */
+export const painter =
+  (color: boolean) =>
+  (style: AnsiColor, text: string): string =>
+    color ? `\u001b[${ANSI[style]}m${text}\u001b[0m` : text;
+
+/**
+ * Rows of cells as aligned lines: columns two spaces apart, the last column not padded, no
+ * trailing blanks (cron mail and diffs stay clean).
+ */
+export const renderTable = (rows: string[][]): string[] => {
+  if (rows.length === 0) return [];
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
+  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd());
+};
