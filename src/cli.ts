@@ -79,8 +79,9 @@ export const buildProgram = (context: ProgramContext): Command => {
     .description('Validate the config and check engines, password files, repositories and directories')
     .addOption(configOption())
     .option('--json', 'machine-readable result')
+    .option('--config-only', 'check the config file alone: no engine, repository or directory, nothing written')
     .addHelpText('after', '\nExample:\n  cronvault check --config /etc/cronvault/config.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.')
-    .action(async (flags: { config?: string; json?: boolean }) => {
+    .action(async (flags: { config?: string; json?: boolean; configOnly?: boolean }) => {
       context.setExitCode(await checkCommand(flags));
     });
 
