@@ -113,10 +113,14 @@ export const formatChecks = (results: CheckResult[], color: boolean): string =>
  * the Ansible role's `validate:` needs it. It probes no repository and writes no textfile, so a
  * repository outage cannot stop a rollout and a candidate file never announces its jobs.
  */
-export const configOnlyChecks = (config: Config): CheckResult[] => [
-  { subject: 'config', ok: true, message: `${config.file}: ${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'} (config only: no engine, password file, directory or repository checked)` },
-  ...config.warnings.map((warning) => ({ subject: 'config', ok: true, message: `warning: ${warning}` })),
-];
+export const configOnlyChecks = (config: Config): CheckResult[] => {
+  const jobs = `${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'}`;
+  const skipped = 'config only: no engine, password file, directory or repository checked';
+  return [
+    { subject: 'config', ok: true, message: `${config.file}: ${jobs} (${skipped})` },
+    ...config.warnings.map((warning) => ({ subject: 'config', ok: true, message: `warning: ${warning}` })),
+  ];
+};
 
 export const checkCommand = async (options: ConfigOption & { json?: boolean; configOnly?: boolean }): Promise<number> => {
   const config = readConfig(options);
