@@ -84,9 +84,10 @@ export const buildProgram = (context: ProgramContext): Command => {
   program
     .command('check')
     .description('Validate the config and check engines, password files, repositories and directories')
-    .addHelpText('after', '\n--json prints every check as one JSON document.\n\nExample:\n  cronvault check --config /etc/cronvault/config.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.')
+    .option('--config-only', 'check the config file alone: no engine, repository or directory, nothing written')
+    .addHelpText('after', '\n--json prints every check as one JSON document.\n\nExamples:\n  cronvault check --config /etc/cronvault/config.yml\n  cronvault check --config-only --config /tmp/candidate.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.')
     .action(async (_flags: unknown, command: Command) => {
-      context.setExitCode(await checkCommand(optionsOf(command)));
+      context.setExitCode(await checkCommand(optionsOf<{ configOnly?: boolean }>(command)));
     });
 
   program

@@ -55,6 +55,8 @@ export interface JobConfig {
   textfileDir: string;
   /** Also push the job's metrics here (hosts without node_exporter); none by default. */
   pushgatewayUrl?: string;
+  /** Where the job was declared: a config's jobs get backup_job_info from cronvault_jobs.prom. */
+  declaredBy: 'config' | 'flags';
 }
 
 export interface Config {
@@ -313,6 +315,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
       stateDir,
       textfileDir,
       pushgatewayUrl,
+      declaredBy: fromFlags ? 'flags' : 'config',
     },
   };
 };

@@ -1,5 +1,8 @@
 // Metric names, labels and the textfile output. One stable schema for every job: the job is a
-// label, never part of a metric name. docs/metrics.md documents every series written here.
+// label, never part of a metric name, and names end in their unit (Prometheus naming guide).
+// Per-job series carry only the `backup` label; what else identifies a job (engine, path,
+// schedule) lives on backup_job_info alone, joined with `group_left` where a rule or panel needs
+// it, so a changed path does not start new series. docs/metrics.md documents every series.
 import { join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { writeFileAtomic } from './atomic-write.ts';
@@ -20,8 +23,8 @@ export const METRIC = {
   filesNew: 'backup_last_files_new',
   filesChanged: 'backup_last_files_changed',
   filesProcessed: 'backup_last_files_processed',
-  bytesProcessed: 'backup_last_bytes_processed',
-  bytesAdded: 'backup_last_bytes_added',
+  bytesProcessed: 'backup_last_processed_bytes',
+  bytesAdded: 'backup_last_added_bytes',
   scheduleMaxInterval: 'backup_schedule_max_interval_seconds',
   retentionSuccess: 'backup_last_retention_success',
   retentionTimestamp: 'backup_last_retention_timestamp_seconds',
@@ -55,11 +58,14 @@ const HELP: Record<keyof typeof METRIC, string> = {
   retentionExitCode: "Exit code of the engine's last retention command (-1 when refused before running).",
   snapshots: 'Snapshots of this job on this host kept after the last retention run.',
   buildInfo: 'Always 1; the version label says which cronvault wrote the file.',
-  jobInfo: 'Always 1 for every job declared in the host configuration.',
+  jobInfo: "Always 1 for every declared job; its labels say the job's engine, path and schedule.",
   jobScheduleMaxInterval: "Longest gap in seconds between two runs of a declared job's cron schedule, known before its first run.",
 };
 
-export const JOB_LABELS = ['backup', 'engine', 'path'] as const;
+/** The labels of every per-job series: the job, nothing that may change while it stays the same job. */
+export const JOB_LABELS = ['backup'] as const;
+/** backup_job_info's labels: the job's identity, joined onto per-job series by (instance, backup). */
+export const JOB_INFO_LABELS = ['backup', 'engine', 'path', 'schedule'] as const;
 
 /** Everything the per-job file says; undefined fields are left out of the file. */
 export interface JobMetrics {
@@ -84,7 +90,9 @@ export interface JobMetrics {
   snapshots?: number;
 }
 
-export const jobLabels = (job: Pick<JobConfig, 'name' | 'engine' | 'path'>) => ({ backup: job.name, engine: job.engine, path: job.path ?? '-' });
+export const jobLabels = (job: Pick<JobConfig, 'name'>) => ({ backup: job.name });
+export const jobInfoLabels = (job: Pick<JobConfig, 'name' | 'engine' | 'path' | 'schedule'>) =>
+  ({ backup: job.name, engine: job.engine, path: job.path ?? '-', schedule: job.schedule ?? '' });
 
 export const metricsFile = (textfileDir: string, jobName: string): string => join(textfileDir, `cronvault_${jobName}.prom`);
 export const JOBS_FILE = 'cronvault_jobs.prom';
@@ -94,8 +102,17 @@ const gauge = (registry: Registry, key: keyof typeof METRIC, labelNames: readonl
 
 const asNumber = (value: number | boolean): number => (typeof value === 'boolean' ? (value ? 1 : 0) : value);
 
+export interface RenderOptions {
+  /**
+   * Also write the job's backup_job_info. A job declared in a config has it in cronvault_jobs.prom
+   * (written by `run` and `check`), and the same series in two files breaks node_exporter's
+   * scrape; a job run by flags only (`run --path`) and a Pushgateway group have no other source.
+   */
+  withJobInfo?: boolean;
+}
+
 /** Renders one job's file. HELP/TYPE lines are identical in every file, so node_exporter merges them. */
-export const renderJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<string> => {
+export const renderJobMetrics = async (job: JobConfig, values: JobMetrics, options: RenderOptions = {}): Promise<string> => {
   const registry = new Registry();
   const labels = jobLabels(job);
   const fields: Partial<Record<keyof typeof METRIC, number | boolean | undefined>> = { ...values };
@@ -105,12 +122,14 @@ export const renderJobMetrics = async (job: JobConfig, values: JobMetrics): Prom
     if (key === 'buildInfo' || key === 'jobInfo' || key === 'jobScheduleMaxInterval' || value === undefined) continue;
     gauge(registry, key, JOB_LABELS).set(labels, asNumber(value));
   }
+  if (options.withJobInfo) gauge(registry, 'jobInfo', JOB_INFO_LABELS).set(jobInfoLabels(job), 1);
   gauge(registry, 'buildInfo', ['version']).set({ version: VERSION }, 1);
   return registry.metrics();
 };
 
 export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<void> => {
-  await writeFileAtomic(metricsFile(job.textfileDir, job.name), await renderJobMetrics(job, values));
+  const withJobInfo = job.declaredBy === 'flags';
+  await writeFileAtomic(metricsFile(job.textfileDir, job.name), await renderJobMetrics(job, values, { withJobInfo }));
 };
 
 /** The Pushgateway group of a job: one per host and job, so pushes never overwrite each other. */
@@ -120,6 +139,7 @@ export const pushgatewayGroupUrl = (baseUrl: string, job: Pick<JobConfig, 'hostn
 /**
  * Pushes the same series to a Pushgateway (PUT replaces the job's group), for hosts that run no
  * node_exporter. Scrape the Pushgateway with honor_labels: true so `instance` stays the host.
+ * The group carries the job's backup_job_info too: rules and panels join engine and path from it.
  */
 export const pushJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<void> => {
   if (!job.pushgatewayUrl) return;
@@ -131,17 +151,17 @@ export const pushJobMetrics = async (job: JobConfig, values: JobMetrics): Promis
     url.username = '';
     url.password = '';
   }
-  const response = await fetch(url, { method: 'PUT', headers, body: await renderJobMetrics(job, values), signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(url, { method: 'PUT', headers, body: await renderJobMetrics(job, values, { withJobInfo: true }), signal: AbortSignal.timeout(10_000) });
   if (!response.ok) throw new Error(`Pushgateway answered ${response.status} ${response.statusText}: ${(await response.text()).slice(0, 200)}`);
 };
 
 /** `backup_job_info` for every declared job, so a job that never ran is still visible. */
 export const renderJobsInfo = async (jobs: Iterable<JobConfig>): Promise<string> => {
   const registry = new Registry();
-  const info = gauge(registry, 'jobInfo', [...JOB_LABELS, 'schedule']);
+  const info = gauge(registry, 'jobInfo', JOB_INFO_LABELS);
   const interval = gauge(registry, 'jobScheduleMaxInterval', JOB_LABELS);
   for (const job of jobs) {
-    info.set({ ...jobLabels(job), schedule: job.schedule ?? '' }, 1);
+    info.set(jobInfoLabels(job), 1);
     const seconds = job.schedule ? maxIntervalSeconds(parseSchedule(job.schedule)) : undefined;
     if (seconds !== undefined) interval.set(jobLabels(job), seconds);
   }

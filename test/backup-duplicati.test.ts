@@ -58,7 +58,7 @@ describe('cronvault run with duplicati-cli', () => {
     assert.equal(metricValue(r.prom, 'backup_last_exit_code'), 0);
     assert.equal(metricValue(r.prom, 'backup_last_files_new'), 3);
     assert.equal(metricValue(r.prom, 'backup_last_files_changed'), 1);
-    assert.equal(metricValue(r.prom, 'backup_last_bytes_added'), 1536);
+    assert.equal(metricValue(r.prom, 'backup_last_added_bytes'), 1536);
     assert.match(r.stderr, /attempt 2\/4 in \d/);
   });
 

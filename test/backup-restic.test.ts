@@ -52,7 +52,7 @@ describe('cronvault run with real restic', () => {
     const latest = snapshots.at(-1)!;
     assert.ok(latest.tags?.includes(`cronvault:${promFile.split('cronvault_')[1]!.replace('.prom', '')}`), 'snapshot carries the job tag');
     const stats = JSON.parse(await restic(repo, ['stats', '--json', latest.id])) as { total_size: number };
-    assert.equal(metricValue(prom, 'backup_last_bytes_processed'), stats.total_size);
+    assert.equal(metricValue(prom, 'backup_last_processed_bytes'), stats.total_size);
     // stats' total_file_count also counts directories; restic ls lists the files themselves.
     const nodes = (await restic(repo, ['ls', '--json', latest.id])).split('\n').map((line) => JSON.parse(line) as { type?: string; struct_type?: string });
     const files = nodes.filter((node) => node.struct_type === 'node' && node.type === 'file').length;

@@ -147,4 +147,29 @@ describe('cronvault check', () => {
     assert.equal(result.exitCode, 2);
     assert.match(result.stderr, /unknown key "enigne".*engine/);
   });
+
+  it('--config-only passes with an unreachable repository, probes nothing and writes no textfile', async () => {
+    const port = await freePort();
+    const textfileDir = join(tmp.dir, 'config-only-text');
+    const config = await writeConfig('configonly', {
+      offline: `{ path: ${tmp.dir}, repository: "rest:http://127.0.0.1:${port}/", password_file: ${join(tmp.dir, 'not-deployed-yet.pass')} }`,
+    }, textfileDir);
+    const full = await runCronvault(['check', '-c', config]);
+    assert.equal(full.exitCode, 1, 'the full check fails: the test would not show what --config-only skips');
+    const result = await runCronvault(['check', '--config-only', '--json', '-c', config]);
+    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    const json = JSON.parse(result.stdout) as CheckJson;
+    assert.equal(json.ok, true);
+    assert.ok(!json.checks.some((c) => /repository|password|engine/.test(c.subject)), result.stdout);
+    assert.match(check(result, 'config').message, /1 job \(config only/);
+    await assert.rejects(readFile(join(textfileDir, 'cronvault_jobs.prom'), 'utf8'), /ENOENT/, 'a candidate config announces no jobs');
+  });
+
+  it('--config-only exits 2 on an invalid config, naming the problem', async () => {
+    const file = join(tmp.dir, 'invalid-config-only.yml');
+    await writeFile(file, 'jobs:\n  x: { path: /srv, retention: "1W:1D,bogus" }\n');
+    const result = await runCronvault(['check', '--config-only', '-c', file]);
+    assert.equal(result.exitCode, 2, result.stdout + result.stderr);
+    assert.match(result.stderr, /invalid-config-only\.yml:2: .*retention/);
+  });
 });

@@ -1,7 +1,8 @@
 // The Grafana dashboard (grafana/dashboards/cronvault.json) is checked twice:
 //  1. statically: importable shape, stable uid, unique panel ids, every panel and target on the
-//     `$datasource` variable, every query filtered by `$instance`/`$backup`, and only metrics and
-//     labels that docs/metrics.md promises (plus the ones Prometheus adds);
+//     `$datasource` variable, every query filtered by `$job`/`$instance`/`$backup`, only metrics and
+//     labels that docs/metrics.md promises (plus the ones Prometheus adds), the rules of Grafana's
+//     dashboard-linter (which cannot be installed here) and the links to the runbook;
 //  2. for real: the shipped CLI backs up three paths with restic 0.14 (one success, one failure,
 //     one success with warnings), node_exporter serves the textfiles, Prometheus scrapes them, and
 //     every PromQL query of the dashboard (panels, collapsed rows, template variables) is run
@@ -19,6 +20,7 @@ import { access, chmod, chown, mkdir, readFile, readdir, rm, writeFile } from 'n
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { parse as parseYaml } from 'yaml';
 import { cronvaultBin, makeTempDir, projectRoot, runCronvault, runCronvaultAsNobody, type CliResult } from './support/cli.ts';
 import { queryPrometheus, startNodeExporter, startPrometheus, waitFor } from './support/services.ts';
 
@@ -48,6 +50,7 @@ interface Panel {
 }
 interface Variable {
   name: string;
+  label?: string;
   type: string;
   query?: string | { query?: string };
   datasource?: DatasourceRef;
@@ -55,10 +58,17 @@ interface Variable {
   multi?: boolean;
   allValue?: string;
 }
+interface Link {
+  title?: string;
+  type?: string;
+  url?: string;
+}
 interface Dashboard {
   uid?: string;
   title?: string;
   schemaVersion?: number;
+  editable?: boolean;
+  links?: Link[];
   panels: Panel[];
   templating: { list: Variable[] };
 }
@@ -83,20 +93,26 @@ const panelQueries = (dashboard: Dashboard): DashboardQuery[] =>
 const variableQuery = (variable: Variable): string => (typeof variable.query === 'string' ? variable.query : variable.query?.query ?? '');
 
 /**
- * Grafana's interpolation: "All" (allValue `.*`) unless a value is given. A single selected value
+ * Grafana's interpolation: "All" (allValue `.+`) unless a value is given. A single selected value
  * is inserted as is (Grafana regex-escapes it; `127.0.0.1:9100` matches itself either way).
  */
-const substitute = (expr: string, values: { instance?: string; backup?: string } = {}): string =>
+const substitute = (expr: string, values: { job?: string; instance?: string; backup?: string } = {}): string =>
   expr
-    .replace(/\$\{?instance(?::[a-z]+)?\}?/g, values.instance ?? '.*')
-    .replace(/\$\{?backup(?::[a-z]+)?\}?/g, values.backup ?? '.*')
+    .replace(/\$\{?job(?::[a-z]+)?\}?/g, values.job ?? '.+')
+    .replace(/\$\{?instance(?::[a-z]+)?\}?/g, values.instance ?? '.+')
+    .replace(/\$\{?backup(?::[a-z]+)?\}?/g, values.backup ?? '.+')
     .replace(/\$\{?__rate_interval\}?/g, '1m')
     .replace(/\$\{?__range\}?/g, '1h')
     .replace(/\$\{?__interval\}?/g, '1m');
 
+// What Grafana 12 writes when it saves a dashboard; older Grafana versions migrate only upwards.
+const CURRENT_SCHEMA_VERSION = 41;
+const RUNBOOK = 'https://github.com/cronvault/cronvault/blob/main/docs/runbook.md';
+
 const DS_REF: DatasourceRef = { type: 'prometheus', uid: '${datasource}' };
 
 // Labels on cronvault's series (docs/metrics.md) plus the ones Prometheus adds when scraping.
+// engine and path are backup_job_info's only: queries join them with group_left.
 const CRONVAULT_LABELS = new Set(['backup', 'engine', 'path', 'instance', 'job']);
 // ALERTS is Prometheus' own series: alertname/alertstate are Prometheus' labels, not cronvault's.
 const ALERTS_LABELS = new Set(['alertname', 'alertstate']);
@@ -110,6 +126,7 @@ const documentedMetrics = async (): Promise<Set<string>> => {
 const PROMQL_WORDS = new Set([
   'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset',
   'count', 'sum', 'max', 'min', 'avg', 'time', 'vector', 'label_values', 'ALERTS', 'inf', 'nan', 'clamp_min',
+  'topk', 'label_replace',
 ]);
 
 /** Metric names in an expression: identifiers that are neither labels, keywords nor functions. */
@@ -145,7 +162,7 @@ describe('grafana dashboard JSON', () => {
     const dashboard = await loadDashboard();
     assert.equal(dashboard.uid, 'cronvault-backups');
     assert.equal(typeof dashboard.title, 'string');
-    assert.ok((dashboard.schemaVersion ?? 0) >= 36, `schemaVersion ${dashboard.schemaVersion} is too old`);
+    assert.equal(dashboard.schemaVersion, CURRENT_SCHEMA_VERSION, 'the schema version Grafana 12 writes');
     assert.ok(Array.isArray(dashboard.panels) && dashboard.panels.length > 0);
   });
 
@@ -171,25 +188,27 @@ describe('grafana dashboard JSON', () => {
     }
   });
 
-  test('has the datasource, instance and backup variables', async () => {
+  test('has the datasource, job, instance and backup variables', async () => {
     const dashboard = await loadDashboard();
     const byName = new Map(dashboard.templating.list.map((variable) => [variable.name, variable]));
     const datasource = byName.get('datasource');
     assert.equal(datasource?.type, 'datasource');
     assert.equal((datasource as { query?: unknown } | undefined)?.query, 'prometheus');
-    for (const name of ['instance', 'backup']) {
+    // job is Prometheus' scrape job; backup is cronvault's job. Each narrows the ones after it.
+    assert.deepEqual(dashboard.templating.list.map((v) => v.name), ['datasource', 'job', 'instance', 'backup']);
+    for (const name of ['job', 'instance', 'backup']) {
       const variable = byName.get(name);
       assert.ok(variable, `variable ${name} missing`);
       assert.equal(variable.type, 'query');
       assert.deepEqual(variable.datasource, DS_REF);
       assert.equal(variable.includeAll, true, `${name}: All`);
       assert.equal(variable.multi, true, `${name}: multi`);
-      assert.equal(variable.allValue, '.*', `${name}: All must be a regex that matches everything`);
+      assert.equal(variable.allValue, '.+', `${name}: All must be a regex that matches every value`);
       assert.match(variableQuery(variable), new RegExp(`^label_values\\(backup_last_run_start_timestamp_seconds.*, ${name}\\)$`));
     }
   });
 
-  test('queries use only documented metrics and labels, and filter every cronvault selector by $instance and $backup', async () => {
+  test('queries use only documented metrics and labels, and filter every cronvault selector by $job, $instance and $backup', async () => {
     const dashboard = await loadDashboard();
     const documented = await documentedMetrics();
     assert.ok(documented.has('backup_last_run_success'), 'docs/metrics.md could not be parsed');
@@ -214,7 +233,9 @@ describe('grafana dashboard JSON', () => {
       const selectors = [...expr.matchAll(/\b((?:backup|cronvault)_[a-z_]+|ALERTS)\b(\{[^}]*\})?/g)];
       assert.ok(selectors.length > 0, `${where}: no cronvault metric`);
       for (const [selector, name, matchers] of selectors) {
-        const filters = name === 'ALERTS' ? ['instance=~"$instance|"', 'backup=~"$backup|"'] : ['instance=~"$instance"', 'backup=~"$backup"'];
+        const filters = name === 'ALERTS'
+          ? ['job=~"$job|"', 'instance=~"$instance|"', 'backup=~"$backup|"']
+          : ['job=~"$job"', 'instance=~"$instance"', 'backup=~"$backup"'];
         assert.ok(
           filters.every((filter) => matchers?.includes(filter)),
           `${where}: ${selector} is not filtered by ${filters.join(', ')}`,
@@ -239,6 +260,117 @@ describe('grafana dashboard JSON', () => {
       (fleet.transformations ?? []).map((transformation) => transformation.id).slice(0, 2),
       ['merge', 'organize'],
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 1b. grafana/dashboard-linter's rules, as its lint/*.go files state them (the linter is a Go
+// program that cannot be installed here). Its exceptions file, grafana/dashboards/.lint, applies.
+
+/** The linter's exclusions: rule name → titles of the panels it does not apply to. */
+const lintExclusions = async (): Promise<Map<string, Set<string>>> => {
+  const file = parseYaml(await readFile(join(projectRoot, 'grafana', 'dashboards', '.lint'), 'utf8')) as {
+    exclusions?: Record<string, { reason?: string; entries?: { dashboard?: string; panel?: string }[] }>;
+  };
+  const dashboard = await loadDashboard();
+  const result = new Map<string, Set<string>>();
+  for (const [rule, { reason, entries }] of Object.entries(file.exclusions ?? {})) {
+    assert.ok((reason ?? '').length > 20, `.lint: the exclusion of ${rule} says why`);
+    for (const entry of entries ?? []) {
+      // The linter matches an entry only when its dashboard title is exactly the dashboard's.
+      assert.equal(entry.dashboard, dashboard.title, `.lint: ${rule} names another dashboard`);
+      result.set(rule, new Set([...(result.get(rule) ?? []), entry.panel ?? '']));
+    }
+  }
+  return result;
+};
+
+/** The vector selectors of an expression: their matchers, `undefined` for a bare metric name. */
+const selectorsOf = (expr: string): { selector: string; matchers?: { name: string; op: string; value: string }[] }[] => {
+  const withMatchers = [...expr.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)?\{([^}]*)\}/g)].map(([selector, , body]) => ({
+    selector,
+    matchers: [...(body ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(([, name, op, value]) => ({
+      name: name as string, op: op as string, value: value as string,
+    })),
+  }));
+  const bare = metricNames(expr.replace(/([A-Za-z_:][A-Za-z0-9_:]*)?\{[^}]*\}/g, ' ')).map((selector) => ({ selector }));
+  return [...withMatchers, ...bare];
+};
+
+describe("grafana/dashboard-linter's rules", () => {
+  for (const name of ['job', 'instance']) {
+    test(`template-${name}-rule: a multi-select "${name}" query variable on $datasource, labelled ${name[0]!.toUpperCase()}${name.slice(1)}, allValue .+`, async () => {
+      const variable = (await loadDashboard()).templating.list.find((v) => v.name === name);
+      assert.ok(variable, `is missing the ${name} template`);
+      assert.ok(['$datasource', '${datasource}'].includes(variable.datasource?.uid ?? ''), `${name} template should use datasource '$datasource'`);
+      assert.equal(variable.type, 'query', `${name} template should be a Prometheus query`);
+      assert.equal(variable.label, `${name[0]!.toUpperCase()}${name.slice(1)}`, `${name} template label`);
+      assert.equal(variable.multi, true, `${name} template should be a multi select`);
+      assert.equal(variable.allValue, '.+', `${name} template allValue should be '.+'`);
+    });
+    test(`target-${name}-rule: every selector of every target has ${name}=~"$${name}" (exceptions in .lint)`, async () => {
+      const dashboard = await loadDashboard();
+      const excluded = (await lintExclusions()).get(`target-${name}-rule`) ?? new Set();
+      let checked = 0;
+      for (const panel of allPanels(dashboard.panels)) {
+        if (excluded.has(panel.title ?? '')) continue;
+        for (const target of panel.targets ?? []) {
+          for (const { selector, matchers } of selectorsOf(target.expr ?? '')) {
+            const matcher = matchers?.find((m) => m.name === name);
+            assert.ok(matcher, `panel "${panel.title}" target ${target.refId}: ${name} selector not found in ${selector}`);
+            assert.equal(`${matcher.op}"${matcher.value}"`, `=~"$${name}"`, `panel "${panel.title}" target ${target.refId}: ${selector}`);
+            checked += 1;
+          }
+        }
+      }
+      assert.ok(checked > 30, `only ${checked} selectors checked`);
+    });
+  }
+
+  test('the .lint exceptions are the alerts panel only, which keeps alerts without the label', async () => {
+    const exclusions = await lintExclusions();
+    assert.deepEqual([...exclusions.keys()].sort(), ['target-instance-rule', 'target-job-rule']);
+    for (const panels of exclusions.values()) assert.deepEqual([...panels], ['Firing backup alerts']);
+    const alerts = allPanels((await loadDashboard()).panels).find((p) => p.title === 'Firing backup alerts');
+    assert.match(alerts?.targets?.[0]?.expr ?? '', /job=~"\$job\|", instance=~"\$instance\|"/);
+  });
+
+  test('panel-datasource-rule: every singlestat, graph, table and timeseries panel uses the templated datasource', async () => {
+    const panels = allPanels((await loadDashboard()).panels).filter((p) => ['singlestat', 'graph', 'table', 'timeseries'].includes(p.type ?? ''));
+    assert.ok(panels.length >= 5);
+    for (const panel of panels) assert.ok(['$datasource', '${datasource}'].includes(panel.datasource?.uid ?? ''), `panel "${panel.title}" does not use a templated datasource`);
+  });
+
+  test('uneditable-dashboard-rule: the dashboard is not editable (the JSON file is the source of truth)', async () => {
+    assert.equal((await loadDashboard()).editable, false);
+  });
+});
+
+describe('grafana dashboard links to the runbook', () => {
+  test('a dashboard link to the runbook', async () => {
+    const links = (await loadDashboard()).links ?? [];
+    assert.ok(links.some((link) => link.type === 'link' && link.url === RUNBOOK && /runbook/i.test(link.title ?? '')), JSON.stringify(links));
+  });
+
+  test("the alert column links to the alert's section: every alert of the rules has its lower-case anchor", async () => {
+    const alerts = allPanels((await loadDashboard()).panels).find((p) => p.title === 'Firing backup alerts') as Panel & {
+      fieldConfig?: { overrides?: { matcher: { options?: string }; properties: { id: string; value?: unknown }[] }[] };
+    };
+    assert.ok(alerts);
+    const column = alerts.fieldConfig?.overrides?.find((o) => o.matcher.options === 'Alert');
+    const links = column?.properties.find((p) => p.id === 'links')?.value as { url?: string }[] | undefined;
+    assert.deepEqual(links?.map((link) => link.url), [`${RUNBOOK}#\${__data.fields.anchor}`]);
+    // Grafana has no lower-case formatter: the query adds each alert's anchor as a label.
+    const expr = alerts.targets?.[0]?.expr ?? '';
+    const mapped = new Map([...expr.matchAll(/"anchor", "([a-z]+)", "alertname", "([A-Za-z]+)"/g)].map(([, anchor, alert]) => [alert, anchor]));
+    const rendered = await execa('/usr/bin/python3', [join(projectRoot, 'scripts', 'render-j2.py'), join(projectRoot, 'prometheus', 'rules.yml.j2')]);
+    const names = new Set((parseYaml(rendered.stdout) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.alert)));
+    const runbook = await readFile(join(projectRoot, 'docs', 'runbook.md'), 'utf8');
+    const anchors = new Set([...runbook.matchAll(/^## (\S+)\s*$/gm)].map((match) => match[1]!.toLowerCase()));
+    for (const name of names) {
+      assert.equal(mapped.get(name), name.toLowerCase(), `the alerts panel gives ${name} no runbook anchor`);
+      assert.ok(anchors.has(name.toLowerCase()), `docs/runbook.md has no "## ${name}"`);
+    }
   });
 });
 
@@ -342,7 +474,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     await mkdir(fixtureDir);
     const now = Math.floor(Date.now() / 1000);
     const fixture = (name: string, startedAgo: number, maxInterval?: number, running?: boolean): string => {
-      const labels = `{backup="${name}",engine="restic",path="/fixture/${name}"}`;
+      const labels = `{backup="${name}"}`;
       return [
         `backup_last_run_start_timestamp_seconds${labels} ${now - startedAgo}`,
         `backup_last_success_timestamp_seconds${labels} ${now - startedAgo + 60}`,
@@ -398,7 +530,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
         firing('BackupNotRun', { reason: 'max_age', backup: 'stale_unscheduled' });
     }, { timeout: 30_000, message: 'fixture scraped and the alerts firing' });
     const byPath = new Map(
-      (await query(`backup_last_run_start_timestamp_seconds{instance="${realInstance}"}`)).map((s) => [s.metric.path, s.metric.backup]),
+      (await query(`backup_job_info{instance="${realInstance}"}`)).map((s) => [s.metric.path, s.metric.backup]),
     );
     jobs.ok = byPath.get(paths.ok) ?? '';
     jobs.fail = byPath.get(paths.fail) ?? '';
@@ -486,6 +618,9 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     const exitCode = await query(expr(fleet, 'B'));
     assert.notEqual(valueOf(exitCode, jobs.fail), '0');
     assert.equal(valueOf(exitCode, jobs.warn), '3', 'restic exits 3 when a source file is unreadable');
+    // Engine and path are joined from backup_job_info: the per-job series no longer carry them.
+    const failRow = exitCode.find((sample) => sample.metric.backup === jobs.fail)?.metric;
+    assert.deepEqual([failRow?.engine, failRow?.path], ['restic', paths.fail], JSON.stringify(failRow));
     // The failed job never succeeded: its "since last success" is the whole epoch ("never").
     const sinceSuccess = await query(expr(fleet, 'C'));
     assert.ok(Number(valueOf(sinceSuccess, jobs.fail)) > 1e9, `since last success: ${JSON.stringify(sinceSuccess)}`);
@@ -494,7 +629,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     for (const job of Object.values(jobs)) assert.equal(valueOf(overdueColumn, job), '0', `overdue column for ${job}`);
 
     const alerts = await query(expr(panel(/alerts/i)));
-    assert.ok(alerts.some((sample) => sample.metric.backup === jobs.fail), `firing alerts: ${JSON.stringify(alerts)}`);
+    assert.ok(alerts.some((sample) => sample.metric.backup === jobs.fail && sample.metric.anchor === 'backupfailed'), `firing alerts: ${JSON.stringify(alerts)}`);
     assert.ok(!alerts.some((sample) => sample.metric.backup === jobs.ok));
   });
 
@@ -519,7 +654,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     assert.ok(one.some((a) => a.alertname === 'BackupMetricsStale' && a.reason === 'scrape_error' && a.backup === undefined), names(one).join('\n'));
     assert.ok(one.every((a) => (a.backup === undefined || a.backup === 'stale_unscheduled') && (a.instance === undefined || a.instance === fixtureInstance)), names(one).join('\n'));
     // The same query with plain `instance=~"$instance", backup=~"$backup"` (the old panel) loses both.
-    const strict = (await query(substitute(template.replace('$instance|', '$instance').replace('$backup|', '$backup'), { instance: fixtureInstance, backup: 'stale_unscheduled' }))).map((s) => s.metric);
+    const strict = (await query(substitute(template.replace('$job|', '$job').replace('$instance|', '$instance').replace('$backup|', '$backup'), { instance: fixtureInstance, backup: 'stale_unscheduled' }))).map((s) => s.metric);
     assert.ok(!strict.some((a) => a.reason === 'scrape_error'), 'the strict filter drops the scrape error: the test would not show a regression');
   });
 

@@ -6,6 +6,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { startNodeExporter, type Service } from './support/services.ts';
+import { jobNameFromPath } from '../src/job-name.ts';
 
 const JOBS = 20;
 
@@ -48,20 +49,33 @@ describe('node_exporter textfile collector', () => {
     const failedJobs = Array.from({ length: JOBS }, (_, i) => i).filter((i) => i % 3 === 0);
     assert.deepEqual(result.stderr.split('\n').filter((l) => l.includes('error: backup failed')).map((l) => /\[(job\d+)\]/.exec(l)?.[1]), failedJobs.map((i) => `job${i}`), '--quiet prints the failures only');
     assert.doesNotMatch(result.stderr, /succeeded/);
+    // A job run by flags only, beside the config's jobs: its own file carries its backup_job_info,
+    // and no series is written twice (which node_exporter would refuse).
+    const loose = join(tmp.dir, 'loose');
+    await mkdir(loose);
+    const byFlags = await runCronvault(['run', '--quiet', '--path', loose, '--engine', 'duplicati', '--repository', 'file:///mnt/backup', '--password-file', pass, '--retention', 'none',
+      '--binary', join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli'), '--textfile-dir', join(tmp.dir, 'text'), '--state-dir', join(tmp.dir, 'state')],
+    { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    assert.equal(byFlags.exitCode, 0, byFlags.stderr);
+    const looseName = jobNameFromPath(loose);
 
     exporter = await startNodeExporter({ textfileDir: join(tmp.dir, 'text') });
     const body = await (await fetch(`${exporter.url}/metrics`)).text();
     assert.match(body, /^node_textfile_scrape_error 0$/m);
-    const successes = body.split('\n').filter((l) => l.startsWith('backup_last_run_success{'));
+    const successes = body.split('\n').filter((l) => l.startsWith('backup_last_run_success{backup="job'));
     assert.equal(successes.length, JOBS);
     for (const line of successes) {
-      const [, index, value] = /^backup_last_run_success\{backup="job(\d+)",engine="duplicati",path="[^"]+"\} ([01])$/.exec(line) ?? [];
+      const [, index, value] = /^backup_last_run_success\{backup="job(\d+)"\} ([01])$/.exec(line) ?? [];
       assert.equal(Number(value), Number(index) % 3 === 0 ? 0 : 1, line);
     }
-    assert.equal(body.split('\n').filter((l) => l.startsWith('backup_job_info{')).length, JOBS);
+    assert.ok(body.split('\n').includes(`backup_last_run_success{backup="${looseName}"} 1`), body);
+    const infos = body.split('\n').filter((l) => l.startsWith('backup_job_info{'));
+    assert.equal(infos.length, JOBS + 1, infos.join('\n'));
+    assert.ok(infos.some((l) => l.includes('backup="job1"') && l.includes('engine="duplicati"') && l.includes(`path="${join(tmp.dir, 'data1')}"`)), infos.join('\n'));
+    assert.ok(infos.some((l) => l.includes(`backup="${looseName}"`) && l.includes(`path="${loose}"`)), infos.join('\n'));
     assert.equal(body.split('\n').filter((l) => l.startsWith('backup_schedule_max_interval_seconds{')).length, JOBS / 2);
-    assert.match(body, /backup_schedule_max_interval_seconds\{backup="job1",engine="duplicati",path="[^"]+"\} 21600/);
+    assert.match(body, /^backup_schedule_max_interval_seconds\{backup="job1"\} 21600$/m);
     const mtimes = body.split('\n').filter((l) => l.startsWith('node_textfile_mtime_seconds{file=') && l.includes('cronvault_'));
-    assert.equal(mtimes.length, JOBS + 1, 'one mtime per job file plus cronvault_jobs.prom');
+    assert.equal(mtimes.length, JOBS + 2, 'one mtime per job file (the flags job too) plus cronvault_jobs.prom');
   });
 });

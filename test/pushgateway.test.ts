@@ -38,8 +38,13 @@ describe('Pushgateway', () => {
     const pushed = await (await fetch(`${gateway.url}/metrics`)).text();
     const line = pushed.split('\n').find((l) => l.startsWith('backup_last_run_success{'));
     assert.ok(line, pushed.slice(0, 500));
-    for (const label of ['backup="pgdata"', 'engine="restic"', `path="${data}"`, 'instance="db1.example.org"', 'job="cronvault"']) assert.ok(line.includes(label), `${label} in ${line}`);
+    for (const label of ['backup="pgdata"', 'instance="db1.example.org"', 'job="cronvault"']) assert.ok(line.includes(label), `${label} in ${line}`);
+    assert.doesNotMatch(line, /engine=|path=/, 'engine and path are on backup_job_info only');
     assert.ok(line.endsWith(' 1'));
+    // The group has its own backup_job_info, so the rules' and panels' joins find engine and path.
+    const info = pushed.split('\n').find((l) => l.startsWith('backup_job_info{'));
+    assert.ok(info, pushed.slice(0, 500));
+    for (const label of ['backup="pgdata"', 'engine="restic"', `path="${data}"`, 'schedule="0 3 * * *"', 'instance="db1.example.org"']) assert.ok(info.includes(label), `${label} in ${info}`);
     const textfile = await readJobProm(join(tmp.dir, 'text'));
     const pushedStart = Number(pushed.split('\n').find((l) => l.startsWith('backup_last_run_start_timestamp_seconds{'))!.split(' ').pop());
     assert.equal(pushedStart, metricValue(textfile, 'backup_last_run_start_timestamp_seconds'));

@@ -130,15 +130,27 @@ describe('engine output classification', () => {
 });
 
 describe('metric files', () => {
-  const job = { name: 'influxdb', engine: 'restic', path: '/var/lib/influxdb', schedule: '0 2 * * *' } as JobConfig;
-  it('labels every series with backup, engine and path only', async () => {
+  const job = { name: 'influxdb', engine: 'restic', path: '/var/lib/influxdb', schedule: '0 2 * * *', declaredBy: 'config' } as JobConfig;
+  it('labels every per-job series with the backup label only: engine and path are on backup_job_info', async () => {
     const text = await renderJobMetrics(job, { lastRunStart: 100, running: true, lastSuccess: 0 });
     const series = text.split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.ok(series.length > 3, text);
     for (const line of series.filter((l) => !l.startsWith('cronvault_build_info'))) {
-      assert.match(line, /^backup_[a-z_]+\{backup="influxdb",engine="restic",path="\/var\/lib\/influxdb"\} -?[\d.]+$/);
+      assert.match(line, /^backup_[a-z_]+\{backup="influxdb"\} -?[\d.]+$/);
     }
-    assert.ok(text.includes('backup_schedule_max_interval_seconds{backup="influxdb",engine="restic",path="/var/lib/influxdb"} 86400'));
+    assert.ok(text.includes('backup_schedule_max_interval_seconds{backup="influxdb"} 86400'));
+    assert.ok(!text.includes('backup_job_info'), "a config's job has its backup_job_info in cronvault_jobs.prom only");
     assert.ok(!text.includes('backup_last_run_duration_seconds'), 'no end-of-run series before a run has finished');
+  });
+  it('names byte counters with the unit last', async () => {
+    const text = await renderJobMetrics(job, { lastRunStart: 1, running: false, lastSuccess: 2, bytesAdded: 10, bytesProcessed: 20 });
+    assert.ok(text.includes('backup_last_added_bytes{backup="influxdb"} 10'), text);
+    assert.ok(text.includes('backup_last_processed_bytes{backup="influxdb"} 20'), text);
+    assert.doesNotMatch(text, /backup_last_bytes_/);
+  });
+  it('adds backup_job_info to the file when asked (jobs run by flags only, Pushgateway groups)', async () => {
+    const text = await renderJobMetrics(job, { lastRunStart: 1, running: false, lastSuccess: 0 }, { withJobInfo: true });
+    assert.ok(text.includes('backup_job_info{backup="influxdb",engine="restic",path="/var/lib/influxdb",schedule="0 2 * * *"} 1'), text);
   });
   it('writes identical HELP and TYPE lines for every job', async () => {
     const a = await renderJobMetrics(job, { lastRunStart: 1, running: false, lastSuccess: 2, lastRunSuccess: true });
@@ -150,7 +162,7 @@ describe('metric files', () => {
     const text = await renderJobsInfo([job, { ...job, name: 'photos', engine: 'duplicati', path: '/srv/photos', schedule: undefined }]);
     assert.ok(text.includes('backup_job_info{backup="influxdb",engine="restic",path="/var/lib/influxdb",schedule="0 2 * * *"} 1'));
     assert.ok(text.includes('backup_job_info{backup="photos",engine="duplicati",path="/srv/photos",schedule=""} 1'));
-    assert.ok(text.includes('backup_job_schedule_max_interval_seconds{backup="influxdb",engine="restic",path="/var/lib/influxdb"} 86400'));
+    assert.ok(text.includes('backup_job_schedule_max_interval_seconds{backup="influxdb"} 86400'));
     assert.ok(!text.includes('backup_job_schedule_max_interval_seconds{backup="photos"'), 'no interval for a job without a schedule');
   });
 });

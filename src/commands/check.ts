@@ -126,8 +126,23 @@ export const formatChecks = (results: CheckResult[], color: boolean): string => 
     .join('\n');
 };
 
-export const checkCommand = async (options: GlobalOptions): Promise<number> => {
-  const results = await runChecks(readConfig(options));
+/**
+ * `check --config-only`: the config file alone (syntax, keys, values, retention strings), as
+ * the Ansible role's `validate:` needs it. It probes no repository and writes no textfile, so a
+ * repository outage cannot stop a rollout and a candidate file never announces its jobs.
+ */
+export const configOnlyChecks = (config: Config): CheckResult[] => {
+  const jobs = `${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'}`;
+  const skipped = 'config only: no engine, password file, directory or repository checked';
+  return [
+    { subject: 'config', ok: true, message: `${config.file}: ${jobs} (${skipped})` },
+    ...config.warnings.map((warning) => ({ subject: 'config', ok: true, message: `warning: ${warning}` })),
+  ];
+};
+
+export const checkCommand = async (options: GlobalOptions & { configOnly?: boolean }): Promise<number> => {
+  const config = readConfig(options);
+  const results = options.configOnly ? configOnlyChecks(config) : await runChecks(config);
   const failed = results.filter((r) => !r.ok).length;
   if (options.json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, checks: results }, null, 2)}\n`);
   else {

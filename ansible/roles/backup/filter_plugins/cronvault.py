@@ -1,0 +1,114 @@
+# The backup role's program logic, as filters: what each job's schedule is (jittered when it has
+# none), what ansible.builtin.cron is given per job, which retention strings to check, and which
+# jobs the alert rules must know. Plain Python, so test/fixtures/ansible/test_cronvault_filters.py
+# tests it without a play; vars/main.yml only calls these.
+import random
+
+DEFAULT_CONFIG_FILE = "/etc/cronvault/config.yml"
+
+# ansible.builtin.cron's special_time names; @midnight is cron's alias of @daily, which the
+# module does not know by that name.
+CRON_SPECIAL_TIMES = {
+    "@annually": "annually",
+    "@yearly": "yearly",
+    "@monthly": "monthly",
+    "@weekly": "weekly",
+    "@daily": "daily",
+    "@midnight": "daily",
+    "@hourly": "hourly",
+}
+
+
+def jitter_schedule(host, job_name, hours):
+    """A daily time drawn once from random.Random("<host>/<job>"): one slot out of 60 minutes x
+    len(hours) hours, minute = slot % 60, hour = hours[slot // 60]. One draw, not one per field:
+    two draws from one seed are correlated and leave most slots empty. It is the draw
+    `cronvault cron --host` makes (src/python-random.ts), so the role and the CLI agree."""
+    hours = list(hours)
+    if not hours:
+        raise ValueError("backup_jitter_hours is empty: give at least one hour to draw from")
+    slot = random.Random(f"{host}/{job_name}").randrange(60 * len(hours))
+    return f"{slot % 60} {hours[slot // 60]} * * *"
+
+
+def cronvault_effective_jobs(jobs, host, hours, default_schedule=""):
+    """Each job with its effective schedule: its own, else default_schedule, else jittered."""
+    return [
+        dict(job, schedule=job.get("schedule") or default_schedule or jitter_schedule(host, job["name"], hours))
+        for job in jobs
+    ]
+
+
+def _shell_quote(text):
+    # shlex.quote, as Ansible's `quote` filter does.
+    import shlex
+
+    return shlex.quote(text)
+
+
+def cronvault_cron_entries(jobs, bin_dir, config_file):
+    """What ansible.builtin.cron is given per job: the command, and either `special_time` (a cron
+    macro) or the five fields. -c is passed only when the config is not cronvault's default."""
+    config_arg = "" if config_file == DEFAULT_CONFIG_FILE else f" -c {_shell_quote(config_file)}"
+    entries = []
+    for job in jobs:
+        schedule = str(job["schedule"]).strip()
+        entry = {
+            "name": job["name"],
+            "schedule": schedule,
+            "command": f"{bin_dir}/cronvault run {job['name']} --quiet{config_arg}",
+        }
+        if schedule.startswith("@"):
+            entry["special_time"] = CRON_SPECIAL_TIMES.get(schedule.lower(), schedule[1:])
+        else:
+            entry["fields"] = schedule.split()
+        entries.append(entry)
+    return entries
+
+
+def cronvault_retention_checks(jobs, default_retention, default_engine, default_rounding=""):
+    """Distinct (retention string, engine, rounding) triples to check with `cronvault retention
+    explain`; map retentions and `none` need no parsing. The rounding is the one cronvault will
+    use: the job's retention_rounding, else the config defaults', else refuse."""
+    out = []
+    for job in jobs:
+        retention = job["retention"] if job.get("retention") is not None else default_retention
+        if not isinstance(retention, str) or retention.strip().lower() == "none":
+            continue
+        triple = {
+            "retention": retention,
+            "engine": job.get("engine") or default_engine,
+            "rounding": job.get("retention_rounding") or default_rounding or "refuse",
+        }
+        if triple not in out:
+            out.append(triple)
+    return out
+
+
+def cronvault_alert_jobs(host_names, hostvars):
+    """One {host, job, max_age?, severity?} per job of every host that defines backup_jobs in the
+    inventory, whether or not it is in the play: a run with --limit rewrites the one rules file
+    and must not drop the alerts of the hosts it left out."""
+    out = []
+    for name in host_names:
+        host = hostvars[name]
+        if "backup_jobs" not in host:
+            continue
+        for job in host["backup_jobs"] or []:
+            entry = {"host": host.get("backup_alert_host") or name, "job": job["name"]}
+            if job.get("alert_max_age"):
+                entry["max_age"] = job["alert_max_age"]
+            if job.get("alert_severity"):
+                entry["severity"] = job["alert_severity"]
+            out.append(entry)
+    return out
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "cronvault_effective_jobs": cronvault_effective_jobs,
+            "cronvault_cron_entries": cronvault_cron_entries,
+            "cronvault_retention_checks": cronvault_retention_checks,
+            "cronvault_alert_jobs": cronvault_alert_jobs,
+        }
