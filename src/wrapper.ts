@@ -30,6 +30,8 @@ export interface RunResult {
   reason: string;
   durationSeconds: number;
   retention?: RetentionOutcome;
+  /** False when the run's final metrics could not be written: the run then exits non-zero. */
+  metricsWritten?: boolean;
 }
 
 const seconds = (ms: number): number => Math.round(ms) / 1000;
@@ -97,13 +99,16 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   }
   const metrics: JobMetrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: Math.floor(startMs / 1000), running: true };
 
+  let metricsWritten = true;
   const writeMetrics = async (): Promise<void> => {
     // Metrics are how failures get noticed, but failing to write them must not hide the
-    // backup's own result.
+    // backup's own result; the run still exits non-zero so cron mails it.
     try {
       await writeJobMetrics(job, metrics);
+      metricsWritten = true;
     } catch (error) {
-      log.error(`could not write metrics to ${job.textfileDir}: ${(error as Error).message}`);
+      metricsWritten = false;
+      log.error((error as Error).message);
     }
     try {
       await pushJobMetrics(job, metrics);
@@ -226,7 +231,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     } else {
       log.error(`backup failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${took}: ${outcome.reason}`);
     }
-    return { job: job.name, outcome: outcomeName, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: seconds(endMs - startMs), retention };
+    return { job: job.name, outcome: outcomeName, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: seconds(endMs - startMs), retention, metricsWritten };
   } finally {
     if (metrics.running) {
       // An unexpected crash: do not leave "running" set forever.
@@ -242,7 +247,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
 export const exitCodeFor = (result: RunResult, signal?: AbortSignal): number => {
   const interrupted = interruptedExit(signal);
   if (interrupted !== undefined) return interrupted;
-  if (result.outcome === 'failed') return EXIT.backupFailed;
+  if (result.outcome === 'failed' || result.metricsWritten === false) return EXIT.backupFailed;
   if (result.retention && (result.retention.kind === 'refused' || result.retention.kind === 'failed')) return EXIT.backupFailed;
   return EXIT.ok;
 };
