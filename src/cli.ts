@@ -12,6 +12,7 @@ import { historyCommand, type HistoryFlags } from './commands/history.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
 import { restoreCommand, type RestoreFlags } from './commands/restore.ts';
 import { initCommand } from './commands/init.ts';
+import { cleanupCommand } from './commands/cleanup.ts';
 
 export interface ProgramContext {
   signal: AbortSignal;
@@ -158,6 +159,15 @@ export const buildProgram = (context: ProgramContext): Command => {
     .addHelpText('after', '\nSafe to run again: an existing repository is reported ("already exists") and left alone, exit 0.\n\nExample:\n  cronvault init influxdb')
     .action(async (job: string, flags: { config?: string }) => {
       context.setExitCode(await initCommand(job, flags, new Logger({ verbosity: 'normal' }), context.signal));
+    });
+
+  program
+    .command('cleanup')
+    .description('Remove the metrics file and state of jobs no longer declared in the config')
+    .addOption(configOption())
+    .addHelpText('after', '\nEvery `run` with a config does this too. A job removed from the config keeps its .prom file otherwise, and its\nold metrics raise BackupNotRun. History is kept; a job still running is removed after it ends.\n\nExample:\n  cronvault cleanup --config /etc/cronvault/config.yml')
+    .action(async (flags: { config?: string }) => {
+      context.setExitCode(await cleanupCommand(flags, new Logger({ verbosity: 'normal' })));
     });
 
   const retention = program

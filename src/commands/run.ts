@@ -4,7 +4,7 @@ import { jobFromFlags, type JobConfig } from '../config.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { jobNameFromPath } from '../job-name.ts';
 import type { Logger } from '../log.ts';
-import { writeJobsInfo } from '../metrics.ts';
+import { describeRemoval, syncDeclaredJobs } from '../declared-jobs.ts';
 import { exitCodeFor, runJob } from '../wrapper.ts';
 import { findJob, readConfig, type ConfigOption } from './context.ts';
 
@@ -82,7 +82,10 @@ export const runCommand = async (jobName: string | undefined, flags: RunFlags, l
   if (jobName !== undefined && flags.all) throw new UsageError('E_USAGE', 'give a job name or --all, not both');
   const config = readConfig(flags);
   for (const warning of config.warnings) log.warn(warning);
-  await writeJobsInfo(config.textfileDir, config.jobs.values()).catch((error: Error) => log.error(`could not write ${config.textfileDir}/cronvault_jobs.prom: ${error.message}`));
+  await syncDeclaredJobs(config).then(
+    (removals) => removals.forEach((removal) => log.info(describeRemoval(config, removal))),
+    (error: Error) => log.error(`could not write ${config.textfileDir}/cronvault_jobs.prom: ${error.message}`),
+  );
   const jobs = flags.all ? [...config.jobs.values()] : [findJob(config, jobName!)];
   let worst: number = EXIT.ok;
   for (const job of jobs) {
