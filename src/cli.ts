@@ -15,6 +15,7 @@ import { historyCommand, type HistoryFlags } from './commands/history.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
 import { restoreCommand, type RestoreFlags } from './commands/restore.ts';
 import { initCommand } from './commands/init.ts';
+import { cleanupCommand } from './commands/cleanup.ts';
 
 export interface ProgramContext {
   signal: AbortSignal;
@@ -155,6 +156,15 @@ export const buildProgram = (context: ProgramContext): Command => {
     .action(async (job: string, _flags: unknown, command: Command) => {
       const options = optionsOf(command);
       context.setExitCode(await initCommand(job, options, loggerFor(options), context.signal));
+    });
+
+  program
+    .command('cleanup')
+    .description('Remove the metrics file and state of jobs no longer declared in the config')
+    .addHelpText('after', '\nEvery `run` with a config does this too. A job removed from the config keeps its .prom file otherwise, and its\nold metrics raise BackupNotRun. History is kept; a job still running is removed after it ends.\n--json prints { removed: [{ job, files, kept? }] } on stdout.\n\nExample:\n  cronvault cleanup --config /etc/cronvault/config.yml')
+    .action(async (_flags: unknown, command: Command) => {
+      const options = optionsOf(command);
+      context.setExitCode(await cleanupCommand(options, loggerFor(options)));
     });
 
   const retention = program

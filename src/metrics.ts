@@ -3,10 +3,12 @@
 // Per-job series carry only the `backup` label; what else identifies a job (engine, path,
 // schedule) lives on backup_job_info alone, joined with `group_left` where a rule or panel needs
 // it, so a changed path does not start new series. docs/metrics.md documents every series.
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { JobConfig } from './config.ts';
+import { CronvaultError, EXIT } from './errors.ts';
 import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 import { VERSION } from './version.ts';
 
@@ -100,7 +102,14 @@ export const JOBS_FILE = 'cronvault_jobs.prom';
 const gauge = (registry: Registry, key: keyof typeof METRIC, labelNames: readonly string[]) =>
   new Gauge({ name: METRIC[key], help: HELP[key], labelNames: [...labelNames], registers: [registry] });
 
-const asNumber = (value: number | boolean): number => (typeof value === 'boolean' ? (value ? 1 : 0) : value);
+/**
+ * A sample's value, or undefined when it is not a finite number: an engine summary with a
+ * wrongly typed field must cost that one series, never the whole file (prom-client throws on it).
+ */
+const sampleValue = (value: unknown): number | undefined => {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+};
 
 export interface RenderOptions {
   /**
@@ -118,18 +127,46 @@ export const renderJobMetrics = async (job: JobConfig, values: JobMetrics, optio
   const fields: Partial<Record<keyof typeof METRIC, number | boolean | undefined>> = { ...values };
   if (job.schedule) fields.scheduleMaxInterval = maxIntervalSeconds(parseSchedule(job.schedule));
   for (const key of Object.keys(METRIC) as (keyof typeof METRIC)[]) {
-    const value = fields[key];
+    const value = sampleValue(fields[key]);
     if (key === 'buildInfo' || key === 'jobInfo' || key === 'jobScheduleMaxInterval' || value === undefined) continue;
-    gauge(registry, key, JOB_LABELS).set(labels, asNumber(value));
+    gauge(registry, key, JOB_LABELS).set(labels, value);
   }
   if (options.withJobInfo) gauge(registry, 'jobInfo', JOB_INFO_LABELS).set(jobInfoLabels(job), 1);
-  gauge(registry, 'buildInfo', ['version']).set({ version: VERSION }, 1);
   return registry.metrics();
 };
 
+/**
+ * `cronvault_build_info` once per host. In every job's file it would be one series collected
+ * several times: node_exporter then fails each scrape's gathering step (logged as "was collected
+ * before", counted in promhttp_metric_handler_errors_total) while node_textfile_scrape_error stays 0.
+ */
+const addBuildInfo = (registry: Registry): void => {
+  gauge(registry, 'buildInfo', ['version']).set({ version: VERSION }, 1);
+};
+
+/**
+ * Writes the job's file. When the final write of a run fails (a full disk), the file still says
+ * `backup_running 1` from the run's start and would look stuck forever: it is removed instead
+ * (unlinking needs no space), so the job's series vanish and the missed-run alerts take over.
+ */
 export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<void> => {
-  const withJobInfo = job.declaredBy === 'flags';
-  await writeFileAtomic(metricsFile(job.textfileDir, job.name), await renderJobMetrics(job, values, { withJobInfo }));
+  const file = metricsFile(job.textfileDir, job.name);
+  try {
+    // Build info is left out here even for jobs run by flags: several of them share one textfile
+    // directory, and the same series in two files fails node_exporter's gathering.
+    await writeFileAtomic(file, await renderJobMetrics(job, values, { withJobInfo: job.declaredBy === 'flags' }));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no space left on device' : (error as Error).message;
+    let note = '';
+    if (!values.running) {
+      const removed = await rm(file).then(
+        () => true,
+        (rmError: NodeJS.ErrnoException) => rmError.code === 'ENOENT',
+      );
+      note = removed ? `; removed ${file} so it does not say the job is still running` : `; ${file} may still say the job is running`;
+    }
+    throw new CronvaultError('E_METRICS_WRITE', EXIT.backupFailed, `cannot write metrics: ${reason} (${file})${note}`, { cause: error });
+  }
 };
 
 /** The Pushgateway group of a job: one per host and job, so pushes never overwrite each other. */
@@ -151,13 +188,18 @@ export const pushJobMetrics = async (job: JobConfig, values: JobMetrics): Promis
     url.username = '';
     url.password = '';
   }
-  const response = await fetch(url, { method: 'PUT', headers, body: await renderJobMetrics(job, values, { withJobInfo: true }), signal: AbortSignal.timeout(10_000) });
+  // Each pushed group gets its own grouping labels, so build info does not collide there.
+  const buildInfo = new Registry();
+  addBuildInfo(buildInfo);
+  const body = (await renderJobMetrics(job, values, { withJobInfo: true })) + (await buildInfo.metrics());
+  const response = await fetch(url, { method: 'PUT', headers, body, signal: AbortSignal.timeout(10_000) });
   if (!response.ok) throw new Error(`Pushgateway answered ${response.status} ${response.statusText}: ${(await response.text()).slice(0, 200)}`);
 };
 
 /** `backup_job_info` for every declared job, so a job that never ran is still visible. */
 export const renderJobsInfo = async (jobs: Iterable<JobConfig>): Promise<string> => {
   const registry = new Registry();
+  addBuildInfo(registry);
   const info = gauge(registry, 'jobInfo', JOB_INFO_LABELS);
   const interval = gauge(registry, 'jobScheduleMaxInterval', JOB_LABELS);
   for (const job of jobs) {

@@ -39,6 +39,8 @@ export interface RecordedRun {
   durationSeconds: number;
   /** Wall time of the run in milliseconds, for the summary line. */
   elapsedMs: number;
+  /** False when a metrics write failed: the run exits non-zero. */
+  metricsWritten: boolean;
 }
 
 export class RunRecorder {
@@ -130,7 +132,7 @@ export class RunRecorder {
       snapshotId: stats.snapshotId,
       retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
     }).catch(this.reportFailure('append history'));
-    return { outcome: name, durationSeconds: duration, elapsedMs };
+    return { outcome: name, durationSeconds: duration, elapsedMs, metricsWritten: this.metricsWritten };
   }
 
   /** After an unexpected crash: do not leave "running" set forever. A finished run is left alone. */
@@ -140,9 +142,19 @@ export class RunRecorder {
     await this.writeMetrics();
   }
 
+  /** False after a failed write: the run then exits non-zero, so cron mails it. */
+  private metricsWritten = true;
+
   private async writeMetrics(): Promise<void> {
     const { job, metrics } = this;
-    await writeJobMetrics(job, metrics).catch(this.reportFailure(`write metrics to ${job.textfileDir}`));
+    // writeJobMetrics says "cannot write metrics: …" itself.
+    this.metricsWritten = await writeJobMetrics(job, metrics).then(
+      () => true,
+      (error: Error) => {
+        this.log.error(error.message);
+        return false;
+      },
+    );
     await pushJobMetrics(job, metrics).catch(this.reportFailure(`push metrics to ${job.pushgatewayUrl}`));
   }
 

@@ -25,7 +25,7 @@ export interface HistoryEntry {
 
 export const HISTORY_LIMIT = 200;
 
-const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
+export const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
 const historyFile = (stateDir: string, job: string): string => join(stateDir, 'history', `${job}.jsonl`);
 
 /** The last metrics of a job, and what it backs up (a path, or `command:` and the command). */

@@ -31,6 +31,8 @@ export interface RunResult {
   reason: string;
   durationSeconds: number;
   retention?: RetentionOutcome;
+  /** False when the run's final metrics could not be written: the run then exits non-zero. */
+  metricsWritten?: boolean;
 }
 
 /** Recorded as the engine's exit code when cronvault stopped it at the job's timeout, as timeout(1) does. */
@@ -191,7 +193,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     const recorded = await recorder.finish(backup, retention);
     summarise(phase, backup, retention, recorded.elapsedMs);
     const { outcome, attempts } = backup;
-    return { job: job.name, outcome: recorded.outcome, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: recorded.durationSeconds, retention };
+    return { job: job.name, outcome: recorded.outcome, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: recorded.durationSeconds, retention, metricsWritten: recorded.metricsWritten };
   } finally {
     await recorder?.resetIfUnfinished();
     disposeSignal();
@@ -203,7 +205,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
 export const exitCodeFor = (result: RunResult, signal?: AbortSignal): number => {
   const interrupted = interruptedExit(signal);
   if (interrupted !== undefined) return interrupted;
-  if (result.outcome === 'failed') return EXIT.backupFailed;
+  if (result.outcome === 'failed' || result.metricsWritten === false) return EXIT.backupFailed;
   if (result.retention && (result.retention.kind === 'refused' || result.retention.kind === 'failed')) return EXIT.backupFailed;
   return EXIT.ok;
 };

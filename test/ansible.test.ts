@@ -479,6 +479,9 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       assert.equal((await applyRole(baseVars(mainJobs()))).exitCode, 0, 'converged with three jobs first');
       const before = await readFile(configFile, 'utf8');
       assert.doesNotMatch(before, /pushgateway_url/, 'no push unless asked');
+      // A dropped job's old metrics file would raise BackupNotRun: the rollout removes it.
+      const dropped = join(paths().textfile, 'cronvault_dump.prom');
+      await writeFile(dropped, 'backup_running{backup="dump"} 0\n');
       const result = await applyRole(baseVars(mainJobs().slice(0, 1), { backup_pushgateway_url: 'http://pushgateway.example.org:9091' }));
       assert.equal(result.exitCode, 0, result.output);
       assert.match(await readFile(configFile, 'utf8'), /^ {2}pushgateway_url: "http:\/\/pushgateway\.example\.org:9091"$/m, 'validated by cronvault check as the config was installed');
@@ -486,6 +489,8 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       assert.equal(lines.length, 1);
       assert.match(lines[0]!, / run files --quiet/);
       assert.doesNotMatch(await readFile(cronPath, 'utf8'), /cronvault (dump|nightly)/);
+      await assert.rejects(readFile(dropped), { code: 'ENOENT' }, "the dropped job's metrics file is removed");
+      assert.match(result.output, /TASK \[backup : Remove the files of jobs no longer declared\][^]*?changed:/);
     });
 
     it('renders the alert rules for every job on the Prometheus host, checked by promtool', async () => {

@@ -77,5 +77,12 @@ describe('node_exporter textfile collector', () => {
     assert.match(body, /^backup_schedule_max_interval_seconds\{backup="job1"\} 21600$/m);
     const mtimes = body.split('\n').filter((l) => l.startsWith('node_textfile_mtime_seconds{file=') && l.includes('cronvault_'));
     assert.equal(mtimes.length, JOBS + 2, 'one mtime per job file (the flags job too) plus cronvault_jobs.prom');
+
+    // A series repeated across files fails the exporter's gathering on every scrape, which
+    // node_textfile_scrape_error does not show: only its log and this counter do.
+    assert.equal(body.split('\n').filter((l) => l.startsWith('cronvault_build_info{')).length, 1, 'build info once per host');
+    const again = await (await fetch(`${exporter.url}/metrics`)).text();
+    assert.match(again, /^promhttp_metric_handler_errors_total\{cause="gathering"\} 0$/m);
+    assert.doesNotMatch(exporter.output?.() ?? '', /was collected before/);
   });
 });

@@ -22,6 +22,7 @@ const ALERTS = [
   'BackupStuck',
   'BackupRetentionFailed',
   'BackupMetricsStale',
+  'BackupMetricsVanished',
   'BackupOverdueBySchedule',
 ];
 

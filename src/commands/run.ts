@@ -4,7 +4,7 @@ import { jobFromFlags, type JobConfig } from '../config.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { jobNameFromPath } from '../job-name.ts';
 import type { Logger } from '../log.ts';
-import { writeJobsInfo } from '../metrics.ts';
+import { describeRemoval, syncDeclaredJobs } from '../declared-jobs.ts';
 import { exitCodeFor, runJob, type RunResult } from '../wrapper.ts';
 import { findJob, readConfig } from './context.ts';
 import { dryRunJobs, formatDryRun } from '../dry-run.ts';
@@ -48,7 +48,12 @@ export const runCommand = async (jobName: string | undefined, flags: RunFlags, l
     for (const warning of config.warnings) log.warn(warning);
     jobs = flags.all ? [...config.jobs.values()] : [findJob(config, jobName!)];
     // A dry run writes nothing, not even the job list.
-    if (!flags.dryRun) await writeJobsInfo(config.textfileDir, config.jobs.values()).catch((error: Error) => log.error(`could not write ${config.textfileDir}/cronvault_jobs.prom: ${error.message}`));
+    if (!flags.dryRun) {
+      await syncDeclaredJobs(config).then(
+        (removals) => removals.forEach((removal) => log.info(describeRemoval(config, removal))),
+        (error: Error) => log.error(`could not write ${config.textfileDir}/cronvault_jobs.prom: ${error.message}`),
+      );
+    }
   }
   if (flags.dryRun) {
     const plans = await dryRunJobs(jobs, { logger: log, signal, forceRetention: flags.forceRetention });

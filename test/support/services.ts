@@ -25,6 +25,8 @@ export const LOOPBACK = '127.0.0.1';
 export interface Service {
   url: string;
   stop: () => Promise<void>;
+  /** The last few KB the process printed (stdout and stderr), for assertions on its log. */
+  output?: () => string;
 }
 
 export interface WaitForOptions {
@@ -140,7 +142,7 @@ const startProcess = async (options: ProcessOptions): Promise<Service & { dir: s
     await stop();
     throw new Error(`${options.name} did not start (${options.binary} ${options.args(port, dir).join(' ')}):\n${output}`, { cause: error });
   }
-  return { url, dir, stop };
+  return { url, dir, stop, output: () => output };
 };
 
 export interface NodeExporterOptions {

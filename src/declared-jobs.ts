@@ -1,0 +1,76 @@
+// Which jobs the host's config declares, and what happens to a job that is no longer declared.
+// cronvault_jobs.prom lists the declared jobs for the alert rules; a job removed from the config
+// on purpose must take its own .prom file and state with it, or its old file would raise
+// BackupNotRun and BackupMetricsStale forever.
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from './config.ts';
+import { writeFileAtomic } from './atomic-write.ts';
+import { readLock, lockPath } from './lock.ts';
+import { metricsFile, writeJobsInfo } from './metrics.ts';
+import { stateFile } from './state.ts';
+
+/**
+ * The jobs the last run with this state directory declared. Kept in state_dir rather than read
+ * back from the textfile, so jobs run only by flags (`run --path`), which were never declared,
+ * are never removed.
+ */
+const declaredFile = (stateDir: string): string => join(stateDir, 'declared-jobs.json');
+
+const readDeclared = async (stateDir: string): Promise<string[]> => {
+  try {
+    const value = JSON.parse(await readFile(declaredFile(stateDir), 'utf8')) as { jobs?: unknown };
+    return Array.isArray(value.jobs) ? value.jobs.filter((name): name is string => typeof name === 'string') : [];
+  } catch {
+    return [];
+  }
+};
+
+export interface RemovedJob {
+  job: string;
+  /** Files deleted (the job's .prom, its state, a stale lock). */
+  files: string[];
+  /** Set when the job was left alone, and why. */
+  kept?: string;
+}
+
+/**
+ * Writes cronvault_jobs.prom for the declared jobs and removes the .prom file, state and stale
+ * lock of every job the previous run declared and this config does not. History is kept: it is
+ * bounded, and says what the job did before it was removed. A job still running (its lock held
+ * by a live process) is left alone this time and removed by a later run.
+ */
+export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> => {
+  await writeJobsInfo(config.textfileDir, config.jobs.values());
+  const declared = [...config.jobs.keys()];
+  const removed: RemovedJob[] = [];
+  const stillThere: string[] = [];
+  for (const job of await readDeclared(config.stateDir)) {
+    if (config.jobs.has(job)) continue;
+    if (await readLock(config.stateDir, job)) {
+      removed.push({ job, files: [], kept: 'a run of it is still in progress' });
+      stillThere.push(job);
+      continue;
+    }
+    const files: string[] = [];
+    for (const file of [metricsFile(config.textfileDir, job), stateFile(config.stateDir, job), lockPath(config.stateDir, job)]) {
+      const deleted = await rm(file).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return false;
+          throw error;
+        },
+      );
+      if (deleted) files.push(file);
+    }
+    removed.push({ job, files });
+  }
+  await writeFileAtomic(declaredFile(config.stateDir), `${JSON.stringify({ jobs: [...declared, ...stillThere] })}\n`, 0o600);
+  return removed;
+};
+
+/** One log line per removed job, for `run` and `cleanup`. */
+export const describeRemoval = (config: Pick<Config, 'file'>, removal: RemovedJob): string =>
+  removal.kept
+    ? `job ${removal.job} is no longer declared in ${config.file ?? 'the config'}, but ${removal.kept}: its files are removed after it ends`
+    : `job ${removal.job} is no longer declared in ${config.file ?? 'the config'}: removed ${removal.files.length ? removal.files.join(', ') : 'nothing (no files left)'}`;
