@@ -34,7 +34,7 @@ const configOption = () => new Option('-c, --config <file>', 'config file (defau
 
 export const buildProgram = (context: ProgramContext): Command => {
   const program = new Command('cronvault')
-    .description('Back up paths and databases from cron with restic or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.')
+    .description('Back up paths and databases from cron with restic, borg or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.')
     .version(VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -51,8 +51,8 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('-v, --verbose', "also print the engine's own output")
     .option('--force-retention', 'apply retention even if it removes more than retention_max_delete, this once')
     .option('--path <dir>', 'without a config: the path to back up (job name derived from it)')
-    .addOption(new Option('--engine <engine>', 'with --path: engine').choices(['restic', 'duplicati']))
-    .option('--repository <url>', 'with --path: restic repository or duplicati target URL')
+    .addOption(new Option('--engine <engine>', 'with --path: engine').choices(['restic', 'duplicati', 'borg']))
+    .option('--repository <url>', 'with --path: restic or borg repository, or duplicati target URL')
     .option('--password-file <file>', 'with --path: file holding the repository password')
     .option('--password-command <cmd>', 'with --path: command printing the repository password')
     .option('--retention <policy>', 'with --path: retention, e.g. "1W:1D,4W:1W,12M:1M" or none')

@@ -12,6 +12,8 @@ export { parseRetention, parseTimespan } from './retention/parse.ts';
 export { toDuplicatiPolicy } from './retention/duplicati.ts';
 // Why: restic needs the same policy as forget flags, never keeping less than Duplicati would.
 export { toResticForgetArgs, toResticDuration, RESTIC_UNLIMITED_FALLBACK } from './retention/restic.ts';
+// Why: borg needs the same policy as prune flags, never keeping less than Duplicati would.
+export { toBorgPruneArgs, toBorgWithin, simulateBorgPrune, borgBucketOf, BORG_UNLIMITED, type BorgBucket, type BorgPruneTranslation } from './retention/borg.ts';
 // Why: operators should read what a policy does and the exact flags before anything is deleted.
 export { explainRetention, type ExplainOptions } from './retention/explain.ts';
 // Why: models of both engines' algorithms, so "restic keeps at least as much" can be tested.

@@ -61,6 +61,8 @@ const checkPasswordFile = async (job: JobConfig): Promise<CheckResult> => {
   return { subject, ok: true, message: `${file} is readable and private (mode ${(mode & 0o777).toString(8).padStart(4, '0')})` };
 };
 
+const INSTALL_HINT: Record<JobConfig['engine'], string> = { restic: 'apt-get install restic', duplicati: 'install duplicati-cli', borg: 'apt-get install borgbackup' };
+
 const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   const backend = backendFor(job.engine);
   const results: CheckResult[] = [];
@@ -70,7 +72,7 @@ const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
     results.push({ subject: `job ${job.name}: engine`, ok: true, message: `${job.engine} ${version}` });
     engineOk = true;
   } catch (error) {
-    results.push({ subject: `job ${job.name}: engine`, ok: false, message: (error as Error).message, fix: job.engine === 'restic' ? 'apt-get install restic, or set "binary" to its path' : 'install duplicati-cli, or set "binary" to its path' });
+    results.push({ subject: `job ${job.name}: engine`, ok: false, message: (error as Error).message, fix: `${INSTALL_HINT[job.engine]}, or set "binary" to its path` });
   }
   const password = await checkPasswordFile(job);
   results.push(password);
