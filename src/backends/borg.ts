@@ -9,6 +9,7 @@
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobConfig } from '../config.ts';
 import { CronvaultError } from '../errors.ts';
 import { redactRepository, redactText } from '../redact.ts';
@@ -150,6 +151,8 @@ const describeBorgExit = (code: number): string => {
   return `unknown exit code ${code}, treated as failure`;
 };
 
+const ARCHIVE_EXISTS = /Archive .* already exists/i;
+
 const NETWORK_TROUBLE = /Connection closed by remote host|Connection refused|Connection reset|Could not resolve hostname|Connection timed out|Network is unreachable|Broken pipe|ssh: connect to host|Remote: ssh/i;
 
 /** borg 1.2 says everything with exit 2; its stderr says which failure it was. */
@@ -159,7 +162,7 @@ const STDERR_CAUSES: { pattern: RegExp; kind: AttemptKind; cause: BorgCause; rea
   { pattern: /Repository .* does not exist/i, kind: 'permanent', cause: 'missing', reason: MISSING_REASON },
   { pattern: /is not a valid repository/i, kind: 'permanent', cause: 'error', reason: 'not a valid borg repository (check "repository")' },
   { pattern: /Failed to create\/acquire the lock|lock.*timeout|LockTimeout/i, kind: 'transient', cause: 'locked', reason: 'repository is locked by another process' },
-  { pattern: /Archive .* already exists/i, kind: 'transient', cause: 'error', reason: 'an archive of that name already exists (two runs in the same second)' },
+  { pattern: ARCHIVE_EXISTS, kind: 'transient', cause: 'error', reason: 'an archive of that name already exists (two runs in the same second)' },
   { pattern: /previously located at|relocated/i, kind: 'permanent', cause: 'error', reason: 'the repository moved since this host last used it; set BORG_RELOCATED_REPO_ACCESS_IS_OK: "yes" in the job\'s env once if that is intended' },
   { pattern: /unencrypted repository/i, kind: 'permanent', cause: 'error', reason: 'the repository is unencrypted and was not accepted; set BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: "yes" in the job\'s env if that is intended' },
   { pattern: NETWORK_TROUBLE, kind: 'transient', cause: 'unreachable', reason: 'repository server unreachable' },
@@ -303,8 +306,8 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
   // exits non-zero: no truncated dump is ever stored, so there is nothing to clean up.
   if (job.command !== undefined) args.push('--content-from-command', '--stdin-name', job.stdinFilename ?? `${job.name}.dump`, `::${archiveNameFor(job)}`, '--', '/bin/sh', '-c', job.command);
   else args.push(`::${archiveNameFor(job)}`, job.path!);
-  const stdout: string[] = [];
-  const run = await runEngine({
+  let stdout: string[] = [];
+  const create = () => runEngine({
     binary: binaryOf(job),
     args,
     env: borgEnv(job),
@@ -317,6 +320,14 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     },
     onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
   });
+  let run = await create();
+  if (ARCHIVE_EXISTS.test(run.stderrTail) && !context.signal?.aborted) {
+    // Names have whole seconds: a run right after the previous one gets the next second's name
+    // instead of a full retry wait.
+    await sleep(1000, undefined, { signal: context.signal });
+    stdout = [];
+    run = await create();
+  }
   const outcome = classifyRun(run);
   if (job.command !== undefined && outcome.kind !== 'success' && outcome.kind !== 'warning' && /Command .* exited with|Command .* failed|command.*returned non-zero/i.test(run.stderrTail)) {
     const detail = run.stderrTail.trim().split('\n').pop() ?? '';
