@@ -405,8 +405,8 @@ export const parsePruneList = (lines: readonly string[]): { keep: string[]; remo
   const keep: string[] = [];
   const remove: string[] = [];
   for (const line of lines) {
-    const kept = /^Keeping (?:checkpoint )?archive[^:]*:\s+(\S+)/.exec(line);
-    const pruned = /^(?:Would prune|Pruning archive[^:]*):\s+(\S+)/.exec(line);
+    const kept = /^Keeping (?:checkpoint )?archive(?: \([^)]*\))?:\s+(\S+)/.exec(line);
+    const pruned = /^(?:Would prune|Pruning archive(?: \([^)]*\))?):\s+(\S+)/.exec(line);
     if (kept) keep.push(kept[1]!);
     else if (pruned) remove.push(pruned[1]!);
   }

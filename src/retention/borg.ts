@@ -101,6 +101,9 @@ export const toBorgPruneArgs = (policy: RetentionPolicy, options: BorgPruneOptio
   let withinSeconds: number | undefined;
   const counts = new Map<string, number>();
   if (policy.kind === 'duplicati') {
+    // Duplicati always keeps the newest backup; borg's --keep-within alone would not once the
+    // last run is older than the window.
+    mergeCount(counts, '--keep-last', 1);
     for (const rule of policy.rules) {
       const bucket = rule.interval === 'keep-all' ? 'all' : chooseBucket(rule, rule.interval, rounding, warnings);
       if (rule.timeframe === 'unlimited') {
@@ -164,6 +167,8 @@ export const borgBucketOf = (bucket: BorgBucket, time: Date): string => BUCKET_K
 export const simulateBorgPrune = (args: readonly string[], archiveTimes: readonly Date[], now: Date): Set<number> => {
   const order = archiveTimes.map((_, i) => i).sort((a, b) => (archiveTimes[b]?.getTime() ?? 0) - (archiveTimes[a]?.getTime() ?? 0));
   const kept = new Set<number>();
+  // No rule at all: cronvault skips prune (borg would refuse it), so everything stays.
+  if (args.length === 0) return new Set(order);
   const rules = new Map<BorgBucket | 'last', number>();
   for (let i = 0; i < args.length; i += 2) {
     const flag = args[i] ?? '';
