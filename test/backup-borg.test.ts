@@ -7,9 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
-import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
+import { cronvaultBin, makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
+import { waitFor } from './support/services.ts';
 import { createBorgRepository, holdLock, listArchives, useBorgBaseDir, type BorgRepository } from './support/borg.ts';
 import { metricValue } from './support/restic.ts';
+import { borgEnv } from '../src/backends/borg.ts';
+import type { JobConfig } from '../src/config.ts';
 
 const readTree = async (dir: string): Promise<Map<string, string>> => {
   const tree = new Map<string, string>();
@@ -138,6 +141,24 @@ describe('cronvault with real borg', () => {
     assert.equal(metricValue(text, 'backup_last_success_timestamp_seconds'), lastSuccess);
   });
 
+  it('passes the passphrase only through BORG_PASSCOMMAND: a BORG_PASSPHRASE in its own environment never reaches borg', async () => {
+    const result = await runCronvault(['run', 'files', '--config', config], { env: { BORG_PASSPHRASE: 'not the password', BORG_PASSCOMMAND: 'false' } });
+    assert.equal(result.exitCode, 0, result.stderr);
+    const history = await readFile(join(tmp.dir, 'state', 'history', 'files.jsonl'), 'utf8');
+    assert.match(history, /"outcome":"success"/);
+    assert.ok(!`${result.stderr}${history}`.includes('correct horse'), 'the passphrase is never printed or recorded');
+  });
+
+  it('quotes a password_file path so borg splits BORG_PASSCOMMAND back into exactly that path', async () => {
+    const awkward = "/tmp/a dir/it's $HOME; rm -rf x.pass";
+    const env = borgEnv({ passwordFile: awkward, env: {}, repository: '/r' } as unknown as JobConfig);
+    const split = await execa('python3', ['-c', 'import json, shlex, sys; print(json.dumps(shlex.split(sys.argv[1])))', env.BORG_PASSCOMMAND!]);
+    assert.deepEqual(JSON.parse(split.stdout), ['cat', '--', awkward]);
+    assert.equal(env.BORG_PASSPHRASE, undefined);
+    assert.equal(env.BORG_RELOCATED_REPO_ACCESS_IS_OK, 'no');
+    assert.equal(env.BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK, 'no');
+  });
+
   it('fails at once when the repository does not exist', async () => {
     const result = await runCronvault(['run', 'missing', '--config', config]);
     assert.equal(result.exitCode, 1);
@@ -154,11 +175,14 @@ describe('cronvault with real borg', () => {
   });
 
   it('waits for a lock held by a live borg process, retrying until it ends', async () => {
-    const holder = await holdLock(repo, { seconds: 3 });
-    const result = await runCronvault(['run', 'locked', '--config', config]);
-    await holder.process;
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.match(result.stderr, /repository is locked by another process/);
+    const holder = await holdLock(repo);
+    const run = execa(process.execPath, [cronvaultBin, 'run', 'locked', '--config', config], { reject: false, stdin: 'ignore' });
+    let stderr = '';
+    run.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // The lock goes away only once an attempt has failed on it.
+    await waitFor(() => /attempt 1\/10 failed: .*repository is locked by another process/.test(stderr), { timeoutMs: 60_000, message: 'a failed attempt on the lock' }).finally(() => holder.release());
+    const result = await run;
+    assert.equal(result.exitCode, 0, stderr);
     const text = await prom('locked');
     assert.ok(metricValue(text, 'backup_last_run_attempts')! > 1, 'more than one attempt');
     assert.equal(metricValue(text, 'backup_last_run_success'), 1);
@@ -166,7 +190,7 @@ describe('cronvault with real borg', () => {
 
   it("breaks a stale lock left by this host's killed run, and the run succeeds", async () => {
     // Same host name, another node id: borg itself does not take it for its own stale lock.
-    const holder = await holdLock(repo, { hostId: `${hostname()}@1`, seconds: 60 });
+    const holder = await holdLock(repo, { hostId: `${hostname()}@1` });
     await holder.killHard();
     assert.equal((await readdir(join(repo.repository, 'lock.exclusive'))).length, 1, 'the killed run left its lock');
     const result = await runCronvault(['run', 'locked', '--config', config]);
@@ -175,7 +199,7 @@ describe('cronvault with real borg', () => {
   });
 
   it("never breaks another host's lock", async () => {
-    const holder = await holdLock(repo, { hostId: 'otherhost@1', seconds: 60 });
+    const holder = await holdLock(repo, { hostId: 'otherhost@1' });
     await holder.killHard();
     try {
       const result = await runCronvault(['run', 'foreignlock', '--config', config]);

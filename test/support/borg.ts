@@ -40,11 +40,16 @@ export const listArchives = async (repo: Pick<BorgRepository, 'env'>, ...filters
   (JSON.parse(await borg(repo, ['list', '--json', ...filters])) as { archives: BorgArchiveInfo[] }).archives;
 
 /**
- * Holds the repository's lock from a `borg with-lock` process until it is killed; `hostId`
+ * Holds the repository's lock from a `borg with-lock` process until released or killed; `hostId`
  * makes the lock look like another machine's (BORG_HOST_ID). Resolves once the lock exists.
  */
-export const holdLock = async (repo: BorgRepository, options: { hostId?: string; seconds: number }): Promise<{ borgPid: number; process: ResultPromise; killHard: () => Promise<void> }> => {
-  const child = execa('borg', ['with-lock', repo.repository, 'sleep', String(options.seconds)], {
+export const holdLock = async (
+  repo: BorgRepository,
+  options: { hostId?: string } = {},
+): Promise<{ borgPid: number; process: ResultPromise; release: () => Promise<void>; killHard: () => Promise<void> }> => {
+  // Holds until `release()` creates the file: no sleep to guess how long a loaded machine needs.
+  const releaseFile = `${repo.repository}.release-${process.hrtime.bigint()}`;
+  const child = execa('borg', ['with-lock', repo.repository, '/bin/sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.1; done', releaseFile], {
     env: { ...repo.env, ...(options.hostId ? { BORG_HOST_ID: options.hostId } : {}) },
     reject: false,
     // Its `sleep` child would keep inherited pipes open after borg is killed.
@@ -65,7 +70,11 @@ export const holdLock = async (repo: BorgRepository, options: { hostId?: string;
         for (const pid of children.trim().split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
         await child;
       };
-      return { borgPid: child.pid!, process: child, killHard };
+      const release = async () => {
+        await writeFile(releaseFile, '');
+        await child;
+      };
+      return { borgPid: child.pid!, process: child, release, killHard };
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
