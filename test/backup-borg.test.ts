@@ -11,7 +11,7 @@ import { cronvaultBin, makeTempDir, runCronvault, writeTestConfig } from './supp
 import { waitFor } from './support/services.ts';
 import { createBorgRepository, holdLock, listArchives, useBorgBaseDir, type BorgRepository } from './support/borg.ts';
 import { metricValue } from './support/restic.ts';
-import { borgEnv } from '../src/backends/borg.ts';
+import { archiveGlobFor, archiveNameFor, borg as borgBackend, borgEnv, classifyBorgExit } from '../src/backends/borg.ts';
 import type { JobConfig } from '../src/config.ts';
 
 const readTree = async (dir: string): Promise<Map<string, string>> => {
@@ -103,6 +103,13 @@ describe('cronvault with real borg', () => {
     const restored = await runCronvault(['restore', 'files', '--config', config, '--target', target]);
     assert.equal(restored.exitCode, 0, restored.stderr);
     assert.deepEqual(await readTree(join(target, data)), await readTree(data));
+
+    const status = JSON.parse((await runCronvault(['status', '--config', config, '--json'])).stdout) as { jobs: { name: string; engine: string; healthy: boolean; lastRun: { exitMeaning: string } }[] };
+    const files = status.jobs.find((j) => j.name === 'files')!;
+    assert.deepEqual([files.engine, files.healthy, files.lastRun.exitMeaning], ['borg', true, 'success']);
+    const history = await runCronvault(['history', 'files', '--config', config]);
+    assert.equal(history.exitCode, 0, history.stderr);
+    assert.match(history.stdout, new RegExp(own[1]!.name));
   });
 
   it('backs up a command job through --content-from-command and restores it to stdout', async () => {
@@ -211,5 +218,43 @@ describe('cronvault with real borg', () => {
     } finally {
       await execa('borg', ['break-lock'], { env: repo.env });
     }
+  });
+});
+
+describe('borg exit codes and names (no repository)', () => {
+  it('classifies borg 1.2 exit 2 by its stderr, and 1.4 modern codes by the table', () => {
+    const cases: [number, string, string, string][] = [
+      [2, 'passphrase supplied in BORG_PASSPHRASE, by BORG_PASSCOMMAND or via BORG_PASSPHRASE_FD is incorrect.', 'permanent', 'wrong password'],
+      [2, 'Repository /srv/borg does not exist.', 'permanent', 'repository does not exist'],
+      [2, 'Failed to create/acquire the lock /srv/borg/lock.exclusive (timeout).', 'transient', 'locked'],
+      [2, 'Remote: ssh: connect to host nas port 22: Connection refused\nConnection closed by remote host', 'transient', 'unreachable'],
+      [13, '', 'permanent', 'repository does not exist'],
+      [52, '', 'permanent', 'wrong password'],
+      [73, '', 'transient', 'locked'],
+      [80, '', 'transient', 'connection'],
+      [1, '', 'warning', 'warnings'],
+      [107, '', 'warning', 'warning'],
+      [143, '', 'permanent', 'signal 15'],
+      [2, 'something nobody expected', 'transient', 'something nobody expected'],
+    ];
+    for (const [code, stderr, kind, reason] of cases) {
+      const outcome = classifyBorgExit(code, stderr);
+      assert.equal(outcome.kind, kind, `exit ${code} ${stderr}`);
+      assert.match(outcome.reason, new RegExp(reason), `exit ${code} ${stderr}`);
+    }
+    assert.equal(borgBackend.describeExitCode(52), 'wrong password');
+    assert.equal(borgBackend.describeExitCode(2), 'error');
+    assert.match(borgBackend.describeExitCode(42), /unknown exit code 42/);
+  });
+
+  it('names archives <job>@<host>-<time> and scopes retention to exactly that job on that host', () => {
+    const job = { name: 'db', hostname: 'h1' } as unknown as JobConfig;
+    assert.equal(archiveNameFor(job), 'db@h1-{now:%Y-%m-%dT%H:%M:%S}');
+    const glob = new RegExp(`^${archiveGlobFor(job).replace(/\[0-9\]/g, '\\d').replace(/\./g, '\\.')}$`);
+    assert.ok(glob.test('db@h1-2026-11-24T10:00:00'));
+    for (const other of ['db-old@h1-2026-11-24T10:00:00', 'db@h1-x-2026-11-24T10:00:00', 'db@h10-2026-11-24T10:00:00', 'xdb@h1-2026-11-24T10:00:00', 'db@h1-2026-11-24T10:00:00.checkpoint']) {
+      assert.ok(!glob.test(other), other);
+    }
+    assert.throws(() => archiveNameFor({ name: 'db', hostname: 'h1@x' } as unknown as JobConfig), /cannot be part of a borg archive name/);
   });
 });
