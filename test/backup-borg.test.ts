@@ -46,7 +46,7 @@ describe('cronvault with real borg', () => {
     config = await writeTestConfig(tmp.dir, [
       `defaults: { engine: borg, repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none, retry: { attempts: 10, min_delay: 1s, max_delay: 1s } }`,
       'jobs:',
-      `  files: { path: ${data} }`,
+      `  files: { path: ${data}, tags: [web, nightly] }`,
       `  wrongpw: { path: ${data}, password_file: ${wrong} }`,
       `  missing: { path: ${data}, repository: ${join(tmp.dir, 'no-such-repo')} }`,
       `  dump: { command: "printf 'line one\\nline two\\n'", stdin_filename: db.sql }`,
@@ -83,7 +83,8 @@ describe('cronvault with real borg', () => {
     const archives = await listArchives(repo);
     const own = archives.filter((a) => a.name.startsWith(`files@${hostname()}-`));
     assert.equal(own.length, 2);
-    const info = JSON.parse(String((await execa('borg', ['info', '--json', `::${own[1]!.name}`], { env: repo.env })).stdout)) as { archives: { stats: { original_size: number; nfiles: number } }[] };
+    const info = JSON.parse(String((await execa('borg', ['info', '--json', `::${own[1]!.name}`], { env: repo.env })).stdout)) as { archives: { comment: string; stats: { original_size: number; nfiles: number } }[] };
+    assert.equal(info.archives[0]!.comment, 'cronvault tags: web, nightly', 'tags are kept in the archive comment');
     // create's original_size also counts the archive's own metadata; info's is the files' bytes.
     const fileBytes = info.archives[0]!.stats.original_size;
     assert.equal(fileBytes, 14 + 200_000 + 11);

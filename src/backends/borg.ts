@@ -301,6 +301,8 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
   if (job.path !== undefined && (await sourceMissing(job.path))) return { kind: 'permanent', exitCode: -1, reason: `backup source path ${job.path} does not exist` };
   const args = ['create', '--json', '--stats', '--lock-wait', String(lockWaitSeconds(job))];
   for (const pattern of job.exclude) args.push('--exclude', pattern);
+  // borg 1.x archives have no tags; the archive comment keeps them readable in `borg info`.
+  if (job.tags.length > 0) args.push('--comment', `cronvault tags: ${job.tags.join(', ')}`);
   args.push(...job.engineArgs);
   // --content-from-command (1.2+) runs the producer itself and fails without an archive when it
   // exits non-zero: no truncated dump is ever stored, so there is nothing to clean up.
