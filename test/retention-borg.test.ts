@@ -16,7 +16,7 @@ import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createBorgRepository, listArchives, useBorgBaseDir, type BorgArchiveInfo, type BorgRepository } from './support/borg.ts';
 import { metricValue } from './support/restic.ts';
 import { D, prng, randomHistory, randomPolicy, type DuplicatiPolicy } from './support/retention-random.ts';
-import { borgBucketOf, parseRetention, simulateBorgPrune, simulateDuplicatiRetention, toBorgPruneArgs, type BorgBucket } from '../src/retention.ts';
+import { borgBucketOf, explainRetention, parseRetention, simulateBorgPrune, simulateDuplicatiRetention, toBorgPruneArgs, type BorgBucket } from '../src/retention.ts';
 import { parsePruneList } from '../src/backends/borg.ts';
 
 const PERIODS: readonly [BorgBucket, number][] = [
@@ -56,6 +56,9 @@ describe('borg retention translation properties', () => {
     assert.equal(toBorgPruneArgs(parseRetention('U:0s')).keepAll, true);
     assert.throws(() => toBorgPruneArgs(parseRetention('1W:3D')), /borg cannot keep one backup every 3 days/);
     assert.deepEqual(toBorgPruneArgs(parseRetention({ daily: 7, within: '2D' })).args, ['--keep-within', '2d', '--keep-daily', '7']);
+    assert.match(explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'), /borg prune --keep-within 2d --keep-daily 7\nthen borg compact/);
+    assert.match(explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'), /borg measures --keep-within back from now/);
+    assert.match(explainRetention(parseRetention('1W:3D'), 'borg'), /borg cannot apply this policy: rule 1W:3D/);
   });
 
   it('borg keeps a backup in every period where Duplicati keeps one (expressible intervals, rounding refused)', () => {

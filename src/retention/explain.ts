@@ -84,6 +84,7 @@ const borgLines = (policy: RetentionPolicy, rounding: 'refuse' | 'keep-more'): s
     if (policy.kind === 'duplicati' && args.some((arg) => /^--keep-(hourly|daily|weekly|monthly|yearly)$/.test(arg))) {
       notes.push('note: borg keeps the newest backup of each calendar hour, day, week, month or year that has backups; each count covers every period its window can touch');
     }
+    if (policy.kind === 'counts' && policy.within) notes.push('note: borg measures --keep-within back from now, not from the newest backup');
     return [...notes, `borg prune ${args.join(' ')}`, 'then borg compact'];
   } catch (error) {
     return [`borg cannot apply this policy: ${(error as Error).message}`];
