@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 # Debian packages the tests start for real (no mocks): engines, Prometheus stack, Ansible, cron.
-TEST_PACKAGES := restic zsh rclone prometheus-node-exporter prometheus prometheus-alertmanager prometheus-pushgateway \
+TEST_PACKAGES := restic borgbackup zsh rclone prometheus-node-exporter prometheus prometheus-alertmanager prometheus-pushgateway \
   ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux procps
 DEMO_PACKAGES := restic
 BENCH_PACKAGES := restic hyperfine

@@ -51,7 +51,7 @@ Logs always go to stderr, data (tables, JSON, scripts) to stdout.`;
 
 export const buildProgram = (context: ProgramContext): Command => {
   const program = new Command('cronvault')
-    .description('Back up paths and databases from cron with restic or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.')
+    .description('Back up paths and databases from cron with restic, borg or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.')
     .version(VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -175,7 +175,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     .command('explain')
     .description('Say in words what a retention policy keeps, and the exact engine flags')
     .argument('<policy>', 'e.g. "1W:1D,4W:1W,12M:1M", "U:1Y" or none')
-    .addOption(new Option('--engine <engine>', 'engine to translate for').choices(['restic', 'duplicati']).default('restic'))
+    .addOption(new Option('--engine <engine>', 'engine to translate for').choices(['restic', 'duplicati', 'borg']).default('restic'))
     .option('--restic-version <version>', 'restic version to translate for (default: the installed one)')
     .addOption(new Option('--rounding <mode>', 'what to do with intervals restic cannot express').choices(['refuse', 'keep-more']).default('refuse'))
     .addHelpText('after', '\nReads no config (--config is accepted and ignored). --json prints { policy, engine, explanation, applicable, problem }.\n\nExamples:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  cronvault retention explain "7D:0s,3M:1D,10Y:2M" --engine duplicati\n\nExit 2 when the policy is invalid.')

@@ -9,7 +9,7 @@ import { parseDuration } from './durations.ts';
 import { assertJobName } from './job-name.ts';
 import { parseSchedule } from './schedule/index.ts';
 import { isPlainObject } from './plain-object.ts';
-import { parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy, type RetentionRounding } from './retention/index.ts';
+import { parseRetention, toBorgPruneArgs, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy, type RetentionRounding } from './retention/index.ts';
 import { didYouMean } from './suggest.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
@@ -17,8 +17,14 @@ export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
 const COMMAND_LINE = 'command line';
 export const DEFAULT_STATE_DIR = '/var/lib/cronvault';
 export const DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
-export const ENGINES = ['restic', 'duplicati'] as const;
+export const ENGINES = ['restic', 'duplicati', 'borg'] as const;
 export type EngineName = (typeof ENGINES)[number];
+
+const REPOSITORY_EXAMPLES: Record<EngineName, string> = {
+  restic: 'a restic repository such as /srv/restic or rest:http://host:8000/',
+  duplicati: 'a Duplicati target URL such as file:///mnt/usb/photos',
+  borg: 'a borg repository such as /srv/borg or ssh://backup@host/./repo',
+};
 
 export interface RetryPolicy {
   attempts: number;
@@ -193,7 +199,7 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
     case 'engine':
       if (typeof value !== 'string' || !(ENGINES as readonly string[]).includes(value)) {
-        fail(where, `unknown engine ${JSON.stringify(value)}: use ${ENGINES.join(' or ')}${typeof value === 'string' ? didYouMean(value, ENGINES) : ''}`);
+        fail(where, `unknown engine ${JSON.stringify(value)}: use ${ENGINES.slice(0, -1).join(', ')} or ${ENGINES.at(-1)}${typeof value === 'string' ? didYouMean(value, ENGINES) : ''}`);
       }
       return value;
     case 'rounding':
@@ -264,12 +270,12 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
   if (path === undefined && command === undefined) fail(where, 'needs "path" (a directory or file to back up) or "command" (whose output is backed up)');
   const engine = pick<EngineName>('engine') ?? 'restic';
   const repository = pick<string>('repository');
-  if (repository === undefined) fail(where, `needs a repository (${engine === 'restic' ? 'a restic repository such as /srv/restic or rest:http://host:8000/' : 'a Duplicati target URL such as file:///mnt/usb/photos'}): set ${setIn('repository')}`);
+  if (repository === undefined) fail(where, `needs a repository (${REPOSITORY_EXAMPLES[engine]}): set ${setIn('repository')}`);
   const passwordFile = pick<string>('password_file');
   const passwordCommand = pick<string>('password_command');
   if (values.password_file !== undefined && values.password_command !== undefined) fail(where, 'give either "password_file" or "password_command", not both');
   if (passwordFile === undefined && passwordCommand === undefined) fail(where, `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`);
-  if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic engine (duplicati-cli cannot read standard input)');
+  if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic or borg engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
   const rounding = pick<RetentionRounding>('retention_rounding') ?? 'refuse';
   // A policy the job's engine cannot apply is a config error now, not a failed run at 2 a.m.
@@ -277,6 +283,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
   try {
     if (engine === 'duplicati' && retention?.kind === 'counts') toDuplicatiPolicy(retention);
     if (engine === 'restic' && retention !== undefined && retention.kind !== 'none') toResticForgetArgs(retention, { resticVersion: '0.16.0', rounding });
+    if (engine === 'borg' && retention !== undefined) toBorgPruneArgs(retention, { rounding });
   } catch (error) {
     fail(where, `retention: ${(error as Error).message}`);
   }

@@ -18,7 +18,7 @@ const CASES: [string, string, RegExp][] = [
   ['a job with both path and command', base('  db:\n    path: /a\n    command: pg_dump x\n'), /jobs\.db: give either "path" or "command", not both/],
   ['no password source anywhere', base('  a:\n    path: /a\n', '  repository: /srv/restic\n'), /config\.yml:5: jobs\.a: needs a password source: set "password_file" or "password_command" in the job or in defaults/],
   ['no repository anywhere', base('  a:\n    path: /a\n', '  password_file: /etc/p\n'), /config\.yml:5: jobs\.a: needs a repository \(a restic repository such as \/srv\/restic .*\): set "repository" in the job or in defaults/],
-  ['an unknown engine, with a suggestion', base('  a:\n    path: /a\n    engine: restik\n'), /config\.yml:9: jobs\.a\.engine: unknown engine "restik": use restic or duplicati \(did you mean "restic"\?\)/],
+  ['an unknown engine, with a suggestion', base('  a:\n    path: /a\n    engine: restik\n'), /config\.yml:9: jobs\.a\.engine: unknown engine "restik": use restic, duplicati or borg \(did you mean "restic"\?\)/],
   ['a bad retry delay', base('  a:\n    path: /a\n    retry: { attempts: 3, min_delay: 5 minutes }\n'), /config\.yml:9: jobs\.a\.retry\.min_delay: "5 minutes" is not a duration/],
   ['zero attempts', base('  a:\n    path: /a\n    retry: { attempts: 0 }\n'), /jobs\.a\.retry\.attempts: expected a whole number of at least 1, found number 0/],
   ['min_delay longer than max_delay', base('  a:\n    path: /a\n    retry: { min_delay: 2m, max_delay: 10s }\n'), /min_delay \(120s\) is longer than max_delay \(10s\)/],
@@ -32,7 +32,8 @@ const CASES: [string, string, RegExp][] = [
   ['a relative password file in defaults', base('  a:\n    path: /a\n', '  repository: /r\n  password_file: repo.pass\n'), /config\.yml:4: defaults\.password_file: "repo\.pass" is a relative path/],
   ['an env with a bad variable name', base('  a:\n    path: /a\n    env: { "AWS-KEY": x }\n'), /jobs\.a\.env\.AWS-KEY: "AWS-KEY" is not a valid environment variable name/],
   ['a duplicate key', base('  a:\n    path: /a\n    path: /b\n'), /not valid YAML: Map keys must be unique/],
-  ['a command job on duplicati', base('  a:\n    command: pg_dump x\n    engine: duplicati\n'), /"command" jobs need the restic engine/],
+  ['a command job on duplicati', base('  a:\n    command: pg_dump x\n    engine: duplicati\n'), /"command" jobs need the restic or borg engine/],
+  ['a retention borg cannot apply', base('  a:\n    path: /a\n    engine: borg\n    retention: "1W:3D"\n'), /retention: rule 1W:3D: borg cannot keep one backup every 3 days/],
 ];
 
 describe('config validation', () => {
@@ -68,9 +69,9 @@ describe('config validation', () => {
 
   it('rejects unknown flags and bad flag values with exit 2', async () => {
     assert.equal((await runCronvault(['run', '--pth', '/x'])).exitCode, 2);
-    const badEngine = await runCronvault(['run', '--path', '/x', '--engine', 'borg']);
+    const badEngine = await runCronvault(['run', '--path', '/x', '--engine', 'tar']);
     assert.equal(badEngine.exitCode, 2);
-    assert.match(badEngine.stderr, /Allowed choices are restic, duplicati/);
+    assert.match(badEngine.stderr, /Allowed choices are restic, duplicati, borg/);
     const relative = await runCronvault(['run', '--path', 'x/y', '--repository', '/r', '--password-file', '/p']);
     assert.equal(relative.exitCode, 2);
     assert.match(relative.stderr, /command line: --path: "x\/y" is a relative path/);

@@ -24,12 +24,17 @@ export interface EngineRunOptions {
   stdin?: NodeJS.ReadableStream;
   /** When set, stdout is written here instead of being read as lines (restore --to-stdout). */
   stdoutTo?: NodeJS.WritableStream;
+  /** Working directory (borg extract restores into the current directory). */
+  cwd?: string;
 }
 
 const STDERR_TAIL_BYTES = 64 * 1024;
 
 /** Environment variables that would override what cronvault passes on purpose. */
-const SCRUBBED_ENV = ['RESTIC_PASSWORD', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND', 'RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'PASSPHRASE'];
+const SCRUBBED_ENV = [
+  'RESTIC_PASSWORD', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND', 'RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'PASSPHRASE',
+  'BORG_PASSPHRASE', 'BORG_PASSCOMMAND', 'BORG_PASSPHRASE_FD', 'BORG_NEW_PASSPHRASE', 'BORG_REPO',
+];
 
 export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> => {
   const env: Record<string, string | undefined> = { ...process.env };
@@ -39,6 +44,7 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
   const subprocess = execa(options.binary, options.args, {
     env,
     extendEnv: false,
+    cwd: options.cwd,
     reject: false,
     buffer: false,
     stdin: options.stdin ? 'pipe' : 'ignore',

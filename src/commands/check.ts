@@ -82,6 +82,8 @@ const repositoryCheck = (job: JobConfig, probe: RepositoryProbe): Omit<CheckResu
   }
 };
 
+const INSTALL_HINT: Record<JobConfig['engine'], string> = { restic: 'apt-get install restic', duplicati: 'install duplicati-cli', borg: 'apt-get install borgbackup' };
+
 const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   const backend = backendFor(job.engine);
   const results: CheckResult[] = [];
@@ -91,7 +93,7 @@ const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
     results.push({ subject: `job ${job.name}: engine`, ok: true, message: `${job.engine} ${version ?? 'installed'}` });
     engineOk = true;
   } catch (error) {
-    results.push({ subject: `job ${job.name}: engine`, ok: false, message: (error as Error).message, fix: job.engine === 'restic' ? 'apt-get install restic, or set "binary" to its path' : 'install duplicati-cli, or set "binary" to its path' });
+    results.push({ subject: `job ${job.name}: engine`, ok: false, message: (error as Error).message, fix: `${INSTALL_HINT[job.engine]}, or set "binary" to its path` });
   }
   const password = await checkPasswordFile(job);
   results.push(password);

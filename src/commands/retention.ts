@@ -1,7 +1,7 @@
 // `cronvault retention explain`: what a policy keeps, in words, and the exact engine flags.
 import { installedResticVersion } from '../backends/restic.ts';
 import { UsageError } from '../errors.ts';
-import { explainRetention, parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionRounding } from '../retention/index.ts';
+import { explainRetention, parseRetention, toBorgPruneArgs, toDuplicatiPolicy, toResticForgetArgs, type RetentionRounding } from '../retention/index.ts';
 
 export interface ExplainFlags {
   engine?: string;
@@ -14,7 +14,7 @@ const resticVersionForExplain = (): Promise<string> => installedResticVersion().
 
 export const explainCommand = async (policyText: string, flags: ExplainFlags): Promise<{ text: string; problem?: string }> => {
   const engine = flags.engine ?? 'restic';
-  if (engine !== 'restic' && engine !== 'duplicati') throw new UsageError('E_USAGE', `--engine must be restic or duplicati, not "${engine}"`);
+  if (engine !== 'restic' && engine !== 'duplicati' && engine !== 'borg') throw new UsageError('E_USAGE', `--engine must be restic, duplicati or borg, not "${engine}"`);
   if (flags.rounding !== undefined && flags.rounding !== 'refuse' && flags.rounding !== 'keep-more') throw new UsageError('E_USAGE', `--rounding must be refuse or keep-more, not "${flags.rounding}"`);
   const policy = parseRetention(policyText, 'retention');
   const resticVersion = engine === 'restic' ? (flags.resticVersion ?? (await resticVersionForExplain())) : undefined;
@@ -26,6 +26,7 @@ export const explainCommand = async (policyText: string, flags: ExplainFlags): P
   try {
     if (policy.kind !== 'none') {
       if (engine === 'restic') toResticForgetArgs(policy, { resticVersion: resticVersion!, rounding });
+      else if (engine === 'borg') toBorgPruneArgs(policy, { rounding });
       else toDuplicatiPolicy(policy);
     }
   } catch (error) {

@@ -2,6 +2,7 @@
 // dry runs and the README. Deterministic: tests and docs compare it literally.
 import { toDuplicatiPolicy } from './duplicati.ts';
 import { toResticForgetArgs, type ResticForgetOptions } from './restic.ts';
+import { toBorgPruneArgs } from './borg.ts';
 import { describeParts, describeTimespan, isProblem, readTimespan, UNIT_ORDER, unitName } from './timespan.ts';
 import { COUNT_KEYS, type CountKey, type RetentionPolicy, type RetentionRounding, type RetentionRule } from './types.ts';
 
@@ -69,6 +70,22 @@ const resticLines = (policy: RetentionPolicy, options: ResticForgetOptions): str
   }
 };
 
+const borgLines = (policy: RetentionPolicy, rounding: 'refuse' | 'keep-more'): string[] => {
+  if (policy.kind === 'none') return ['borg prune is skipped'];
+  try {
+    const { args, warnings, keepAll } = toBorgPruneArgs(policy, { rounding });
+    const notes = warnings.map((warning) => `note: ${warning}`);
+    if (keepAll) return [...notes, 'borg prune is skipped: the policy keeps every backup'];
+    if (policy.kind === 'duplicati' && args.some((arg) => /^--keep-(hourly|daily|weekly|monthly|yearly)$/.test(arg))) {
+      notes.push('note: borg keeps the newest backup of each calendar hour, day, week, month or year that has backups; each count covers every period its window can touch');
+    }
+    if (policy.kind === 'counts' && policy.within) notes.push('note: borg measures --keep-within back from now, not from the newest backup');
+    return [...notes, `borg prune ${args.join(' ')}`, 'then borg compact'];
+  } catch (error) {
+    return [`borg cannot apply this policy: ${(error as Error).message}`];
+  }
+};
+
 const duplicatiLines = (policy: RetentionPolicy): string[] => {
   if (policy.kind === 'none') return ['no --retention-policy is passed'];
   try {
@@ -85,10 +102,12 @@ export interface ExplainOptions {
 }
 
 /** One line per rule, then the engine's exact flags (or why it cannot apply the policy). */
-export const explainRetention = (policy: RetentionPolicy, engine: 'restic' | 'duplicati', options: ExplainOptions = {}): string => {
+export const explainRetention = (policy: RetentionPolicy, engine: 'restic' | 'duplicati' | 'borg', options: ExplainOptions = {}): string => {
   const engineLines =
     engine === 'restic'
       ? resticLines(policy, { resticVersion: options.resticVersion ?? '', rounding: options.rounding ?? 'refuse' })
-      : duplicatiLines(policy);
+      : engine === 'borg'
+        ? borgLines(policy, options.rounding ?? 'refuse')
+        : duplicatiLines(policy);
   return [...ruleLines(policy), ...engineLines].join('\n');
 };

@@ -13,6 +13,8 @@ export { parseRetention, parseTimespan } from './parse.ts';
 export { toDuplicatiPolicy } from './duplicati.ts';
 // Why: restic needs the same policy as forget flags, never keeping less than Duplicati would.
 export { toResticForgetArgs, toResticDuration, RESTIC_UNLIMITED_FALLBACK } from './restic.ts';
+// Why: borg needs the same policy as prune flags, never keeping less than Duplicati would.
+export { toBorgPruneArgs, toBorgWithin, simulateBorgPrune, borgBucketOf, BORG_UNLIMITED, type BorgBucket, type BorgPruneTranslation } from './borg.ts';
 // Why: operators should read what a policy does and the exact flags before anything is deleted.
 export { explainRetention, type ExplainOptions } from './explain.ts';
 // Why: models of both engines' algorithms, so "restic keeps at least as much" can be tested.
