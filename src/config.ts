@@ -427,7 +427,8 @@ export const parseConfig = (text: string, file: string): Config => {
     const error = doc.errors[0]!;
     const { line, col } = lines.linePos(error.pos[0]);
     // Which key is repeated: with many jobs, "keys must be unique" alone sends you searching.
-    const repeated = error.code === 'DUPLICATE_KEY' ? `: ${quote(text.slice(error.pos[0], error.pos[1]).trim())} appears more than once (job names too must be unique)` : '';
+    const key = /^("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\n]*?)\s*:(?:\s|$)/.exec(text.slice(error.pos[0]))?.[1];
+    const repeated = error.code === 'DUPLICATE_KEY' && key ? `: ${quote(key.replace(/^(["'])(.*)\1$/, '$2'))} appears more than once (job names too must be unique)` : '';
     throw new UsageError('E_CONFIG', `${file}:${line}:${col}: not valid YAML: ${error.message.split('\n')[0]!.slice(0, 200)}${repeated}`);
   }
   const loc = new Locator(file, doc, lines, text);
