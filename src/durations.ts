@@ -12,11 +12,11 @@ export const MAX_DURATION_MS = 2_147_483_647;
 
 /**
  * Milliseconds, or undefined when the text is not a duration. A bare number means seconds.
- * Callers check the result against MAX_DURATION_MS; an absurd one ("9" x 400 "d") is Infinity.
+ * Callers check the result against MAX_DURATION_MS; one too large for a number is undefined.
  */
 export const parseDuration = (text: string): number | undefined => {
   const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number.isFinite(Number(trimmed) * 1000) ? Number(trimmed) * 1000 : undefined;
   if (trimmed === '') return undefined;
   let total = 0;
   PART.lastIndex = 0;
@@ -26,7 +26,7 @@ export const parseDuration = (text: string): number | undefined => {
     if (!match || match.index !== start) return undefined;
     total += Number(match[1]) * UNIT_MS[match[2]!]!;
   }
-  return total;
+  return Number.isFinite(total) ? total : undefined;
 };
 
 /** "37 s", "4 min 5 s", "2 h 3 min": short and readable in logs. */
