@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promis
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { cronvaultBin, makeTempDir, runCronvault } from './support/cli.ts';
 import { freePort, waitFor } from './support/services.ts';
 
