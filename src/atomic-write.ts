@@ -51,6 +51,9 @@ export const writeFileAtomic = async (file: string, content: string, mode = 0o64
   try {
     const handle = await open(temp, 'w', mode);
     try {
+      // The mode exactly, whatever the umask: a .prom file must stay 0644 under cron's umask 077,
+      // since node_exporter reads it as another user.
+      await handle.chmod(mode);
       await handle.writeFile(content);
       await handle.sync();
     } finally {

@@ -3,9 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { hostname as osHostname } from 'node:os';
-import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node } from 'yaml';
 import { UsageError } from './errors.ts';
-import { parseDuration } from './durations.ts';
+import { MAX_DURATION_MS, parseDuration } from './durations.ts';
+import { findControlCharacter, quote } from './input-text.ts';
+import { privateFileWarnings } from './private-files.ts';
 import { assertJobName } from './job-name.ts';
 import { parseSchedule } from './schedule/index.ts';
 import { isPlainObject } from './plain-object.ts';
@@ -74,16 +76,16 @@ export interface Config {
   warnings: string[];
 }
 
-type Kind = 'string' | 'http-url' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
+type Kind = 'string' | 'shell' | 'http-url' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
   path: 'abs-path',
-  command: 'string',
+  command: 'shell',
   stdin_filename: 'string',
   repository: 'string',
   password_file: 'abs-path',
-  password_command: 'string',
+  password_command: 'shell',
   retention: 'retention',
   retention_rounding: 'rounding',
   retention_max_delete: 'fraction',
@@ -103,6 +105,16 @@ const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs'];
 const METRICS_KEYS = ['textfile_dir', 'pushgateway_url'];
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
+/**
+ * More attempts than this is a typo, not a policy: at the default max_delay of 60 s, 100
+ * attempts already keep one nightly run retrying for up to 100 minutes, and the retry library
+ * plans every attempt up front (1000000000 of them ran node out of memory).
+ */
+export const MAX_ATTEMPTS = 100;
+/** YAML aliases a config may expand: plenty for shared defaults, far too few for an alias bomb. */
+export const MAX_ALIAS_COUNT = 100;
+/** One host's jobs; more is a generated config gone wrong (every job is a file and a cron line). */
+export const MAX_JOBS = 1000;
 
 /** Where a value sits in the source, for messages: "config.yml:12 jobs.influxdb.path". */
 class Locator {
@@ -110,10 +122,28 @@ class Locator {
     private readonly file: string,
     private readonly doc: Document | undefined,
     private readonly lines: LineCounter | undefined,
+    private readonly text?: string,
   ) {}
 
+  /** The value's text as written ("1e400"), when it came from a file. */
+  source(path: (string | number)[]): string | undefined {
+    const node = this.nodeAt(path);
+    const range = (node as Node | undefined)?.range;
+    return range && this.text !== undefined ? this.text.slice(range[0], range[1]).trim() : undefined;
+  }
+
+  private nodeAt(path: (string | number)[]): unknown {
+    let node: unknown = this.doc?.contents;
+    for (const segment of path) {
+      if (isMap(node)) node = node.items.find((item) => isScalar(item.key) && item.key.value === segment)?.value;
+      else if (isSeq(node) && typeof segment === 'number') node = node.items[segment];
+      else return undefined;
+    }
+    return node;
+  }
+
   at(path: (string | number)[], keyNode = false): string {
-    const dotted = path.join('.');
+    const dotted = path.map(segmentText).join('.');
     if (this.file === COMMAND_LINE) return `${COMMAND_LINE}: ${path.length > 0 ? `--${path.join('-').replace(/_/g, '-').replace(/^--+/, '')}` : ''}`.replace(/: $/, '');
     if (!this.doc || !this.lines) return `${this.file} ${dotted}`.trim();
     let node: unknown = this.doc.contents;
@@ -136,17 +166,42 @@ class Locator {
   }
 }
 
+/** A key as it appears in a location: as written, unless it would break the line or run long. */
+const segmentText = (segment: string | number): string =>
+  typeof segment === 'number' || (findControlCharacter(segment) === undefined && segment.length <= 100) ? String(segment) : quote(segment);
+
 const fail = (where: string, message: string): never => {
   throw new UsageError('E_CONFIG', `${where}: ${message}`);
 };
 
-const describe = (value: unknown): string =>
-  value === null ? 'nothing' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
+const describe = (value: unknown): string => {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `string ${quote(value)}`;
+  // YAML reads 1e400 as Infinity, which JSON would print as "null".
+  if (typeof value === 'number') return Number.isFinite(value) ? `number ${value}` : `a number too large to use (${value})`;
+  if (typeof value === 'object') return Object.getPrototypeOf(value) === Object.prototype ? 'a mapping' : `a ${value.constructor?.name ?? 'special'} value`;
+  return `${typeof value} ${String(value)}`;
+};
+
+/** Refuses control characters (a NUL, a stray newline from a YAML block scalar, ...). */
+const checkText = (text: string, where: string, what: string, allow: 'none' | 'shell' = 'none'): void => {
+  const found = findControlCharacter(text, allow);
+  if (found) {
+    const hint = found.name === 'a newline' && text.endsWith('\n') ? ' (a YAML "|" block keeps the final newline: use "|-" or a plain value)' : '';
+    fail(where, `${what} ${quote(text)} contains ${found.name} at character ${found.position}; control characters are not allowed${hint}`);
+  }
+};
+
+/** Leading or trailing blanks in a path or name are a copy-paste slip far more often than meant. */
+const checkTrimmed = (text: string, where: string, what: string): void => {
+  if (text.trim() !== text) fail(where, `${what} ${quote(text)} starts or ends with a space; remove it (a file name really ending in a space must be renamed)`);
+};
 
 const checkKeys = (value: Record<string, unknown>, allowed: readonly string[], path: (string | number)[], loc: Locator): void => {
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
-      fail(loc.at([...path, key], true), `unknown key "${key}"${didYouMean(key, allowed)}`);
+      fail(loc.at([...path, key], true), `unknown key ${quote(key)}${didYouMean(key, allowed)}`);
     }
   }
 };
@@ -157,6 +212,12 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
   switch (kind) {
     case 'string':
       if (typeof value !== 'string' || value === '') fail(where, `expected a non-empty string, found ${describe(value)}`);
+      checkText(value as string, where, 'value');
+      checkTrimmed(value as string, where, 'value');
+      return value;
+    case 'shell':
+      if (typeof value !== 'string' || value.trim() === '') fail(where, `expected a non-empty command, found ${describe(value)}`);
+      checkText(value as string, where, 'command', 'shell');
       return value;
     case 'http-url': {
       let url: URL | undefined;
@@ -165,21 +226,28 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
       } catch {
         url = undefined;
       }
+      if (typeof value === 'string') checkText(value, where, 'URL');
       if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(where, `expected an http:// or https:// URL such as http://pushgateway:9091, found ${describe(value)}`);
       return String(value).replace(/\/+$/, '');
     }
     case 'abs-path':
       if (typeof value !== 'string' || value === '') return fail(where, `expected an absolute path, found ${describe(value)}`);
-      if (!isAbsolute(value)) fail(where, `"${value}" is a relative path; use an absolute one (cron runs from an unknown directory)`);
+      checkText(value, where, 'path');
+      checkTrimmed(value, where, 'path');
+      if (!isAbsolute(value)) fail(where, `${quote(value)} is a relative path; use an absolute one (cron runs from an unknown directory)`);
       return value;
     case 'duration': {
-      const text = typeof value === 'number' ? String(value) : value;
+      const text = typeof value === 'number' ? (loc.source(path) ?? String(value)) : value;
       const ms = typeof text === 'string' ? parseDuration(text) : undefined;
-      if (ms === undefined) fail(where, `"${String(value)}" is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
+      if (ms === undefined) return fail(where, `${typeof text === 'string' ? quote(text) : describe(value)} is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
+      // Node's timers hold at most 2^31-1 ms; a longer timeout fired at once, a longer wait never waited.
+      if (ms > MAX_DURATION_MS) fail(where, `${quote(String(text))} is longer than 24 days, the longest duration cronvault can wait for`);
       return ms;
     }
     case 'int':
+      if (typeof value === 'number' && !Number.isFinite(value)) fail(where, `${quote(loc.source(path) ?? String(value))} is too large; give a whole number from 1 to ${MAX_ATTEMPTS}`);
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(where, `expected a whole number of at least 1, found ${describe(value)}`);
+      if ((value as number) > MAX_ATTEMPTS) fail(where, `${value} is more than the ${MAX_ATTEMPTS} attempts allowed (at the default max_delay of 60s, ${MAX_ATTEMPTS} attempts already retry for over an hour)`);
       return value;
     case 'bool':
       if (typeof value !== 'boolean') fail(where, `expected true or false, found ${describe(value)}`);
@@ -188,18 +256,20 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
       if (!Array.isArray(value)) return fail(where, `expected a list of strings, found ${describe(value)}`);
       value.forEach((item, i) => {
         if (typeof item !== 'string') fail(loc.at([...path, i]), `expected a string, found ${describe(item)}`);
+        checkText(item as string, loc.at([...path, i]), 'value');
       });
       return value;
     case 'string-map':
       if (!isPlainObject(value)) return fail(where, `expected a mapping of NAME: value, found ${describe(value)}`);
       for (const [key, item] of Object.entries(value)) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(loc.at([...path, key], true), `"${key}" is not a valid environment variable name`);
-        if (typeof item !== 'string' && typeof item !== 'number') fail(loc.at([...path, key]), 'expected a string value');
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(loc.at([...path, key], true), `${quote(key)} is not a valid environment variable name`);
+        if (typeof item !== 'string' && typeof item !== 'number') fail(loc.at([...path, key]), `expected a string value, found ${describe(item)}`);
+        checkText(String(item), loc.at([...path, key]), 'value', 'shell');
       }
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
     case 'engine':
       if (typeof value !== 'string' || !(ENGINES as readonly string[]).includes(value)) {
-        fail(where, `unknown engine ${JSON.stringify(value)}: use ${ENGINES.slice(0, -1).join(', ')} or ${ENGINES.at(-1)}${typeof value === 'string' ? didYouMean(value, ENGINES) : ''}`);
+        fail(where, `unknown engine ${typeof value === 'string' ? quote(value) : describe(value)}: use ${ENGINES.slice(0, -1).join(', ')} or ${ENGINES.at(-1)}${typeof value === 'string' ? didYouMean(value, ENGINES) : ''}`);
       }
       return value;
     case 'rounding':
@@ -213,6 +283,7 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
     }
     case 'schedule':
       if (typeof value !== 'string') return fail(where, `expected a cron schedule like "0 2 * * *", found ${describe(value)}`);
+      checkText(value, where, 'schedule');
       try {
         parseSchedule(value);
       } catch (error) {
@@ -327,6 +398,35 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
   };
 };
 
+/**
+ * The document as plain data. Aliases are checked here: one to a missing anchor, or an "alias
+ * bomb" expanding to millions of nodes, made the yaml library throw (a stack trace, exit 1).
+ */
+const toPlainData = (doc: Document, file: string, lines: LineCounter): unknown => {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    let culprit: Alias | undefined;
+    const unresolved = /Unresolved alias/.test((error as Error).message);
+    visit(doc, {
+      Alias(_, node) {
+        if (!unresolved || node.resolve(doc) === undefined) {
+          culprit = node;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    const place = culprit?.range ? (({ line, col }) => `${file}:${line}:${col}`)(lines.linePos(culprit.range[0])) : file;
+    const name = culprit ? quote(`*${culprit.source}`) : 'an alias';
+    if (unresolved) throw new UsageError('E_CONFIG', `${place}: not valid YAML: alias ${name} refers to no anchor (define "&${culprit?.source ?? 'name'}" before using it)`, { cause: error });
+    if (/Excessive alias count/.test((error as Error).message)) {
+      throw new UsageError('E_CONFIG', `${place}: not valid YAML: aliases expand to too much data (more than ${MAX_ALIAS_COUNT} copies; an "alias bomb"?)`, { cause: error });
+    }
+    throw new UsageError('E_CONFIG', `${file}: not valid YAML: ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`, { cause: error });
+  }
+};
+
 /** Parses and validates config text; `file` is only used in messages. */
 export const parseConfig = (text: string, file: string): Config => {
   const lines = new LineCounter();
@@ -334,10 +434,13 @@ export const parseConfig = (text: string, file: string): Config => {
   if (doc.errors.length > 0) {
     const error = doc.errors[0]!;
     const { line, col } = lines.linePos(error.pos[0]);
-    throw new UsageError('E_CONFIG', `${file}:${line}:${col}: not valid YAML: ${error.message.split('\n')[0]}`);
+    // Which key is repeated: with many jobs, "keys must be unique" alone sends you searching.
+    const key = /^("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\n]*?)\s*:(?:\s|$)/.exec(text.slice(error.pos[0]))?.[1];
+    const repeated = error.code === 'DUPLICATE_KEY' && key ? `: ${quote(key.replace(/^(["'])(.*)\1$/, '$2'))} appears more than once (job names too must be unique)` : '';
+    throw new UsageError('E_CONFIG', `${file}:${line}:${col}: not valid YAML: ${error.message.split('\n')[0]!.slice(0, 200)}${repeated}`);
   }
-  const loc = new Locator(file, doc, lines);
-  const raw: unknown = doc.toJS();
+  const loc = new Locator(file, doc, lines, text);
+  const raw = toPlainData(doc, file, lines);
   if (!isPlainObject(raw)) return fail(file, `expected a mapping with "jobs:" at the top, found ${describe(raw)}`);
   checkKeys(raw, TOP_KEYS, [], loc);
 
@@ -357,6 +460,7 @@ export const parseConfig = (text: string, file: string): Config => {
   }
   const jobs = new Map<string, JobConfig>();
   const warnings: string[] = [];
+  if (Object.keys(raw.jobs as object).length > MAX_JOBS) fail(loc.at(['jobs']), `has ${Object.keys(raw.jobs as object).length} jobs; at most ${MAX_JOBS} are allowed in one config`);
   for (const [name, values] of Object.entries(raw.jobs as Record<string, unknown>)) {
     assertJobName(name, loc.at(['jobs', name], true));
     const checked = checkJobMapping(values, ['jobs', name], loc);
@@ -370,13 +474,39 @@ export const parseConfig = (text: string, file: string): Config => {
 export const loadConfig = (file: string): Config => {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = decodeUtf8(readFileSync(file), file);
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : (error as Error).message;
     throw new UsageError('E_CONFIG_READ', `config file ${file} ${reason} (choose one with -c/--config or CRONVAULT_CONFIG, or run with --path/--repository flags)`, { cause: error });
   }
-  return parseConfig(text, file);
+  const config = parseConfig(text, file);
+  config.warnings.push(...privateFileWarnings(file, text, [...config.jobs.values()]));
+  return config;
+};
+
+/** Config text, refusing bytes that are not UTF-8 (a Latin-1 path would otherwise turn into "\ufffd"). */
+const decodeUtf8 = (bytes: Buffer, file: string): string => {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const good = bytes.subarray(0, firstInvalidUtf8(bytes));
+    const line = good.toString('utf8').split('\n').length;
+    throw new UsageError('E_CONFIG', `${file}:${line}: not valid UTF-8 (save the file as UTF-8)`);
+  }
+};
+
+const firstInvalidUtf8 = (bytes: Buffer): number => {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  for (let at = 0; at < bytes.length; at += 1) {
+    try {
+      decoder.decode(bytes.subarray(at, at + 1), { stream: true });
+    } catch {
+      return at;
+    }
+  }
+  return bytes.length;
 };
 
 /** Same checks for a job given by flags: a config of one. */
@@ -386,5 +516,7 @@ export const jobFromFlags = (name: string, values: Record<string, unknown>, dirs
   const stateDir = dirs.stateDir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', dirs.stateDir, ['--state-dir'], loc) as string);
   const textfileDir = dirs.textfileDir === undefined ? DEFAULT_TEXTFILE_DIR : (checkValue('abs-path', dirs.textfileDir, ['--textfile-dir'], loc) as string);
   const pushgatewayUrl = dirs.pushgatewayUrl === undefined ? undefined : (checkValue('http-url', dirs.pushgatewayUrl, ['--pushgateway-url'], loc) as string);
-  return resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, pushgatewayUrl, where: COMMAND_LINE });
+  const resolved = resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, pushgatewayUrl, where: COMMAND_LINE });
+  resolved.warnings.push(...privateFileWarnings(undefined, '', [resolved.job]));
+  return resolved;
 };

@@ -4,10 +4,19 @@
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
-/** Milliseconds, or undefined when the text is not a duration. A bare number means seconds. */
+/**
+ * The longest duration a Node timer can hold (2^31-1 ms, about 24.8 days). A longer one does
+ * not wait at all: Node fires it after 1 ms, so `timeout: 30d` stopped every run at once.
+ */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+/**
+ * Milliseconds, or undefined when the text is not a duration. A bare number means seconds.
+ * Callers check the result against MAX_DURATION_MS; one too large for a number is undefined.
+ */
 export const parseDuration = (text: string): number | undefined => {
   const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number.isFinite(Number(trimmed) * 1000) ? Number(trimmed) * 1000 : undefined;
   if (trimmed === '') return undefined;
   let total = 0;
   PART.lastIndex = 0;
@@ -17,7 +26,7 @@ export const parseDuration = (text: string): number | undefined => {
     if (!match || match.index !== start) return undefined;
     total += Number(match[1]) * UNIT_MS[match[2]!]!;
   }
-  return total;
+  return Number.isFinite(total) ? total : undefined;
 };
 
 /** "37 s", "4 min 5 s", "2 h 3 min": short and readable in logs. */

@@ -36,10 +36,11 @@ export const readLock = async (stateDir: string, job: string): Promise<LockInfo 
 
 export const acquireLock = async (stateDir: string, job: string): Promise<JobLock> => {
   const file = lockPath(stateDir, job);
-  await mkdir(join(stateDir, 'locks'), { recursive: true });
+  // 0700, like the rest of the state dir (state.ts), which this creates on a first run.
+  await mkdir(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
-      const handle = await open(file, 'wx', 0o644);
+      const handle = await open(file, 'wx', 0o600);
       await handle.writeFile(JSON.stringify({ pid: process.pid, since: new Date().toISOString() } satisfies LockInfo));
       await handle.close();
       return { release: () => rm(file, { force: true }) };

@@ -1,7 +1,7 @@
 // What cronvault remembers between runs, in state_dir: the last metrics of each job (so a new
 // run re-emits what it does not change, like the last success time) and a bounded run history.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { JobMetrics } from './metrics.ts';
 
@@ -25,6 +25,25 @@ export interface HistoryEntry {
 
 export const HISTORY_LIMIT = 200;
 
+/**
+ * State is cronvault's own and private: directories are created 0700 (the state dir with them,
+ * when it is missing) and files 0600. History reasons quote engine output, and whoever can
+ * write here can forge a job's last success. Existing directories keep the mode an operator
+ * gave them. (The textfile .prom files are the exception: see atomic-write.ts.)
+ */
+export const PRIVATE_DIR_MODE = 0o700;
+export const PRIVATE_FILE_MODE = 0o600;
+
+/** Creates `dir` and any missing parents 0700; leaves existing ones alone. */
+export const ensurePrivateDir = async (dir: string): Promise<void> => {
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+};
+
+const writePrivate = async (file: string, content: string): Promise<void> => {
+  await ensurePrivateDir(dirname(file));
+  await writeFileAtomic(file, content, PRIVATE_FILE_MODE);
+};
+
 export const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
 const historyFile = (stateDir: string, job: string): string => join(stateDir, 'history', `${job}.jsonl`);
 
@@ -40,7 +59,7 @@ export const readJobState = async (stateDir: string, job: string): Promise<JobSt
 };
 
 export const writeJobState = (stateDir: string, job: string, metrics: JobState): Promise<void> =>
-  writeFileAtomic(stateFile(stateDir, job), `${JSON.stringify(metrics, null, 2)}\n`, 0o640);
+  writePrivate(stateFile(stateDir, job), `${JSON.stringify(metrics, null, 2)}\n`);
 
 export const readHistory = async (stateDir: string, job: string): Promise<HistoryEntry[]> => {
   let text: string;
@@ -64,5 +83,5 @@ export const readHistory = async (stateDir: string, job: string): Promise<Histor
 /** Appends one run, keeping only the newest HISTORY_LIMIT so the file never grows unbounded. */
 export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry): Promise<void> => {
   const entries = [...(await readHistory(stateDir, job)), entry].slice(-HISTORY_LIMIT);
-  await writeFileAtomic(historyFile(stateDir, job), entries.map((e) => JSON.stringify(e)).join('\n') + '\n', 0o640);
+  await writePrivate(historyFile(stateDir, job), entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
 };

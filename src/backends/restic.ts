@@ -9,6 +9,7 @@ import { retentionVerdict, toResticForgetArgs, type ForgetGroup, type RetentionP
 import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
 import { runWithRetries } from '../retry.ts';
 import { formatDuration } from '../durations.ts';
+import { quote } from '../input-text.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext, RepositoryProbe, RepositoryState, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
 
 /** The tag that marks a job's snapshots; retention and listings filter on it. */
@@ -96,27 +97,48 @@ export const classifyResticFailure = (exitCode: number, stderr: string): Attempt
   const cause = resticCause(exitCode, stderr);
   if (cause) return { ...CAUSES[cause], exitCode };
   const lastLine = redactText(stderr.trim().split('\n').pop() ?? '');
-  return { kind: 'transient', exitCode, reason: `restic failed (exit ${exitCode})${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}` };
+  const what = EXIT_CODES[exitCode] === undefined ? `restic exited with unknown exit code ${exitCode}, treated as failure` : `restic failed (exit ${exitCode})`;
+  return { kind: 'transient', exitCode, reason: `${what}${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}` };
 };
 
-interface ResticSummary {
-  files_new?: number;
-  files_changed?: number;
-  total_files_processed?: number;
-  total_bytes_processed?: number;
-  data_added?: number;
-  snapshot_id?: string;
-}
+/** Summary fields that become stats: counts and byte totals, so whole numbers of 0 or more. */
+const SUMMARY_COUNTS = {
+  files_new: 'filesNew',
+  files_changed: 'filesChanged',
+  total_files_processed: 'filesProcessed',
+  total_bytes_processed: 'bytesProcessed',
+  data_added: 'bytesAdded',
+} as const satisfies Record<string, keyof BackupStats>;
 
-const statsFrom = (summary: ResticSummary | undefined): BackupStats | undefined =>
-  summary && {
-    filesNew: summary.files_new,
-    filesChanged: summary.files_changed,
-    filesProcessed: summary.total_files_processed,
-    bytesProcessed: summary.total_bytes_processed,
-    bytesAdded: summary.data_added,
-    snapshotId: summary.snapshot_id,
-  };
+/** 8 hex digits up to 0.14, the full 64 from 0.15. */
+const SNAPSHOT_ID = /^[0-9a-f]{8,64}$/;
+
+const describeJson = (value: unknown): string =>
+  value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'string' ? `string ${quote(value, 40)}` : typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+
+/**
+ * Reads restic's `summary` line. Only finite whole numbers of 0 or more become stats and only a
+ * hex id becomes the snapshot id: a wrongly typed field ("files_new": "lots") once reached the
+ * log, the history and the metrics, where it broke the final write. Each such field is named
+ * in `problems` instead.
+ */
+export const readSummary = (summary: Record<string, unknown>): { stats: BackupStats; problems: string[] } => {
+  const stats: BackupStats = {};
+  const problems: string[] = [];
+  for (const [field, stat] of Object.entries(SUMMARY_COUNTS)) {
+    const value = summary[field];
+    if (value === undefined) continue;
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) stats[stat] = value;
+    else problems.push(`${field} is ${describeJson(value)}, not a count`);
+  }
+  const id = summary.snapshot_id;
+  if (typeof id === 'string' && SNAPSHOT_ID.test(id)) stats.snapshotId = id;
+  else if (id !== undefined) problems.push(`snapshot_id is ${describeJson(id)}, not a snapshot id`);
+  return { stats, problems };
+};
+
+/** A progress number, or undefined: status lines are drawn, never trusted. */
+const progressNumber = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined);
 
 const parseJsonLine = (line: string): Record<string, unknown> | undefined => {
   if (!line.startsWith('{')) return undefined;
@@ -171,7 +193,9 @@ const backupArgs = (job: JobConfig, options: { dryRun?: boolean } = {}): string[
 const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
   // A dry run of a command job would have to run the dump itself: not a dry run any more.
   if (context.dryRun && job.command !== undefined) throw new CronvaultError('E_UNSUPPORTED', 2, `a dry run does not run the command "${job.command}"`);
-  let summary: ResticSummary | undefined;
+  let summary: Record<string, unknown> | undefined;
+  /** The first stdout line that is not one of restic's JSON messages, for the reason. */
+  let garbage: string | undefined;
   const args = backupArgs(job, { dryRun: context.dryRun });
   const producer = job.command !== undefined ? startProducer(job, context.signal) : undefined;
   const run = await runEngine({
@@ -183,18 +207,19 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     stdin: producer?.stdout ?? undefined,
     onStdoutLine: (line) => {
       const message = parseJsonLine(line);
+      if (!message && garbage === undefined && line.trim() !== '') garbage = line.trim();
       // Status lines are drawn as the progress line; repeating them in --verbose output buries the rest.
       if (message?.message_type !== 'status') context.onOutput?.(line, 'stdout');
-      if (message?.message_type === 'summary') summary = message as ResticSummary;
+      if (message?.message_type === 'summary') summary = message;
       else if (message?.message_type === 'status' && context.onProgress) {
         context.onProgress({
-          percent: Number(message.percent_done ?? 0) * 100,
-          filesDone: message.files_done as number | undefined,
-          totalFiles: message.total_files as number | undefined,
-          bytesDone: message.bytes_done as number | undefined,
-          totalBytes: message.total_bytes as number | undefined,
-          secondsElapsed: message.seconds_elapsed as number | undefined,
-          secondsRemaining: message.seconds_remaining as number | undefined,
+          percent: Math.min(100, (progressNumber(message.percent_done) ?? 0) * 100),
+          filesDone: progressNumber(message.files_done),
+          totalFiles: progressNumber(message.total_files),
+          bytesDone: progressNumber(message.bytes_done),
+          totalBytes: progressNumber(message.total_bytes),
+          secondsElapsed: progressNumber(message.seconds_elapsed),
+          secondsRemaining: progressNumber(message.seconds_remaining),
         });
       }
     },
@@ -205,18 +230,51 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     if (produced.exitCode !== 0) {
       // restic cannot see the producer fail and stores a truncated dump; remove that snapshot
       // so nobody restores it later.
-      if (summary?.snapshot_id) {
-        await runEngine({ binary: binaryOf(job), args: ['forget', summary.snapshot_id], env: resticEnv(job) });
+      const partial = summary && readSummary(summary).stats.snapshotId;
+      if (partial) {
+        await runEngine({ binary: binaryOf(job), args: ['forget', partial], env: resticEnv(job) });
       }
       const detail = String(produced.stderr ?? '').trim().split('\n').pop() ?? '';
       return { kind: 'transient', exitCode: run.exitCode === 0 ? 1 : run.exitCode, reason: `command "${job.command}" failed with exit ${produced.exitCode}${detail ? `: ${detail}` : ''}; its partial snapshot was removed` };
     }
   }
-  if (run.spawnError || (run.exitCode !== 0 && run.exitCode !== 3)) return failureFromRun(run);
-  const stats = statsFrom(summary);
+  return judgeBackup(run, summary, garbage, context);
+};
+
+/**
+ * The outcome of a finished `restic backup --json`, from its exit code and what it printed.
+ *
+ * - exit 0 or 3 without a summary line: restic prints one on every completed backup (with
+ *   --quiet too), so its absence means cronvault cannot confirm a snapshot exists. That counts
+ *   as a failed run, not "success with no stats": a false failure costs a look, a false success
+ *   hides a missing backup from every alert. It is not retried, since if restic did make a
+ *   snapshot a retry would add a duplicate.
+ * - a summary with unusable fields: restic got to the end, so the run succeeds with a warning
+ *   naming the fields, and only the valid numbers are recorded.
+ * - an exit code restic does not define, after a summary with a snapshot id: failed, not
+ *   retried (the snapshot exists). Without a summary it is retried like any exit 1.
+ */
+const judgeBackup = (run: EngineRun, summary: Record<string, unknown> | undefined, garbage: string | undefined, context: EngineContext): AttemptOutcome => {
+  const read = summary && readSummary(summary);
+  if (run.spawnError) return failureFromRun(run);
+  if (run.exitCode !== 0 && run.exitCode !== 3) {
+    const failure = failureFromRun(run);
+    if (EXIT_CODES[run.exitCode] === undefined && read?.stats.snapshotId) {
+      return { ...failure, kind: 'permanent', reason: `${failure.reason}; restic had reported snapshot ${read.stats.snapshotId}, so it is not retried (a retry would duplicate it)` };
+    }
+    return failure;
+  }
+  if (!read) {
+    const output = garbage === undefined ? 'printed nothing on standard output' : `printed ${quote(redactText(garbage))} instead of its JSON`;
+    return { kind: 'permanent', exitCode: run.exitCode, reason: `restic exited ${run.exitCode} but ${output} and no backup summary, so the snapshot cannot be confirmed; counted as failed and not retried (check the restic binary or wrapper)` };
+  }
+  const outcome = classifyResticFailure(run.exitCode, run.stderrTail);
   // restic's dry-run summary names a snapshot it did not save.
-  if (context.dryRun && stats) delete stats.snapshotId;
-  return { ...classifyResticFailure(run.exitCode, run.stderrTail), stats };
+  if (context.dryRun) delete read.stats.snapshotId;
+  if (read.problems.length === 0) return { ...outcome, stats: read.stats };
+  const reason = `restic's backup summary is malformed (${read.problems.join('; ')}); those numbers are not recorded`;
+  context.warn?.(reason);
+  return { kind: 'warning', exitCode: run.exitCode, reason: outcome.kind === 'warning' ? `${outcome.reason}; ${reason}` : reason, stats: read.stats };
 };
 
 /** The probe's answer for each cause; anything else is an error to read. */

@@ -2,6 +2,7 @@
 // RetentionPolicy, or a UsageError that says which entry and character is wrong and how to fix it.
 import { UsageError } from '../errors.ts';
 import { isPlainObject } from '../plain-object.ts';
+import { quote } from '../input-text.ts';
 import { closest } from '../suggest.ts';
 import { isProblem, partsToText, readTimespan, type Timespan, type TimespanProblem } from './timespan.ts';
 import { COUNT_KEYS, type RetentionCounts, type RetentionPolicy, type RetentionRule } from './types.ts';
@@ -13,8 +14,15 @@ const fail = (where: string | undefined, message: string): never => {
   throw new UsageError('E_RETENTION', where ? `${where}: ${message}` : message);
 };
 
-const describeValue = (value: unknown): string =>
-  value === null || value === undefined ? 'nothing' : Array.isArray(value) ? 'a list' : `${typeof value} ${JSON.stringify(value)}`;
+const describeValue = (value: unknown): string => {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `string ${quote(value)}`;
+  // YAML reads 1e400 as Infinity, which JSON would print as "null".
+  if (typeof value === 'number' && !Number.isFinite(value)) return `a number too large to use (${value})`;
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${String(value)}`;
+};
 
 type Side = { kind: 'unlimited' } | { kind: 'span'; seconds: number; text: string };
 
@@ -33,17 +41,17 @@ const readSide = (raw: string, offset: number, where: string | undefined, entryL
 const DISABLE_WORDS = new Set(['none', 'off', 'disabled', 'never', 'false', 'no']);
 
 const parseEntry = (entry: string, index: number, where: string | undefined): RetentionRule => {
-  const label = `entry ${index} "${entry}"`;
+  const label = `entry ${index} ${quote(entry)}`;
   const colons = [...entry.matchAll(/:/g)].map((match) => match.index);
   if (colons.length === 0) {
     const alone = readTimespan(entry);
-    const hint = entry === 'U' || (!isProblem(alone) && alone.seconds > 0) ? `; did you mean "${entry}:0s" (keep every backup ${entry === 'U' ? 'forever' : 'for that long'})?` : `, e.g. ${EXAMPLE}`;
+    const hint = entry === 'U' || (!isProblem(alone) && alone.seconds > 0) ? `; did you mean ${quote(`${entry}:0s`)} (keep every backup ${entry === 'U' ? 'forever' : 'for that long'})?` : `, e.g. ${EXAMPLE}`;
     return fail(where, `${label}: missing ":"; each entry is timeframe:interval${hint}`);
   }
   if (colons.length > 1) {
     const fields = entry.split(':');
     const pairs = fields.length % 2 === 0 ? fields.flatMap((field, i) => (i % 2 === 0 ? [`${field}:${fields[i + 1]}`] : [])).join(',') : undefined;
-    const hint = pairs ? `did you mean "${pairs}"?` : 'separate entries with ","';
+    const hint = pairs ? `did you mean ${quote(pairs)}?` : 'separate entries with ","';
     return fail(where, `${label}, character ${(colons[1] ?? 0) + 1}: a second ":"; each entry has exactly one; ${hint}`);
   }
   const colon = colons[0] ?? 0;
@@ -71,11 +79,11 @@ const parseEntry = (entry: string, index: number, where: string | undefined): Re
 const minutesMonthsHint = (left: string, right: string, timeframe: number, interval: number): string => {
   const months = readTimespan(left.replaceAll('m', 'M'));
   if (left.includes('m') && !isProblem(months) && interval < months.seconds) {
-    return `; "m" is minutes and "M" is months: did you mean "${left.replaceAll('m', 'M')}:${right}"?`;
+    return `; "m" is minutes and "M" is months: did you mean ${quote(`${left.replaceAll('m', 'M')}:${right}`)}?`;
   }
   const minutes = readTimespan(right.replaceAll('M', 'm'));
   if (right.includes('M') && !isProblem(minutes) && minutes.seconds < timeframe) {
-    return `; "M" is months and "m" is minutes: did you mean "${left}:${right.replaceAll('M', 'm')}"?`;
+    return `; "M" is months and "m" is minutes: did you mean ${quote(`${left}:${right.replaceAll('M', 'm')}`)}?`;
   }
   return '';
 };
@@ -86,15 +94,25 @@ const byTimeframe = (a: RetentionRule, b: RetentionRule): number =>
 const parsePolicyString = (input: string, where: string | undefined): RetentionPolicy => {
   const trimmed = input.trim();
   if (trimmed === 'none') return { kind: 'none' };
-  if (DISABLE_WORDS.has(trimmed.toLowerCase())) return fail(where, `"${trimmed}" is not a policy; write "none" to disable retention`);
-  const entries = input.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (DISABLE_WORDS.has(trimmed.toLowerCase())) return fail(where, `${quote(trimmed)} is not a policy; write "none" to disable retention`);
+  const all = input.split(',').map((entry) => entry.trim());
+  const entries = all.filter((entry) => entry !== '');
   if (entries.length === 0) return fail(where, `the policy is empty; write one such as ${EXAMPLE}, or "none" to disable retention`);
+  // Duplicati drops empty entries; cronvault refuses them. "1W:1D,4W:1W," is most often a rule
+  // lost in editing or a template variable that came out empty, and a lost rule deletes the
+  // backups it was meant to keep. A refused config costs a minute; a dropped rule, a year of backups.
+  const empty = all.indexOf('');
+  if (empty >= 0) {
+    const before = all.slice(0, empty).filter((entry) => entry !== '').length;
+    const position = before === 0 ? 'before the first entry' : `after entry ${before} ${quote(entries[before - 1]!)}`;
+    return fail(where, `an empty entry (a stray "," ${position}); remove the extra "," or write the missing entry`);
+  }
   const rules = entries.map((entry, i) => parseEntry(entry, i + 1, where));
   const seen = new Map<number | 'unlimited', number>();
   rules.forEach((rule, i) => {
     const first = seen.get(rule.timeframe);
     if (first !== undefined) {
-      fail(where, `entries ${first + 1} "${entries[first]}" and ${i + 1} "${entries[i]}" have the same timeframe; give each timeframe once`);
+      fail(where, `entries ${first + 1} ${quote(entries[first]!)} and ${i + 1} ${quote(entries[i]!)} have the same timeframe; give each timeframe once`);
     }
     seen.set(rule.timeframe, i);
   });
@@ -117,7 +135,7 @@ const parseCountsMap = (input: Record<string, unknown>, where: string | undefine
   for (const key of Object.keys(input)) {
     if ((MAP_KEYS as readonly string[]).includes(key)) continue;
     const suggestion = suggestKey(key);
-    fail(where, `unknown key "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (keys: ${MAP_KEYS.join(', ')})`);
+    fail(where, `unknown key ${quote(key)}${suggestion ? `; did you mean "${suggestion}"?` : ''} (keys: ${MAP_KEYS.join(', ')})`);
   }
   const counts: RetentionCounts = {};
   for (const key of COUNT_KEYS) {
@@ -135,7 +153,7 @@ const parseCountsMap = (input: Record<string, unknown>, where: string | undefine
     if (typeof text !== 'string') return fail(where, `"within" must be a timespan such as "2D", got ${describeValue(rawWithin)}`);
     if (text.trim().toUpperCase() === 'U') return fail(where, '"within" cannot be U; write "none" to keep every backup');
     const read = readTimespan(text.trim());
-    if (isProblem(read)) return fail(where, `"within" "${text}", character ${read.index + 1}: ${read.message}`);
+    if (isProblem(read)) return fail(where, `"within" ${quote(text)}, character ${read.index + 1}: ${read.message}`);
     if (read.seconds > 0) within = { seconds: read.seconds, text: partsToText(read.parts) };
   }
   if (within === undefined && Object.values(counts).every((count) => count === 0)) {
@@ -155,6 +173,6 @@ export const parseRetention = (input: unknown, where?: string): RetentionPolicy 
 export const parseTimespan = (text: string, where?: string): Timespan => {
   const read = readTimespan(text.trim());
   const offset = text.length - text.trimStart().length;
-  if (isProblem(read)) return fail(where, `"${text}", character ${offset + read.index + 1}: ${read.message}`);
+  if (isProblem(read)) return fail(where, `${quote(text)}, character ${offset + read.index + 1}: ${read.message}`);
   return { seconds: read.seconds, text: partsToText(read.parts) };
 };

@@ -1,5 +1,6 @@
 // Duplicati's timespan grammar ("1D12h", "90m", "3600", ""), shared by policy strings and the
 // map form's `within`. Units are case-sensitive because `m` (minutes) and `M` (months) differ.
+import { quote } from '../input-text.ts';
 
 export const UNIT_SECONDS = { Y: 31_536_000, M: 2_592_000, W: 604_800, D: 86_400, h: 3_600, m: 60, s: 1 } as const;
 export type Unit = keyof typeof UNIT_SECONDS;
@@ -72,7 +73,7 @@ const unknownUnitMessage = (text: string, index: number): string => {
   const fix = CASE_FIXES[c];
   if (fix !== undefined) {
     const fixed = text.replace(/(\d)([dwyHS])/g, (_, digit: string, unit: string) => `${digit}${CASE_FIXES[unit] ?? unit}`);
-    return `"${c}" is not a unit (units are case-sensitive: s m h D W M Y); did you mean "${fixed}" (${UNIT_NAMES[fix][1]})?`;
+    return `${quote(c)} is not a unit (units are case-sensitive: s m h D W M Y); did you mean ${quote(fixed)} (${UNIT_NAMES[fix][1]})?`;
   }
   if (c === 'U' || c === 'u') return `"U" (unlimited) must stand alone, not after a number`;
   if (/\s/.test(c)) return 'spaces are not allowed inside a timespan';
@@ -85,7 +86,7 @@ const unknownUnitMessage = (text: string, index: number): string => {
     }
     return 'whole numbers only; combine units instead, e.g. "1D12h"';
   }
-  return `"${c}" is not a unit; units are s m h D W M Y (case-sensitive)`;
+  return `${quote(c)} is not a unit; units are s m h D W M Y (case-sensitive)`;
 };
 
 /** Parses one side of an entry; returns a problem instead of throwing so callers can add context. */
@@ -108,7 +109,7 @@ export const readTimespan = (text: string): { seconds: number; parts: TimespanPa
       while (isDigit(text[j])) j += 1;
       const unit = text[j];
       if (unit === undefined) {
-        return { index: i, message: `"${text.slice(i)}" has no unit; a bare number (seconds) must stand alone, so add one of s m h D W M Y` };
+        return { index: i, message: `${quote(text.slice(i))} has no unit; a bare number (seconds) must stand alone, so add one of s m h D W M Y` };
       }
       if (!isUnit(unit)) return { index: j, message: unknownUnitMessage(text, j) };
       parts[unit] = (parts[unit] ?? 0) + Number(text.slice(i, j));

@@ -1,6 +1,7 @@
 // Cron schedules: validated up front, and turned into the longest gap between two runs so the
 // missed-run alert knows each job's own rhythm instead of a hard-coded 24 h.
 import { UsageError } from '../errors.ts';
+import { quote } from '../input-text.ts';
 import { pythonRandrange } from './python-random.ts';
 
 export interface CronSchedule {
@@ -48,13 +49,13 @@ const parseValue = (text: string, spec: FieldSpec, source: string): number => {
   const nameIndex = spec.names?.indexOf(lower) ?? -1;
   if (nameIndex >= 0) return nameIndex + (spec.nameBase ?? 0);
   if (!/^\d+$/.test(text)) {
-    throw new UsageError('E_SCHEDULE', `schedule "${source}": "${text}" is not a valid ${spec.name}`);
+    throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: ${quote(text)} is not a valid ${spec.name}`);
   }
   const value = Number(text);
   if (value < spec.min || value > spec.max) {
     throw new UsageError(
       'E_SCHEDULE',
-      `schedule "${source}": ${spec.name} ${value} is out of range ${spec.min}-${spec.max}`,
+      `schedule ${quote(source)}: ${spec.name} ${value} is out of range ${spec.min}-${spec.max}`,
     );
   }
   return value;
@@ -63,10 +64,12 @@ const parseValue = (text: string, spec: FieldSpec, source: string): number => {
 const parseField = (text: string, spec: FieldSpec, source: string): Set<number> => {
   const values = new Set<number>();
   for (const part of text.split(',')) {
-    const [rangeText, stepText] = part.split('/') as [string, string | undefined];
-    const step = stepText === undefined ? 1 : Number(stepText);
+    const pieces = part.split('/');
+    if (pieces.length > 2) throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: ${quote(part)} in the ${spec.name} field has more than one "/"`);
+    const [rangeText, stepText] = pieces as [string, string | undefined];
+    const step = stepText === undefined ? 1 : /^\d+$/.test(stepText) ? Number(stepText) : NaN;
     if (!Number.isInteger(step) || step < 1) {
-      throw new UsageError('E_SCHEDULE', `schedule "${source}": step "${stepText}" in the ${spec.name} field must be a positive number`);
+      throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: step ${quote(String(stepText))} in the ${spec.name} field must be a positive number`);
     }
     let low: number;
     let high: number;
@@ -74,10 +77,12 @@ const parseField = (text: string, spec: FieldSpec, source: string): Set<number> 
       low = spec.min;
       high = spec.max === 7 ? 6 : spec.max;
     } else if (rangeText.includes('-')) {
-      const [a, b] = rangeText.split('-') as [string, string];
+      const ends = rangeText.split('-');
+      if (ends.length !== 2) throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: ${quote(rangeText)} in the ${spec.name} field is not a range like 1-5`);
+      const [a, b] = ends as [string, string];
       low = parseValue(a, spec, source);
       high = parseValue(b, spec, source);
-      if (low > high) throw new UsageError('E_SCHEDULE', `schedule "${source}": range ${rangeText} in the ${spec.name} field runs backwards`);
+      if (low > high) throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: range ${quote(rangeText)} in the ${spec.name} field runs backwards`);
     } else {
       low = parseValue(rangeText, spec, source);
       high = stepText === undefined ? low : spec.max;
@@ -88,13 +93,14 @@ const parseField = (text: string, spec: FieldSpec, source: string): Set<number> 
 };
 
 export const parseSchedule = (source: string): CronSchedule => {
-  const expanded = MACROS[source.trim()] ?? source.trim();
+  // Object.hasOwn: "constructor" or "__proto__" must not find Object.prototype's members.
+  const expanded = Object.hasOwn(MACROS, source.trim()) ? MACROS[source.trim()]! : source.trim();
   if (expanded.startsWith('@')) {
-    throw new UsageError('E_SCHEDULE', `schedule "${source}": unknown macro (use one of ${Object.keys(MACROS).join(', ')}; @reboot has no period)`);
+    throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: unknown macro (use one of ${Object.keys(MACROS).join(', ')}; @reboot has no period)`);
   }
-  const fields = expanded.split(/\s+/);
+  const fields = expanded === '' ? [] : expanded.split(/\s+/);
   if (fields.length !== 5) {
-    throw new UsageError('E_SCHEDULE', `schedule "${source}": expected 5 fields (minute hour day-of-month month day-of-week), found ${fields.length}`);
+    throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: expected 5 fields (minute hour day-of-month month day-of-week), found ${fields.length}`);
   }
   const [minutes, hours, daysOfMonth, months, daysOfWeek] = fields.map((field, i) => parseField(field, FIELDS[i]!, source)) as [
     Set<number>, Set<number>, Set<number>, Set<number>, Set<number>,
