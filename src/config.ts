@@ -54,6 +54,8 @@ export interface JobConfig {
   textfileDir: string;
   /** Also push the job's metrics here (hosts without node_exporter); none by default. */
   pushgatewayUrl?: string;
+  /** Runs kept in the job's history file; older ones are dropped so state_dir stays bounded. */
+  historyKeep: number;
 }
 
 export interface Config {
@@ -88,9 +90,11 @@ const JOB_KEYS: Record<string, Kind> = {
   hostname: 'string',
   init: 'bool',
   tags: 'string-list',
+  history_keep: 'int',
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
-const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs'];
+const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
+export const DEFAULT_HISTORY_KEEP = 1000;
 const METRICS_KEYS = ['textfile_dir', 'pushgateway_url'];
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
@@ -315,6 +319,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
       stateDir,
       textfileDir,
       pushgatewayUrl,
+      historyKeep: pick<number>('history_keep') ?? DEFAULT_HISTORY_KEEP,
     },
   };
 };
@@ -344,6 +349,8 @@ export const parseConfig = (text: string, file: string): Config => {
     if (metrics.pushgateway_url !== undefined) pushgatewayUrl = checkValue('http-url', metrics.pushgateway_url, ['metrics', 'pushgateway_url'], loc) as string;
   }
   const defaults = checkJobMapping(raw.defaults, ['defaults'], loc);
+  // A top-level history_keep is the same as one under defaults (a job's own wins over both).
+  if (raw.history_keep !== undefined && defaults.history_keep === undefined) defaults.history_keep = checkValue('int', raw.history_keep, ['history_keep'], loc);
   if (!isPlainObject(raw.jobs) || Object.keys(raw.jobs).length === 0) {
     fail(raw.jobs === undefined ? file : loc.at(['jobs']), 'needs a "jobs:" mapping with at least one job (name: { path: /some/dir })');
   }

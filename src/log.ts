@@ -1,5 +1,6 @@
 // Two audiences: cron (plain timestamped lines, no control characters, mailed when anything is
 // printed) and a person at a terminal (colour, a live progress line). Messages are the same.
+import { fstatSync } from 'node:fs';
 import { formatBytes, formatDuration } from './durations.ts';
 import { redactText } from './redact.ts';
 import type { Progress } from './backends/types.ts';
@@ -14,6 +15,23 @@ export interface LoggerOptions {
   job?: string;
 }
 
+/**
+ * Whether `stream` goes straight to journald, which stamps each line itself. systemd sets
+ * JOURNAL_STREAM to "<device>:<inode>" of that stream; comparing them (as sd_journal_stream_fd
+ * documents) keeps a redirected or inherited stderr timestamped.
+ */
+const writesToJournal = (stream: NodeJS.WriteStream): boolean => {
+  const expected = process.env.JOURNAL_STREAM;
+  const fd = (stream as { fd?: unknown }).fd;
+  if (!expected || typeof fd !== 'number') return false;
+  try {
+    const { dev, ino } = fstatSync(fd);
+    return expected === `${dev}:${ino}`;
+  } catch {
+    return false;
+  }
+};
+
 const useColor = (interactive: boolean): boolean => interactive && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 
 export class Logger {
@@ -22,6 +40,7 @@ export class Logger {
   private readonly stream: NodeJS.WriteStream;
   private readonly color: boolean;
   private progressShown = false;
+  private readonly journal: boolean;
   private job?: string;
 
   constructor(options: LoggerOptions) {
@@ -29,6 +48,7 @@ export class Logger {
     this.interactive = options.interactive ?? Boolean(this.stream.isTTY);
     this.verbosity = options.verbosity;
     this.color = useColor(this.interactive);
+    this.journal = !this.interactive && writesToJournal(this.stream);
     this.job = options.job;
   }
 
@@ -47,8 +67,8 @@ export class Logger {
       const mark = { info: this.paint('36', '›'), warn: this.paint('33', '!'), error: this.paint('31', '✗'), debug: this.paint('2', '·') }[level];
       this.stream.write(`${mark} ${message}\n`);
     } else {
-      const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      this.stream.write(`${stamp} cronvault${this.job ? `[${this.job}]` : ''} ${level}: ${message}\n`);
+      const stamp = this.journal ? '' : `${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} `;
+      this.stream.write(`${stamp}cronvault${this.job ? `[${this.job}]` : ''} ${level}: ${message}\n`);
     }
   }
 

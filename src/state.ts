@@ -23,7 +23,8 @@ export interface HistoryEntry {
   retention?: { outcome: string; removed: number; reason: string };
 }
 
-export const HISTORY_LIMIT = 200;
+/** Runs kept per job when the config sets no history_keep (the config's default is the same). */
+export const HISTORY_LIMIT = 1000;
 
 const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
 const historyFile = (stateDir: string, job: string): string => join(stateDir, 'history', `${job}.jsonl`);
@@ -61,8 +62,8 @@ export const readHistory = async (stateDir: string, job: string): Promise<Histor
     });
 };
 
-/** Appends one run, keeping only the newest HISTORY_LIMIT so the file never grows unbounded. */
-export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry): Promise<void> => {
-  const entries = [...(await readHistory(stateDir, job)), entry].slice(-HISTORY_LIMIT);
+/** Appends one run, keeping only the newest `keep` (history_keep) so the file never grows unbounded. */
+export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry, keep = HISTORY_LIMIT): Promise<void> => {
+  const entries = [...(await readHistory(stateDir, job)), entry].slice(-Math.max(1, keep));
   await writeFileAtomic(historyFile(stateDir, job), entries.map((e) => JSON.stringify(e)).join('\n') + '\n', 0o640);
 };

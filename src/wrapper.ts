@@ -80,7 +80,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     // it); the skipped run is recorded in the history, where `cronvault history` shows it.
     if (error instanceof CronvaultError && error.code === 'E_LOCKED') {
       const at = Math.floor(now() / 1000);
-      await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason: error.message }).catch(() => undefined);
+      await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason: error.message }, job.historyKeep).catch(() => undefined);
     }
     throw error;
   });
@@ -207,7 +207,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       filesChanged: outcome.stats?.filesChanged,
       snapshotId: outcome.stats?.snapshotId,
       retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
-    }).catch((error: Error) => log.error(`could not append history: ${error.message}`));
+    }, job.historyKeep).catch((error: Error) => log.error(`could not append history: ${error.message}`));
 
     const took = formatDuration(endMs - startMs);
     if (succeeded) {

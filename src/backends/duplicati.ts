@@ -159,6 +159,11 @@ const notSupported = (what: string) => async (): Promise<never> => {
 
 export const duplicati = {
   engine: 'duplicati',
+  // Its local database lives in state_dir (--dbpath); only a file:// target is written besides.
+  writablePaths(job) {
+    const match = /^file:\/\/(\/[^?]*)/.exec(job.repository);
+    return match ? [decodeURIComponent(match[1]!)] : job.repository.startsWith('/') ? [job.repository] : [];
+  },
   async version(job) {
     // duplicati-cli has no cheap version query, and running it starts .NET: only check that
     // the executable is there.

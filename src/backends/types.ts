@@ -85,4 +85,9 @@ export interface Backend {
   describeExitCode(code: number): string;
   /** Whether the repository answers; a message with the fix when not. */
   probeRepository(job: JobConfig): Promise<{ ok: boolean; message: string }>;
+  /**
+   * Directories outside state_dir the engine writes to (a local repository, its cache), for a
+   * sandbox that makes everything else read-only; `home` is the home of the user it runs as.
+   */
+  writablePaths?(job: JobConfig, home: string): string[];
 }
