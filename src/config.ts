@@ -10,6 +10,7 @@ import { assertJobName } from './job-name.ts';
 import { parseSchedule } from './schedule.ts';
 import { parseRetention, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy } from './retention.ts';
 import { didYouMean } from './suggest.ts';
+import { HISTORY_LIMIT } from './state.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
 /** The "file" of a job given by flags: messages then name the flag instead of a line. */
@@ -94,7 +95,6 @@ const JOB_KEYS: Record<string, Kind> = {
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
-export const DEFAULT_HISTORY_KEEP = 1000;
 const METRICS_KEYS = ['textfile_dir', 'pushgateway_url'];
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
@@ -319,7 +319,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
       stateDir,
       textfileDir,
       pushgatewayUrl,
-      historyKeep: pick<number>('history_keep') ?? DEFAULT_HISTORY_KEEP,
+      historyKeep: pick<number>('history_keep') ?? HISTORY_LIMIT,
     },
   };
 };
