@@ -1,13 +1,13 @@
 // The .deb: built reproducibly by scripts/build-deb.sh, lintian-clean, and really installed on
 // this machine with dpkg, then removed and purged as Debian policy says. It touches /usr/bin,
 // /etc and /var/lib, so it runs only as root and only when no cronvault is there already; the
-// package is purged afterwards whatever happens.
+// package is purged afterwards whatever happens. The last test installs it with the Ansible role.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, projectRoot } from './support/cli.ts';
 
@@ -130,5 +130,49 @@ describe('the .deb package', async () => {
     assert.ok(!existsSync('/etc/cronvault/config.yml'), 'dpkg -P removes the conffile');
     assert.ok(!existsSync('/etc/cronvault'), 'and its directory');
     assert.ok(!existsSync('/var/lib/cronvault'), 'and the state postinst created');
+  });
+
+  it('the Ansible role installs it with backup_install_method: deb and runs the jobs from /usr/bin/cronvault', { skip, timeout: 300_000 }, async () => {
+    const dir = join(tmp.dir, 'role');
+    const cronFile = `cronvault-debtest-${process.pid}`;
+    await mkdir(join(dir, 'data'), { recursive: true });
+    await writeFile(join(dir, 'data', 'a.txt'), 'a\n');
+    await writeFile(join(dir, 'node-exporter'), 'ARGS=""\n');
+    const vars = {
+      backup_jobs: [{ name: 'files', path: join(dir, 'data') }],
+      backup_repository: join(dir, 'repo'),
+      backup_password: `deb-test-${process.pid}-password`,
+      backup_config_dir: join(dir, 'etc'),
+      backup_config_file: join(dir, 'etc', 'config.yml'),
+      backup_password_file: join(dir, 'etc', 'repo.pass'),
+      backup_state_dir: join(dir, 'state'),
+      backup_textfile_dir: join(dir, 'text'),
+      backup_lib_dir: join(dir, 'lib'),
+      backup_bin_dir: join(dir, 'bin'),
+      backup_cron_file: cronFile,
+      backup_node_exporter_defaults_file: join(dir, 'node-exporter'),
+      backup_install_method: 'deb',
+      backup_deb_source: deb,
+    };
+    await writeFile(join(dir, 'vars.json'), JSON.stringify(vars), { mode: 0o600 });
+    try {
+      const apply = await execa('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '-e', `@${join(dir, 'vars.json')}`, join(projectRoot, 'test', 'fixtures', 'ansible', 'apply.yml')], {
+        reject: false,
+        all: true,
+        stdin: 'ignore',
+        env: { ANSIBLE_ROLES_PATH: join(projectRoot, 'ansible', 'roles'), ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: 'false', ANSIBLE_LOCALHOST_WARNING: 'false' },
+      });
+      assert.equal(apply.exitCode, 0, String(apply.all));
+      assert.equal(await packageStatus(), 'install ok installed');
+      assert.equal(await realpath(join(dir, 'bin', 'cronvault')), '/usr/bin/cronvault', 'backup_bin_dir links to the packaged binary');
+      assert.ok(!existsSync(join(dir, 'lib', 'cronvault.mjs')), 'the bundle is not copied as well');
+      assert.match(await readFile(join('/etc/cron.d', cronFile), 'utf8'), new RegExp(` root ${join(dir, 'bin')}/cronvault run files --quiet -c `));
+      const run = await execa(join(dir, 'bin', 'cronvault'), ['run', 'files', '--quiet', '-c', join(dir, 'etc', 'config.yml')], { reject: false });
+      assert.equal(run.exitCode, 0, String(run.stderr));
+    } finally {
+      await rm(join('/etc/cron.d', cronFile), { force: true });
+      await rm(join('/var/cache/apt/archives', DEB_NAME), { force: true });
+      await execa('dpkg', ['-P', 'cronvault'], { reject: false });
+    }
   });
 });
