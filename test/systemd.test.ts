@@ -169,6 +169,20 @@ describe('cronvault systemd', () => {
     assert.match(result.stdout, /systemctl disable --now cronvault-offsite\.timer cronvault-photos\.timer|systemctl disable --now cronvault-photos\.timer cronvault-offsite\.timer/);
   });
 
+  it('quotes paths with spaces and doubles % so systemd reads them back unchanged', async () => {
+    const dir = join(tmp.dir, 'odd dir');
+    const odd = join(tmp.dir, 'odd config.yml');
+    await writeFile(odd, [`state_dir: ${join(dir, 'state%1')}`, `metrics: { textfile_dir: ${join(dir, 'text')} }`, 'jobs:', `  a: { path: /srv, repository: ${join(dir, 'repo')}, password_file: /etc/cronvault/repo.pass, retention: none }`, ''].join('\n'));
+    const units = join(tmp.dir, 'odd units');
+    const result = await runCronvault(['systemd', '--config', odd, '--install', '--dir', units, '--bin', cronvaultBin]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const service = await readFile(join(units, 'cronvault-a.service'), 'utf8');
+    assert.match(service, new RegExp(`^ExecStart=${cronvaultBin} run a --config "${odd}" --quiet$`, 'm'));
+    assert.match(service, new RegExp(`^ReadWritePaths="${join(dir, 'state%%1')}" "${join(dir, 'text')}" "-${join(dir, 'repo')}" -/root/.cache/restic$`, 'm'));
+    const verify = await execa(SYSTEMD_ANALYZE, ['verify', '--man=no', join(units, 'cronvault-a.service'), join(units, 'cronvault-a.timer')], { reject: false, all: true });
+    assert.equal(verify.exitCode, 0, String(verify.all));
+  });
+
   it('refuses a job whose schedule systemd cannot run, naming the job and the reason (exit 2)', async () => {
     const bad = join(tmp.dir, 'bad.yml');
     await writeFile(bad, (await readFile(config, 'utf8')).replace('schedule: "30 2 1,15 * 1-5"', 'schedule: "0 0 30 2 *"'));
