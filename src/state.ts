@@ -23,7 +23,7 @@ export interface HistoryEntry {
   retention?: { outcome: string; removed: number; reason: string };
 }
 
-/** Runs kept per job when the config sets no history_keep (the config's default is the same). */
+/** Runs kept per job when the config sets no history_keep. */
 export const HISTORY_LIMIT = 1000;
 
 const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
