@@ -7,11 +7,12 @@ SHELL := /bin/bash
 
 # Debian packages the tests start for real (no mocks): engines, Prometheus stack, Ansible, cron.
 TEST_PACKAGES := restic borgbackup zsh rclone prometheus-node-exporter prometheus prometheus-alertmanager prometheus-pushgateway \
-  ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux procps
+  ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux procps \
+  dpkg-dev lintian systemd man-db
 DEMO_PACKAGES := restic
 BENCH_PACKAGES := restic hyperfine
 
-.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck node18 test demo bench clean
+.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck node18 test demo bench clean deb
 
 all: build
 
@@ -50,6 +51,10 @@ node18: deps-test
 
 test: deps-test build typecheck node18
 	npm test
+
+# cronvault_<version>_all.deb in dist/, from the bundle and deploy/debian/ (dpkg-deb only).
+deb: build
+	bash scripts/build-deb.sh dist
 
 demo: deps-demo build
 	bash scripts/demo.sh

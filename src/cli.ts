@@ -10,6 +10,7 @@ import { completeJobsCommand, completionCommand } from './commands/completion.ts
 import { explainCommand, type ExplainFlags } from './commands/retention.ts';
 import { checkCommand } from './commands/check.ts';
 import { cronCommand, type CronOptions } from './commands/cron.ts';
+import { systemdCommand, type SystemdOptions } from './commands/systemd.ts';
 import { statusCommand } from './commands/status.ts';
 import { historyCommand, type HistoryFlags } from './commands/history.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
@@ -103,6 +104,21 @@ export const buildProgram = (context: ProgramContext): Command => {
     .addHelpText('after', '\nJobs without a schedule run daily at a time between 1:00 and 4:59 drawn from "<host>/<job>", exactly as the Ansible role draws it: stable on one host, spread across a fleet.\n--json prints { file, installed, lines } instead of the crontab text.\n\nExamples:\n  cronvault cron\n  cronvault cron --install')
     .action(async (_flags: unknown, command: Command) => {
       process.stdout.write(await cronCommand(optionsOf<CronOptions>(command)));
+    });
+
+  program
+    .command('systemd')
+    .description('Print a systemd service and timer per job (an alternative to cron), or install them')
+    .option('--install', 'write the units to --dir atomically (and remove units of jobs no longer configured)')
+    .option('--dir <dir>', 'unit directory for --install', '/etc/systemd/system')
+    .option('--bin <path>', 'cronvault executable in ExecStart=', '/usr/bin/cronvault')
+    .option('--user <user>', 'user the jobs run as', 'root')
+    .option('--host <name>', "host name the times of unscheduled jobs are drawn for (as for `cronvault cron`; default: each job's hostname)")
+    .option('--randomized-delay <duration>', 'RandomizedDelaySec= of each timer', '5m')
+    .option('--nice <n>', 'Nice= of each service', '10')
+    .addHelpText('after', '\nEach timer fires at the job\'s cron schedule translated to OnCalendar= (local time, like cron), or for a job without one at the daily time `cronvault cron` draws. Persistent=true catches up a run missed while the host was off; it is recorded in the metrics and history like any run. Schedules that never run are refused (exit 2).\n--json prints { dir, installed, units } instead of the unit text.\n\nExamples:\n  cronvault systemd\n  cronvault systemd --install')
+    .action(async (_flags: unknown, command: Command) => {
+      process.stdout.write(await systemdCommand(optionsOf<SystemdOptions>(command)));
     });
 
   program

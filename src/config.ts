@@ -13,6 +13,7 @@ import { parseSchedule } from './schedule/index.ts';
 import { isPlainObject } from './plain-object.ts';
 import { parseRetention, toBorgPruneArgs, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy, type RetentionRounding } from './retention/index.ts';
 import { didYouMean } from './suggest.ts';
+import { HISTORY_LIMIT } from './state.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
 /** The "file" of a job given by flags: messages then name the flag instead of a line. */
@@ -65,6 +66,8 @@ export interface JobConfig {
   pushgatewayUrl?: string;
   /** Where the job was declared: a config's jobs get backup_job_info from cronvault_jobs.prom. */
   declaredBy: 'config' | 'flags';
+  /** Runs kept in the job's history file; older ones are dropped so state_dir stays bounded. */
+  historyKeep: number;
 }
 
 export interface Config {
@@ -99,9 +102,10 @@ const JOB_KEYS: Record<string, Kind> = {
   hostname: 'string',
   init: 'bool',
   tags: 'string-list',
+  history_keep: 'int',
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
-const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs'];
+const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
 const METRICS_KEYS = ['textfile_dir', 'pushgateway_url'];
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
@@ -394,6 +398,7 @@ export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, push
       textfileDir,
       pushgatewayUrl,
       declaredBy: fromFlags ? 'flags' : 'config',
+      historyKeep: pick<number>('history_keep') ?? HISTORY_LIMIT,
     },
   };
 };
@@ -455,6 +460,8 @@ export const parseConfig = (text: string, file: string): Config => {
     if (metrics.pushgateway_url !== undefined) pushgatewayUrl = checkValue('http-url', metrics.pushgateway_url, ['metrics', 'pushgateway_url'], loc) as string;
   }
   const defaults = checkJobMapping(raw.defaults, ['defaults'], loc);
+  // A top-level history_keep is the same as one under defaults (a job's own wins over both).
+  if (raw.history_keep !== undefined && defaults.history_keep === undefined) defaults.history_keep = checkValue('int', raw.history_keep, ['history_keep'], loc);
   if (!isPlainObject(raw.jobs) || Object.keys(raw.jobs).length === 0) {
     fail(raw.jobs === undefined ? file : loc.at(['jobs']), 'needs a "jobs:" mapping with at least one job (name: { path: /some/dir })');
   }

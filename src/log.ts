@@ -1,5 +1,6 @@
 // Two audiences: cron (plain timestamped lines, no control characters, mailed when anything is
 // printed) and a person at a terminal (colour, a live progress line). Messages are the same.
+import { fstatSync } from 'node:fs';
 import { formatBytes, formatDuration } from './durations.ts';
 import { redactText } from './redact.ts';
 import type { Progress } from './backends/types.ts';
@@ -17,6 +18,23 @@ export interface LoggerOptions {
   color?: boolean;
 }
 
+/**
+ * Whether `stream` goes straight to journald, which stamps each line itself. systemd sets
+ * JOURNAL_STREAM to "<device>:<inode>" of that stream; comparing them (as sd_journal_stream_fd
+ * documents) keeps a redirected or inherited stderr timestamped.
+ */
+const writesToJournal = (stream: NodeJS.WriteStream): boolean => {
+  const expected = process.env.JOURNAL_STREAM;
+  const fd = (stream as { fd?: unknown }).fd;
+  if (!expected || typeof fd !== 'number') return false;
+  try {
+    const { dev, ino } = fstatSync(fd);
+    return expected === `${dev}:${ino}`;
+  } catch {
+    return false;
+  }
+};
+
 export class Logger {
   readonly interactive: boolean;
   readonly verbosity: Verbosity;
@@ -24,6 +42,7 @@ export class Logger {
   private readonly colorChoice?: boolean;
   private readonly painted: (style: AnsiColor, text: string) => string;
   private progressShown = false;
+  private readonly journal: boolean;
   private job?: string;
 
   constructor(options: LoggerOptions) {
@@ -32,6 +51,7 @@ export class Logger {
     this.verbosity = options.verbosity;
     this.colorChoice = options.color;
     this.painted = painter(useColor({ isTTY: this.interactive }, { color: options.color }));
+    this.journal = !this.interactive && writesToJournal(this.stream);
     this.job = options.job;
   }
 
@@ -50,8 +70,8 @@ export class Logger {
       const mark = { info: this.paint('cyan', '›'), warn: this.paint('yellow', '!'), error: this.paint('red', '✗'), debug: this.paint('dim', '·') }[level];
       this.stream.write(`${mark} ${message}\n`);
     } else {
-      const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      this.stream.write(`${stamp} cronvault${this.job ? `[${this.job}]` : ''} ${level}: ${message}\n`);
+      const stamp = this.journal ? '' : `${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} `;
+      this.stream.write(`${stamp}cronvault${this.job ? `[${this.job}]` : ''} ${level}: ${message}\n`);
     }
   }
 

@@ -30,7 +30,7 @@ const sourceOf = (job: JobConfig): string => job.path ?? `command:${job.command}
  */
 export const recordSkippedRun = async (job: JobConfig, reason: string, atMs: number): Promise<void> => {
   const at = unixSeconds(atMs);
-  await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason }).catch(() => undefined);
+  await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason }, job.historyKeep).catch(() => undefined);
 };
 
 /** A finished run as the wrapper reports it. */
@@ -131,7 +131,7 @@ export class RunRecorder {
       filesChanged: stats.filesChanged,
       snapshotId: stats.snapshotId,
       retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
-    }).catch(this.reportFailure('append history'));
+    }, job.historyKeep).catch(this.reportFailure('append history'));
     return { outcome: name, durationSeconds: duration, elapsedMs, metricsWritten: this.metricsWritten };
   }
 

@@ -23,7 +23,8 @@ export interface HistoryEntry {
   retention?: { outcome: string; removed: number; reason: string };
 }
 
-export const HISTORY_LIMIT = 200;
+/** Runs kept per job when the config sets no history_keep. */
+export const HISTORY_LIMIT = 1000;
 
 /**
  * State is cronvault's own and private: directories are created 0700 (the state dir with them,
@@ -80,8 +81,8 @@ export const readHistory = async (stateDir: string, job: string): Promise<Histor
     });
 };
 
-/** Appends one run, keeping only the newest HISTORY_LIMIT so the file never grows unbounded. */
-export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry): Promise<void> => {
-  const entries = [...(await readHistory(stateDir, job)), entry].slice(-HISTORY_LIMIT);
+/** Appends one run, keeping only the newest `keep` (history_keep) so the file never grows unbounded. */
+export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry, keep = HISTORY_LIMIT): Promise<void> => {
+  const entries = [...(await readHistory(stateDir, job)), entry].slice(-Math.max(1, keep));
   await writePrivate(historyFile(stateDir, job), entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
 };

@@ -567,4 +567,23 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       assert.match(rules, /\b259200\b/, "rest1's alert_max_age (3d) is read from its inventory vars");
     });
   });
+
+  // After the cron tests: it replaces the cron file with systemd units.
+  it('with backup_scheduler: systemd writes a verified service and timer per job and removes the cron file', async () => {
+    const unitDir = join(tmp.dir, 'systemd');
+    const jobs = mainJobs();
+    const result = await applyRole(baseVars(jobs, { backup_scheduler: 'systemd', backup_systemd_dir: unitDir }));
+    assert.equal(result.exitCode, 0, result.output);
+    assert.equal(existsSync(cronPath), false, 'no cron line runs the jobs a second time');
+    const units = jobs.flatMap((job) => [`cronvault-${job.name}.service`, `cronvault-${job.name}.timer`]);
+    const verify = await execa('systemd-analyze', ['verify', '--man=no', ...units.map((unit) => join(unitDir, unit))], { reject: false, all: true });
+    assert.equal(verify.exitCode, 0, String(verify.all));
+    const dumpTimer = await readFile(join(unitDir, 'cronvault-dump.timer'), 'utf8');
+    const cli = await runCronvault(['systemd', '--config', configFile, '--dir', unitDir, '--bin', join(paths().bin, 'cronvault'), '--host', 'localhost']);
+    assert.equal(cli.exitCode, 0, cli.stderr);
+    assert.ok(cli.stdout.includes(dumpTimer.trim()), 'the role installs exactly what `cronvault systemd --host <inventory name>` prints');
+    assert.match(await readFile(join(unitDir, 'cronvault-files.service'), 'utf8'), new RegExp(`^ExecStart=${paths().bin}/cronvault run files --config ${configFile} --quiet$`, 'm'));
+    const again = await applyRole(baseVars(jobs, { backup_scheduler: 'systemd', backup_systemd_dir: unitDir }));
+    assert.equal(again.changed, 0, again.output);
+  });
 });

@@ -168,6 +168,11 @@ export const duplicati = {
   // may still create or update the local --dbpath database is not one cronvault can promise.
   dryRunSupported: false,
   backupCommand: (job) => [binaryOf(job), ...duplicatiArgs(job)],
+  // Its local database lives in state_dir (--dbpath); only a file:// target is written besides.
+  writablePaths(job) {
+    const match = /^file:\/\/(\/[^?]*)/.exec(job.repository);
+    return match ? [decodeURIComponent(match[1]!)] : job.repository.startsWith('/') ? [job.repository] : [];
+  },
   async ensureInstalled(job) {
     // duplicati-cli has no cheap version query, and running it starts .NET: only check that
     // the executable is there.

@@ -346,8 +346,22 @@ const snapshots = async (job: JobConfig, context: EngineContext): Promise<Snapsh
   return list.map((s) => ({ id: s.short_id ?? s.id.slice(0, 8), time: s.time, hostname: s.hostname, paths: s.paths ?? [], tags: s.tags ?? [] }));
 };
 
+/** A repository on a local disk: a plain absolute path or `local:/path`; other backends are remote. */
+const localRepositoryPath = (repository: string): string | undefined => {
+  const path = repository.startsWith('local:') ? repository.slice('local:'.length) : repository;
+  return path.startsWith('/') ? path : undefined;
+};
+
+/** The local repository, and restic's cache: RESTIC_CACHE_DIR, else $XDG_CACHE_HOME/restic, else ~/.cache/restic. */
+const writablePaths = (job: JobConfig, home: string): string[] => {
+  const repository = localRepositoryPath(job.repository);
+  const cache = job.env.RESTIC_CACHE_DIR ?? (job.env.XDG_CACHE_HOME ? `${job.env.XDG_CACHE_HOME}/restic` : `${home}/.cache/restic`);
+  return [...(repository ? [repository] : []), cache];
+};
+
 export const restic = {
   engine: 'restic',
+  writablePaths,
   async ensureInstalled(job) {
     return { version: await resticVersion(job) };
   },

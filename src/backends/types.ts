@@ -107,4 +107,9 @@ export interface Backend {
   describeExitCode(code: number): string;
   /** Whether the repository answers, and if not, why; the message is for people only. */
   probeRepository(job: JobConfig): Promise<RepositoryProbe>;
+  /**
+   * Directories outside state_dir the engine writes to (a local repository, its cache), for a
+   * sandbox that makes everything else read-only; `home` is the home of the user it runs as.
+   */
+  writablePaths?(job: JobConfig, home: string): string[];
 }
