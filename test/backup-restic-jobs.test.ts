@@ -67,7 +67,7 @@ describe('restic job shapes', () => {
     assert.deepEqual(await listSnapshots(repo, '--tag', 'cronvault:brokendb'), [], 'no truncated dump is left to restore');
   });
 
-  it('reports a metrics directory it cannot write but still returns the backup\'s own result', async () => {
+  it('reports a metrics directory it cannot write, still backs up, and exits 1 so cron mails it', async () => {
     const repo = await createRepository(tmp.dir, 'nometrics-repo');
     const data = join(tmp.dir, 'nometrics-data');
     await mkdir(data);
@@ -76,8 +76,9 @@ describe('restic job shapes', () => {
     await writeFile(blocker, 'a file where the textfile directory should be');
     const result = await runCronvault(['run', '--path', data, '--repository', repo.repository, '--password-file', repo.passwordFile, '--retention', 'none',
       '--textfile-dir', join(blocker, 'text'), '--state-dir', join(tmp.dir, 'nometrics-state')]);
-    assert.equal(result.exitCode, 0, result.stderr);
-    assert.match(result.stderr, /could not write metrics to .*not-a-dir\/text/);
+    // The backup itself succeeded, but nothing would notice it: a failed metrics write exits 1.
+    assert.equal(result.exitCode, 1, result.stderr);
+    assert.match(result.stderr, /cannot write metrics: .*not-a-dir\/text/);
     assert.match(result.stderr, /backup succeeded/);
     assert.equal((await listSnapshots(repo)).length, 1);
   });
