@@ -2,10 +2,12 @@
 // retention → final metrics and history. Engine details stay in the backends.
 import { access, constants } from 'node:fs/promises';
 import { backendFor } from './backends/index.ts';
-import type { AttemptOutcome, RetentionOutcome } from './backends/types.ts';
+import type { AttemptOutcome, Progress, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
 import { CronvaultError, EXIT, UsageError } from './errors.ts';
 import { acquireLock } from './lock.ts';
+import { clearedStaleRepositoryLock, recoverAbandonedRun } from './abandoned-run.ts';
+import { watchEngineGroups } from './backends/engine-process.ts';
 import type { Logger } from './log.ts';
 import { pushJobMetrics, writeJobMetrics, type JobMetrics } from './metrics.ts';
 import { runWithRetries } from './retry.ts';
@@ -71,11 +73,18 @@ const interruptedExit = (signal: AbortSignal | undefined): number | undefined =>
   return signal.reason === 'SIGTERM' ? EXIT.sigterm : signal.reason === 'SIGINT' ? EXIT.sigint : undefined;
 };
 
+/** How a run ended that cronvault itself stopped: at the job's timeout, or on SIGINT/SIGTERM. */
+const stoppedOutcome = (job: JobConfig, interrupt: AbortSignal | undefined, timeout: AbortSignal | undefined): AttemptOutcome | undefined => {
+  if (timeout?.aborted && !interrupt?.aborted) return { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `timed out after ${formatDuration(job.timeoutMs!)}` };
+  const code = interruptedExit(interrupt);
+  return code === undefined ? undefined : { kind: 'permanent', exitCode: code, reason: `interrupted by ${String(interrupt!.reason)}` };
+};
+
 export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunResult> => {
   const log = options.logger.forJob(job.name);
   const now = options.now ?? Date.now;
   const backend = backendFor(job.engine);
-  const lock = await acquireLock(job.stateDir, job.name).catch(async (error: unknown) => {
+  const lock = await acquireLock(job.stateDir, job.name, { repository: job.repository }).catch(async (error: unknown) => {
     // The running job's metrics stay as they are (it is still running, and BackupStuck watches
     // it); the skipped run is recorded in the history, where `cronvault history` shows it.
     if (error instanceof CronvaultError && error.code === 'E_LOCKED') {
@@ -84,6 +93,8 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     }
     throw error;
   });
+  // The engines' process groups go into the lock, so a run taking it over after a kill -9 can stop them.
+  const unwatchEngines = watchEngineGroups((groups) => void lock.recordEngines(groups));
   const timeout = job.timeoutMs ? AbortSignal.timeout(job.timeoutMs) : undefined;
   const { signal, dispose: disposeSignal } = anySignal([options.signal, timeout]);
   const startMs = now();
@@ -92,6 +103,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   if (previous?.source !== undefined && previous.source !== source) {
     // Two paths can derive the same name (/x/a_b and /x/a/b): they must not share a lock,
     // metrics, state and a retention scope.
+    unwatchEngines();
     await lock.release();
     throw new UsageError('E_JOB_COLLISION', `job name ${job.name} already belongs to ${previous.source}, not ${source}; name this job explicitly in a config file`);
   }
@@ -121,16 +133,23 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       await checkPasswordSource(job);
       await backend.version(job);
       await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
+      await recoverAbandonedRun(job, backend, lock.previous, { signal, warn: (m) => log.warn(m) }, log);
+      let staleLockCleared = false;
       result = await runWithRetries(
         async (attempt) => {
           attemptsMade = attempt;
-          const outcome = await backend.backup(job, {
+          const context = {
             signal,
             // Left out when nothing is drawn, so the engine can report progress less often.
-            onProgress: log.showsProgress ? (p) => log.progress(p) : undefined,
-            onOutput: (line) => log.engine(line),
-            warn: (m) => log.warn(m),
-          });
+            onProgress: log.showsProgress ? (p: Progress) => log.progress(p) : undefined,
+            onOutput: (line: string) => log.engine(line),
+            warn: (m: string) => log.warn(m),
+          };
+          let outcome = await backend.backup(job, context);
+          if (!staleLockCleared && (await clearedStaleRepositoryLock(job, backend, outcome, context, log))) {
+            staleLockCleared = true;
+            outcome = await backend.backup(job, context);
+          }
           log.clearProgress();
           if (outcome.kind === 'transient' || outcome.kind === 'permanent') {
             log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${describeExitCode(backend, outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
@@ -145,18 +164,16 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
         },
       );
     } catch (error) {
-      if (timeout?.aborted && !options.signal?.aborted) {
-        result = { outcome: { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `stopped after the job's timeout of ${formatDuration(job.timeoutMs!)}` }, attempts: attemptsMade };
-      } else if (interruptedExit(options.signal) !== undefined) {
-        result = { outcome: { kind: 'permanent', exitCode: interruptedExit(options.signal)!, reason: `interrupted by ${String(options.signal!.reason)}` }, attempts: attemptsMade };
+      const stopped = stoppedOutcome(job, options.signal, timeout);
+      if (stopped) {
+        result = { outcome: stopped, attempts: attemptsMade };
       } else if (error instanceof CronvaultError) {
         // Failed before the engine could run: still a failed run in the metrics.
         result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: attemptsMade };
       } else throw error;
     }
 
-    const { outcome, attempts } = result;
-    const succeeded = outcome.kind === 'success' || outcome.kind === 'warning';
+    let succeeded = result.outcome.kind === 'success' || result.outcome.kind === 'warning';
     let retention: RetentionOutcome | undefined;
     if (succeeded && job.retention.kind !== 'none' && !signal.aborted) {
       retention = await backend
@@ -171,6 +188,13 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       }
       if (retention.kind === 'refused' || retention.kind === 'failed') log.error(`retention ${retention.kind}: ${retention.reason}`);
     }
+    // Stopped during retention: the run as a whole was interrupted, not a success.
+    const stoppedLate = succeeded ? stoppedOutcome(job, options.signal, timeout) : undefined;
+    if (stoppedLate) {
+      result = { ...result, outcome: stoppedLate };
+      succeeded = false;
+    }
+    const { outcome, attempts } = result;
 
     const endMs = now();
     Object.assign(metrics, {
@@ -234,6 +258,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       await writeMetrics();
     }
     disposeSignal();
+    unwatchEngines();
     await lock.release();
   }
 };

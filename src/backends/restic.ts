@@ -5,7 +5,7 @@ import type { JobConfig } from '../config.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { CronvaultError } from '../errors.ts';
 import { toResticForgetArgs, type RetentionPolicy } from '../retention.ts';
-import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
+import { runEngine, runEngineCollect, superviseGroup, type EngineRun } from './engine-process.ts';
 import { runWithRetries } from '../retry.ts';
 import { formatDuration } from '../durations.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
@@ -42,6 +42,9 @@ const EXIT_MEANINGS: Record<number, string> = {
   130: 'interrupted',
 };
 
+/** The reason given when a repository lock stopped restic; clearStaleLocks acts on it. */
+const LOCKED_REASON = 'repository is locked by another process';
+
 const NETWORK_TROUBLE = /dial tcp|connection refused|connection reset|no such host|i\/o timeout|timeout|deadline exceeded|EOF|\b5\d\d\b|server response unexpected|network is unreachable|TLS handshake/i;
 
 /** restic up to 0.16 reports nearly every failure as exit 1; its stderr says which one. */
@@ -55,7 +58,7 @@ export const classifyResticFailure = (exitCode: number, stderr: string): Attempt
     case 10:
       return outcome('permanent', 'repository does not exist (create it with `cronvault init <job>` or set init: true)');
     case 11:
-      return outcome('transient', 'repository is locked by another process');
+      return outcome('transient', LOCKED_REASON);
     case 12:
       return outcome('permanent', 'wrong password');
     case 130:
@@ -66,7 +69,7 @@ export const classifyResticFailure = (exitCode: number, stderr: string): Attempt
       break;
   }
   if (/wrong password or no key found/i.test(stderr)) return outcome('permanent', 'wrong password');
-  if (/repository is already locked|unable to create lock|lock.*already held/i.test(stderr)) return outcome('transient', 'repository is locked by another process');
+  if (/repository is already locked|unable to create lock|lock.*already held/i.test(stderr)) return outcome('transient', LOCKED_REASON);
   if (/all source directories\/files do not exist|does not exist|no such file or directory.*(lstat|stat)/i.test(stderr) && !/unable to open config file/i.test(stderr)) {
     return outcome('permanent', 'backup source path does not exist');
   }
@@ -124,12 +127,32 @@ export const installedResticVersion = async (binary = 'restic'): Promise<string>
 
 const resticVersion = (job: JobConfig): Promise<string> => installedResticVersion(binaryOf(job));
 
-const failureFromRun = (run: EngineRun): AttemptOutcome =>
-  run.spawnError ? { kind: 'permanent', exitCode: -1, reason: run.spawnError } : classifyResticFailure(run.exitCode, run.stderrTail);
+const failureFromRun = (run: EngineRun): AttemptOutcome => {
+  if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
+  // A crash (SIGSEGV) or the OOM killer's SIGKILL: worth another attempt.
+  if (run.killedBy) return { kind: 'transient', exitCode: run.exitCode, reason: `restic was killed by ${run.killedBy}` };
+  return classifyResticFailure(run.exitCode, run.stderrTail);
+};
 
-/** A `command` job: its output is piped into `restic backup --stdin`. */
-const startProducer = (job: JobConfig, signal?: AbortSignal) =>
-  execa('/bin/sh', ['-c', job.command!], { env: job.env, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, cancelSignal: signal });
+/**
+ * A `command` job: its output is piped into `restic backup --stdin`. It runs in its own
+ * process group, stopped with restic's, so a pipeline's every process ends at a timeout.
+ */
+const startProducer = (job: JobConfig, signal?: AbortSignal) => {
+  const subprocess = execa('/bin/sh', ['-c', job.command!], { env: job.env, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, detached: true, cleanup: false });
+  const group = superviseGroup(subprocess, signal);
+  return {
+    stdout: subprocess.stdout,
+    /** Waits for the producer and for every process of its group. */
+    finished: async () => {
+      try {
+        return await subprocess;
+      } finally {
+        await group.settle();
+      }
+    },
+  };
+};
 
 /**
  * restic 0.14 prints `--json` status lines 60 times a second whatever stdout is. Someone
@@ -152,7 +175,6 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     args,
     env: { ...progressRate(job, context), ...resticEnv(job) },
     signal: context.signal,
-    killSignal: 'SIGINT',
     stdin: producer?.stdout ?? undefined,
     onStdoutLine: (line) => {
       const message = parseJsonLine(line);
@@ -172,9 +194,12 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
       }
     },
     onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
+  }).catch(async (error: unknown) => {
+    await producer?.finished();
+    throw error;
   });
   if (producer) {
-    const produced = await producer;
+    const produced = await producer.finished();
     if (produced.exitCode !== 0) {
       // restic cannot see the producer fail and stores a truncated dump; remove that snapshot
       // so nobody restores it later.
@@ -257,7 +282,7 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
     let last: (EngineRun & { stdout: string }) | undefined;
     await runWithRetries(
       async () => {
-        last = await runEngineCollect({ binary: binaryOf(job), args, env: resticEnv(job), signal: context.signal, killSignal: 'SIGINT' });
+        last = await runEngineCollect({ binary: binaryOf(job), args, env: resticEnv(job), signal: context.signal });
         return last.exitCode === 0 ? { kind: 'success', exitCode: 0, reason: 'ok' } : failureFromRun(last);
       },
       job.retry,
@@ -306,10 +331,21 @@ export const restic = {
     }
     const args = ['restore', request.snapshot, ...scope(job), '--target', request.target!];
     for (const path of request.include ?? []) args.push('--include', path);
-    const run = await runEngine({ binary: binaryOf(job), args, env, signal: context.signal, killSignal: 'SIGINT', onStdoutLine: (l) => context.onOutput?.(l, 'stdout'), onStderrLine: (l) => context.onOutput?.(l, 'stderr') });
+    const run = await runEngine({ binary: binaryOf(job), args, env, signal: context.signal, onStdoutLine: (l) => context.onOutput?.(l, 'stdout'), onStderrLine: (l) => context.onOutput?.(l, 'stderr') });
     if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', 1, `restic restore failed: ${failureFromRun(run).reason}`);
   },
   describeExitCode: (code) => EXIT_MEANINGS[code] ?? `unknown exit code ${code}, treated as failure`,
+  async clearStaleLocks(job, context, after) {
+    if (after && after.reason !== LOCKED_REASON) return false;
+    // `restic unlock` (without --remove-all) removes only stale locks: those of dead processes
+    // on this host, or not refreshed for 30 minutes. A live lock, here or elsewhere, stays.
+    const run = await runEngineCollect({ binary: binaryOf(job), args: ['unlock'], env: resticEnv(job), signal: context.signal });
+    if (run.exitCode !== 0) {
+      context.warn?.(`restic unlock failed: ${failureFromRun(run).reason}`);
+      return false;
+    }
+    return true;
+  },
   async probeRepository(job) {
     const { ok, message } = await probeRepository(job);
     return { ok, message: ok ? message : `${message} (repository ${redactRepository(job.repository)})` };

@@ -85,4 +85,9 @@ export interface Backend {
   describeExitCode(code: number): string;
   /** Whether the repository answers; a message with the fix when not. */
   probeRepository(job: JobConfig): Promise<{ ok: boolean; message: string }>;
+  /**
+   * Removes the repository locks of engine processes that no longer run (never a live lock).
+   * With `after`, only when that failed attempt was stopped by a lock. True when it ran.
+   */
+  clearStaleLocks?(job: JobConfig, context: EngineContext, after?: AttemptOutcome): Promise<boolean>;
 }
