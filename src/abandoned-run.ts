@@ -27,16 +27,28 @@ export const recoverAbandonedRun = async (job: JobConfig, backend: Backend, prev
   if (backend.clearStaleLocks && (await backend.clearStaleLocks(job, context))) log.info('removed stale repository locks left by that run');
 };
 
+/** Whether another live cronvault run of this host (another job) uses the job's repository. */
+const repositoryInUse = async (job: JobConfig): Promise<boolean> => {
+  const repository = repositoryId(job.repository);
+  return (await liveLockRecords(job.stateDir)).some((record) => record.pid !== process.pid && record.repository === repository);
+};
+
+/**
+ * Removes stale repository locks after cronvault stopped the engine (timeout, SIGINT/SIGTERM),
+ * unless another job of this host is using the repository right now.
+ */
+export const clearStaleRepositoryLocks = async (job: JobConfig, backend: Backend, context: EngineContext, log: Logger): Promise<void> => {
+  if (!backend.clearStaleLocks || (await repositoryInUse(job))) return;
+  if (await backend.clearStaleLocks(job, context).catch(() => false)) log.info('removed stale repository locks');
+};
+
 /**
  * When an attempt failed on a repository lock while no other cronvault run of this host uses
  * that repository, the lock can only be stale (or another host's, which the engine keeps):
  * clear the stale ones once, so the caller can try again at once.
  */
 export const clearedStaleRepositoryLock = async (job: JobConfig, backend: Backend, outcome: AttemptOutcome, context: EngineContext, log: Logger): Promise<boolean> => {
-  if (outcome.kind !== 'transient' || !backend.clearStaleLocks) return false;
-  const repository = repositoryId(job.repository);
-  const others = (await liveLockRecords(job.stateDir)).filter((record) => record.pid !== process.pid && record.repository === repository);
-  if (others.length > 0) return false;
+  if (outcome.kind !== 'transient' || !backend.clearStaleLocks || (await repositoryInUse(job))) return false;
   if (!(await backend.clearStaleLocks(job, context, outcome))) return false;
   log.warn('the repository was locked while no other cronvault run of this host uses it: removed stale locks, trying again');
   return true;

@@ -6,7 +6,7 @@ import type { AttemptOutcome, Progress, RetentionOutcome } from './backends/type
 import type { JobConfig } from './config.ts';
 import { CronvaultError, EXIT, UsageError } from './errors.ts';
 import { acquireLock } from './lock.ts';
-import { clearedStaleRepositoryLock, recoverAbandonedRun } from './abandoned-run.ts';
+import { clearStaleRepositoryLocks, clearedStaleRepositoryLock, recoverAbandonedRun } from './abandoned-run.ts';
 import { watchEngineGroups } from './backends/engine-process.ts';
 import type { Logger } from './log.ts';
 import { pushJobMetrics, writeJobMetrics, type JobMetrics } from './metrics.ts';
@@ -167,6 +167,8 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       const stopped = stoppedOutcome(job, options.signal, timeout);
       if (stopped) {
         result = { outcome: stopped, attempts: attemptsMade };
+        // A restic stopped while taking its lock can leave it behind; the next run must not meet it.
+        await clearStaleRepositoryLocks(job, backend, { warn: (m) => log.warn(m) }, log);
       } else if (error instanceof CronvaultError) {
         // Failed before the engine could run: still a failed run in the metrics.
         result = { outcome: { kind: 'permanent', exitCode: -1, reason: error.message }, attempts: attemptsMade };
@@ -176,9 +178,15 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     let succeeded = result.outcome.kind === 'success' || result.outcome.kind === 'warning';
     let retention: RetentionOutcome | undefined;
     if (succeeded && job.retention.kind !== 'none' && !signal.aborted) {
-      retention = await backend
-        .applyRetention(job, job.retention, { force: options.forceRetention ?? false }, { signal, warn: (m) => log.warn(m) })
-        .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
+      const retentionContext = { signal, warn: (m: string) => log.warn(m) };
+      const retain = () =>
+        backend
+          .applyRetention(job, job.retention, { force: options.forceRetention ?? false }, retentionContext)
+          .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
+      retention = await retain();
+      if (retention.kind === 'failed' && (await clearedStaleRepositoryLock(job, backend, { kind: 'transient', exitCode: retention.exitCode, reason: retention.reason }, retentionContext, log))) {
+        retention = await retain();
+      }
       if (retention.kind !== 'skipped') {
         metrics.retentionSuccess = retention.kind === 'success';
         metrics.retentionTimestamp = Math.floor(now() / 1000);

@@ -336,7 +336,8 @@ export const restic = {
   },
   describeExitCode: (code) => EXIT_MEANINGS[code] ?? `unknown exit code ${code}, treated as failure`,
   async clearStaleLocks(job, context, after) {
-    if (after && after.reason !== LOCKED_REASON) return false;
+    // The reason may be prefixed ("dry run failed: …") but always ends in restic's own words.
+    if (after && !after.reason.endsWith(LOCKED_REASON)) return false;
     // `restic unlock` (without --remove-all) removes only stale locks: those of dead processes
     // on this host, or not refreshed for 30 minutes. A live lock, here or elsewhere, stays.
     const run = await runEngineCollect({ binary: binaryOf(job), args: ['unlock'], env: resticEnv(job), signal: context.signal });
