@@ -3,11 +3,11 @@
 // and restic leaves its lock behind when it is killed. Without this every later run fails on
 // "repository is already locked" until someone runs `restic unlock` by hand.
 import type { AttemptOutcome, Backend, EngineContext } from './backends/types.ts';
-import { STOP_GRACE_MS } from './backends/engine-process.ts';
+import { RUN_MARKER_VARIABLE, STOP_GRACE_MS } from './backends/engine-process.ts';
 import type { JobConfig } from './config.ts';
 import { liveLockRecords, repositoryId, type LockRecord } from './lock.ts';
 import type { Logger } from './log.ts';
-import { isOwnGroupAlive, stopGroup } from './process-identity.ts';
+import { groupsWithEnvironment, identityText, isOwnGroupAlive, stopGroup } from './process-identity.ts';
 
 /**
  * After taking over the lock of a run that died: stop the engines it left running (SIGINT to
@@ -17,12 +17,14 @@ import { isOwnGroupAlive, stopGroup } from './process-identity.ts';
 export const recoverAbandonedRun = async (job: JobConfig, backend: Backend, previous: LockRecord | undefined, context: EngineContext, log: Logger): Promise<void> => {
   if (!previous) return;
   log.warn(`the previous run (pid ${previous.pid}, since ${previous.since}) ended without releasing its lock; taking it over`);
-  for (const engine of previous.engines ?? []) {
-    // Only a group still led by the very process the dead run started (pid and start time),
-    // never whatever has the same pid now.
-    if (!isOwnGroupAlive(engine)) continue;
-    log.warn(`stopping engine process group ${engine.pid} left running by that run`);
-    await stopGroup(engine.pid, STOP_GRACE_MS);
+  // The groups the lock recorded, if still led by the very process the dead run started (pid
+  // and start time), never whatever has the same pid now; and any process carrying that run's
+  // marker, which covers one started just before the record was written.
+  const groups = new Set((previous.engines ?? []).filter(isOwnGroupAlive).map((engine) => engine.pid));
+  for (const group of groupsWithEnvironment(RUN_MARKER_VARIABLE, identityText(previous))) groups.add(group);
+  for (const group of groups) {
+    log.warn(`stopping engine process group ${group} left running by that run`);
+    await stopGroup(group, STOP_GRACE_MS);
   }
   if (backend.clearStaleLocks && (await backend.clearStaleLocks(job, context))) log.info('removed stale repository locks left by that run');
 };

@@ -20,9 +20,8 @@
 // their own process groups and survive cronvault) and are stopped before the next backup.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.ts';
 import { CronvaultError, EXIT } from './errors.ts';
 import { identityOf, isSameProcessAlive, type ProcessIdentity } from './process-identity.ts';
 
@@ -155,9 +154,16 @@ export const acquireLock = async (stateDir: string, job: string, options: Acquir
     ...(options.repository !== undefined ? { repository: repositoryId(options.repository) } : {}),
     engines: [],
   };
-  // Record writes are queued: writeFileAtomic's temp name is per process.
+  // Written whole by rename, so a reader never sees half a record; without fsync, since the
+  // record only matters during this boot and must be there before the next engine starts.
+  // Queued: the temp name is per process.
+  const temp = join(stateDir, 'locks', `.${job}.lock.${process.pid}.tmp`);
   let writes: Promise<void> = Promise.resolve();
-  const write = (): Promise<void> => (writes = writes.then(() => writeFileAtomic(file, `${JSON.stringify(record)}\n`)));
+  const write = (): Promise<void> =>
+    (writes = writes.then(async () => {
+      await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o644 });
+      await rename(temp, file);
+    }));
   try {
     await write();
   } catch (error) {

@@ -41,6 +41,33 @@ export const bootId = (): string | undefined => (cachedBootId ??= readText('/pro
 
 export const identityOf = (pid: number): ProcessIdentity => ({ pid, startTime: processStartTime(pid), bootId: bootId() });
 
+/** One text for an identity, unique across boots: "<boot id>/<pid>/<start time>". */
+export const identityText = (identity: ProcessIdentity): string => `${identity.bootId ?? ''}/${identity.pid}/${identity.startTime ?? ''}`;
+
+/**
+ * Process groups of the processes (readable by this user) whose environment holds
+ * `name=value`, except cronvault's own group.
+ */
+export const groupsWithEnvironment = (name: string, value: string): number[] => {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const wanted = `${name}=${value}`;
+  const own = processGroupOf(process.pid);
+  const groups = new Set<number>();
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const environ = readText(`/proc/${entry}/environ`);
+    if (environ === undefined || !environ.split('\0').includes(wanted)) continue;
+    const group = processGroupOf(Number(entry));
+    if (group !== undefined && group > 1 && group !== own) groups.add(group);
+  }
+  return [...groups];
+};
+
 const pidExists = (pid: number): boolean => {
   try {
     process.kill(pid, 0);

@@ -10,7 +10,7 @@ import { access, constants } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { CronvaultError } from '../errors.ts';
-import { identityOf, signalGroup, waitForGroupGone, type ProcessIdentity } from '../process-identity.ts';
+import { identityOf, identityText, signalGroup, waitForGroupGone, type ProcessIdentity } from '../process-identity.ts';
 
 export interface EngineRun {
   exitCode: number;
@@ -34,6 +34,15 @@ export interface EngineRunOptions {
 }
 
 const STDERR_TAIL_BYTES = 64 * 1024;
+
+/**
+ * Every engine and producer carries this variable naming the cronvault process that started
+ * it, so a run that takes over a dead run's lock finds all its orphans, even one started in
+ * the instant before the lock recorded its process group.
+ */
+export const RUN_MARKER_VARIABLE = 'CRONVAULT_RUN';
+let ownMarker: string | undefined;
+export const runMarker = (): string => (ownMarker ??= identityText(identityOf(process.pid)));
 
 /** How long a stopped engine gets to clean up (restic removes its lock) before SIGKILL. */
 export const STOP_GRACE_MS = 5000;
@@ -112,7 +121,7 @@ const SCRUBBED_ENV = ['RESTIC_PASSWORD', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWOR
 export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> => {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const name of SCRUBBED_ENV) delete env[name];
-  Object.assign(env, options.env);
+  Object.assign(env, options.env, { [RUN_MARKER_VARIABLE]: runMarker() });
   let stderrTail = '';
   if (options.signal?.aborted) throw interrupted(options);
   const subprocess = execa(options.binary, options.args, {

@@ -5,7 +5,7 @@ import type { JobConfig } from '../config.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { CronvaultError } from '../errors.ts';
 import { toResticForgetArgs, type RetentionPolicy } from '../retention.ts';
-import { runEngine, runEngineCollect, superviseGroup, type EngineRun } from './engine-process.ts';
+import { RUN_MARKER_VARIABLE, runEngine, runEngineCollect, runMarker, superviseGroup, type EngineRun } from './engine-process.ts';
 import { runWithRetries } from '../retry.ts';
 import { formatDuration } from '../durations.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
@@ -139,7 +139,7 @@ const failureFromRun = (run: EngineRun): AttemptOutcome => {
  * process group, stopped with restic's, so a pipeline's every process ends at a timeout.
  */
 const startProducer = (job: JobConfig, signal?: AbortSignal) => {
-  const subprocess = execa('/bin/sh', ['-c', job.command!], { env: job.env, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, detached: true, cleanup: false });
+  const subprocess = execa('/bin/sh', ['-c', job.command!], { env: { ...job.env, [RUN_MARKER_VARIABLE]: runMarker() }, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, detached: true, cleanup: false });
   const group = superviseGroup(subprocess, signal);
   return {
     stdout: subprocess.stdout,
