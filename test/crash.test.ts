@@ -11,8 +11,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cronvaultBin, makeTempDir, projectRoot, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, restic, type TestRepository } from './support/restic.ts';
+import { waitFor } from './support/services.ts';
 
 const KILLS = 50;
+
+/** Whether pid is a process that still runs (an unreaped zombie does not). */
+const running = async (pid: number): Promise<boolean> => {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+};
 
 /** mulberry32: small seeded PRNG, so a failing sequence of delays can be replayed. */
 const seeded = (seed: number) => () => {
@@ -157,5 +164,31 @@ describe(`kill -9 at random moments (${KILLS} runs)`, () => {
     // run starts; restic then leaves its lock behind, which that run's `restic unlock` removes.)
     await restic(repo, ['check']);
     assert.ok((await listSnapshots(repo, '--tag', 'cronvault:crashy')).length >= 1);
+  });
+
+  it('the run that takes over a killed run\'s lock stops the engine it orphaned, SIGKILLing one that ignores SIGINT', async () => {
+    const base = join(tmp.dir, 'orphan');
+    await mkdir(join(base, 'fake'), { recursive: true });
+    await mkdir(join(base, 'data'));
+    await writeFile(join(base, 'p'), 'pw\n', { mode: 0o600 });
+    const args = ['run', '--path', join(base, 'data'), '--engine', 'duplicati', '--repository', 'file:///x', '--password-file', join(base, 'p'), '--retention', 'none',
+      '--textfile-dir', join(base, 'text'), '--state-dir', join(base, 'state'), '--binary', join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')];
+    const env = { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: join(base, 'fake') };
+    // An engine that neither writes (so no SIGPIPE ends it) nor stops on SIGINT.
+    const victim = execa(process.execPath, [cronvaultBin, ...args], { reject: false, env: { ...env, FAKE_DUPLICATI_SLEEP_MS: '120000', FAKE_DUPLICATI_IGNORE_SIGINT: '1' } });
+    const orphan = await waitFor(async () => (JSON.parse((await readFile(join(base, 'fake', 'calls.jsonl'), 'utf8')).split('\n')[0]!) as { pid: number }).pid, { timeoutMs: 30_000, intervalMs: 50 });
+    // The lock records the engine's group before the engine is far along; wait for it.
+    const lockRecord = async () => {
+      const name = (await readdir(join(base, 'state', 'locks'))).find((file) => file.endsWith('.lock'));
+      return name ? readFile(join(base, 'state', 'locks', name), 'utf8') : '';
+    };
+    await waitFor(async () => (await lockRecord()).includes(`"pid":${orphan}`), { timeoutMs: 30_000, intervalMs: 50, message: 'the lock records the engine' });
+    victim.kill('SIGKILL');
+    await victim;
+    assert.equal(await running(orphan), true, 'the engine outlived cronvault');
+    const next = await execa(process.execPath, [cronvaultBin, ...args], { reject: false, env: { ...env, FAKE_DUPLICATI_SLEEP_MS: '0' } });
+    assert.equal(next.exitCode, 0, String(next.stderr));
+    assert.match(String(next.stderr), new RegExp(`stopping engine process group ${orphan} left running by that run`));
+    assert.equal(await running(orphan), false, 'the orphaned engine was killed');
   });
 });
