@@ -1,5 +1,6 @@
 // The only place that exits the process: every error carries its exit code up to here.
 import { CommanderError } from 'commander';
+import { killEngineGroups } from './backends/engine-process.ts';
 import { buildProgram } from './cli.ts';
 import { EXIT, isCronvaultError } from './errors.ts';
 import { redactText } from './redact.ts';
@@ -15,7 +16,11 @@ for (const stream of [process.stdout, process.stderr]) {
 const main = async (): Promise<number> => {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+    if (controller.signal.aborted) {
+      // Engines run in their own process groups and would outlive a hard exit.
+      killEngineGroups();
+      process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+    }
     process.stderr.write(`\ncronvault: ${signal} received, stopping the engine cleanly (send it again to quit at once)\n`);
     controller.abort(signal);
   };

@@ -36,6 +36,10 @@ export const runWithRetries = async (
   try {
     const outcome = await pRetry(
       async (attemptNumber) => {
+        // Checked here rather than handed to p-retry, which would reject at once on abort while
+        // the attempt's engine is still stopping: the caller must not go on (and release the
+        // job lock) before the engine is gone.
+        if (hooks.signal?.aborted) throw new AbortError(new Error(String(hooks.signal.reason)));
         attempts = attemptNumber;
         let result: AttemptOutcome;
         try {
@@ -55,7 +59,6 @@ export const runWithRetries = async (
         minTimeout: 0,
         maxTimeout: 0,
         factor: 1,
-        signal: hooks.signal,
         onFailedAttempt: async (error) => {
           if (!(error instanceof FailedAttempt) || error.retriesLeft === 0) return;
           const delay = drawDelay(policy, hooks.random);

@@ -3,10 +3,12 @@
 // history), summarise. Engine details stay in the backends.
 import { access, constants } from 'node:fs/promises';
 import { backendFor } from './backends/index.ts';
-import type { AttemptOutcome, Backend, RetentionOutcome } from './backends/types.ts';
+import type { AttemptOutcome, Backend, EngineContext, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
 import { CronvaultError, EXIT, RECORDED_EXIT } from './errors.ts';
 import { acquireLock, type JobLock } from './lock.ts';
+import { clearStaleRepositoryLocks, clearedStaleRepositoryLock, recoverAbandonedRun } from './abandoned-run.ts';
+import { watchEngineGroups } from './backends/engine-process.ts';
 import type { Logger } from './log.ts';
 import { runWithRetries, type RetriedOutcome } from './retry.ts';
 import { RunRecorder, recordSkippedRun, succeeded } from './run-recorder.ts';
@@ -77,7 +79,7 @@ const interruptedExit = (signal: AbortSignal | undefined): number | undefined =>
  * ends with E_LOCKED.
  */
 const acquire = (job: JobConfig, now: () => number): Promise<JobLock> =>
-  acquireLock(job.stateDir, job.name).catch(async (error: unknown) => {
+  acquireLock(job.stateDir, job.name, { repository: job.repository }).catch(async (error: unknown) => {
     if (error instanceof CronvaultError && error.code === 'E_LOCKED') await recordSkippedRun(job, error.message, now());
     throw error;
   });
@@ -91,18 +93,28 @@ interface PhaseContext {
   /** The job's timeout alone, to tell a timeout from an interrupt. */
   timeout?: AbortSignal;
   options: RunOptions;
+  /** The job lock; `lock.previous` is the record of a run that died holding it. */
+  lock: JobLock;
 }
+
+/** How a run ended that cronvault itself stopped (the job's timeout, SIGINT/SIGTERM); else undefined. */
+const stopReason = ({ job, timeout, options }: PhaseContext): AttemptOutcome | undefined => {
+  if (timeout?.aborted && !options.signal?.aborted) return { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `timed out after ${formatDuration(job.timeoutMs!)}` };
+  const interrupted = interruptedExit(options.signal);
+  return interrupted === undefined ? undefined : { kind: 'permanent', exitCode: interrupted, reason: `interrupted by ${String(options.signal!.reason)}` };
+};
 
 /**
  * How a backup that was stopped, or failed before the engine could run, ends: as a failed
  * attempt with the exit code cronvault records for it. Anything else is a crash and rethrown.
  */
-const stoppedOutcome = (error: unknown, { job, timeout, options }: PhaseContext): AttemptOutcome => {
-  if (timeout?.aborted && !options.signal?.aborted) {
-    return { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `stopped after the job's timeout of ${formatDuration(job.timeoutMs!)}` };
+const stoppedOutcome = async (error: unknown, phase: PhaseContext): Promise<AttemptOutcome> => {
+  const stopped = stopReason(phase);
+  if (stopped) {
+    // A restic stopped while taking its lock can leave it behind; the next run must not meet it.
+    await clearStaleRepositoryLocks(phase.job, phase.backend, { warn: (m) => phase.log.warn(m) }, phase.log);
+    return stopped;
   }
-  const interrupted = interruptedExit(options.signal);
-  if (interrupted !== undefined) return { kind: 'permanent', exitCode: interrupted, reason: `interrupted by ${String(options.signal!.reason)}` };
   // Failed before the engine could run: still a failed run in the metrics.
   if (error instanceof CronvaultError) return { kind: 'permanent', exitCode: RECORDED_EXIT.engineNeverStarted, reason: error.message };
   throw error;
@@ -116,16 +128,26 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
     await checkPasswordSource(job);
     await backend.ensureInstalled(job);
     await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
+    // A run that died holding the lock (kill -9) may have left engines and a repository lock.
+    await recoverAbandonedRun(job, backend, phase.lock.previous, { signal, warn: (m) => log.warn(m) }, log);
+    let staleLockCleared = false;
     return await runWithRetries(
       async (attempt) => {
         attemptsMade = attempt;
-        const outcome = await backend.backup(job, {
+        const context: EngineContext = {
           signal,
           // Left out when nothing is drawn, so the engine can report progress less often.
           onProgress: log.showsProgress ? (p) => log.progress(p) : undefined,
           onOutput: (line) => log.engine(line),
           warn: (m) => log.warn(m),
-        });
+        };
+        let outcome = await backend.backup(job, context);
+        // Locked while no other run of this host uses the repository: the lock is stale, so it
+        // is cleared once and the attempt made again at once.
+        if (!staleLockCleared && (await clearedStaleRepositoryLock(job, backend, outcome, context, log))) {
+          staleLockCleared = true;
+          outcome = await backend.backup(job, context);
+        }
         log.clearProgress();
         if (outcome.kind === 'transient' || outcome.kind === 'permanent') {
           log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${describeExitCode(backend, outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
@@ -140,16 +162,21 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
       },
     );
   } catch (error) {
-    return { outcome: stoppedOutcome(error, phase), attempts: attemptsMade };
+    return { outcome: await stoppedOutcome(error, phase), attempts: attemptsMade };
   }
 };
 
 /** Phase 3, apply retention: only after a backup that succeeded and was not stopped. */
 const applyRetention = async ({ job, backend, log, signal, options }: PhaseContext, backup: RetriedOutcome): Promise<RetentionOutcome | undefined> => {
   if (!succeeded(backup.outcome) || job.retention.kind === 'none' || signal.aborted) return undefined;
-  const retention = await backend
-    .applyRetention(job, job.retention, { force: options.forceRetention ?? false }, { signal, warn: (m) => log.warn(m) })
-    .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
+  const context: EngineContext = { signal, warn: (m) => log.warn(m) };
+  const retain = () =>
+    backend
+      .applyRetention(job, job.retention, { force: options.forceRetention ?? false }, context)
+      .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
+  let retention = await retain();
+  const lockFailure: AttemptOutcome = { kind: 'transient', exitCode: retention.exitCode, reason: retention.reason };
+  if (retention.kind === 'failed' && (await clearedStaleRepositoryLock(job, backend, lockFailure, context, log))) retention = await retain();
   if (retention.kind === 'refused' || retention.kind === 'failed') log.error(`retention ${retention.kind}: ${retention.reason}`);
   return retention;
 };
@@ -182,13 +209,18 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   const lock = await acquire(job, now);
   const timeout = job.timeoutMs ? AbortSignal.timeout(job.timeoutMs) : undefined;
   const { signal, dispose: disposeSignal } = anySignal([options.signal, timeout]);
-  const phase: PhaseContext = { job, backend: backendFor(job.engine), log, signal, timeout, options };
+  const phase: PhaseContext = { job, backend: backendFor(job.engine), log, signal, timeout, options, lock };
+  // The engines' process groups go into the lock, so a run taking it over after a kill -9 can stop them.
+  const unwatchEngines = watchEngineGroups((groups) => void lock.recordEngines(groups));
   let recorder: RunRecorder | undefined;
   try {
     recorder = await RunRecorder.begin(job, log, now);
     log.info(`starting ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}`);
-    const backup = await backUpWithRetries(phase);
+    let backup = await backUpWithRetries(phase);
     const retention = await applyRetention(phase, backup);
+    // Stopped during retention: the run as a whole was interrupted, not a success.
+    const stoppedLate = succeeded(backup.outcome) ? stopReason(phase) : undefined;
+    if (stoppedLate) backup = { ...backup, outcome: stoppedLate };
     // Phase 4, record: final metrics, state and history.
     const recorded = await recorder.finish(backup, retention);
     summarise(phase, backup, retention, recorded.elapsedMs);
@@ -197,6 +229,7 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   } finally {
     await recorder?.resetIfUnfinished();
     disposeSignal();
+    unwatchEngines();
     await lock.release();
   }
 };

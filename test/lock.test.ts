@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { metricValue, readJobProm } from './support/restic.ts';
 
@@ -56,5 +57,56 @@ describe('per-job lock', () => {
     const result = await runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
     assert.equal(result.exitCode, 0, result.stderr);
     assert.equal(await access(lockFile()).then(() => true, () => false), false, 'lock released after the run');
+  });
+
+  const startTimeOf = async (pid: number): Promise<string> => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+  };
+  const bootId = async (): Promise<string> => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+
+  it('takes over a lock whose pid now belongs to another process (same pid, other start time)', async () => {
+    // The test's own pid is alive; the lock says it was started at another time, as after pid reuse.
+    assert.notEqual(await startTimeOf(process.pid), '1');
+    await mkdir(join(tmp.dir, 'state', 'locks'), { recursive: true });
+    await writeFile(lockFile(), JSON.stringify({ pid: process.pid, startTime: '1', bootId: await bootId(), since: '2026-01-01T00:00:00.000Z' }));
+    const result = await runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`previous run \\(pid ${process.pid}, since 2026-01-01T00:00:00.000Z\\) ended without releasing its lock`));
+  });
+
+  it('takes over a lock written before a reboot (other boot id), even if its pid and start time match a live process', async () => {
+    await mkdir(join(tmp.dir, 'state', 'locks'), { recursive: true });
+    await writeFile(lockFile(), JSON.stringify({ pid: 1, startTime: await startTimeOf(1), bootId: '00000000-0000-0000-0000-000000000000', since: '2026-01-01T00:00:00.000Z' }));
+    const result = await runCronvault(args, { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    assert.equal(result.exitCode, 0, result.stderr);
+  });
+
+  it('lets exactly one of 20 concurrent starters take a stale lock, in each of 20 rounds', async () => {
+    const stateDir = join(tmp.dir, 'race');
+    const job = 'raced';
+    await mkdir(join(stateDir, 'locks'), { recursive: true });
+    const workers = Array.from({ length: 20 }, () => {
+      const child = execa(process.execPath, ['--import', 'tsx', join(projectRoot, 'test', 'fixtures', 'lock-worker.ts')], { cwd: projectRoot, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false, buffer: false });
+      const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+      return { child, send: (line: string) => child.stdin!.write(`${line}\n`), next: async () => String((await lines.next()).value) };
+    });
+    try {
+      for (let round = 1; round <= 20; round += 1) {
+        const dead = execa('true');
+        await dead;
+        await writeFile(join(stateDir, 'locks', `${job}.lock`), JSON.stringify({ pid: dead.pid, since: '2026-01-01T00:00:00.000Z' }));
+        for (const worker of workers) worker.send(`acquire ${stateDir} ${job}`);
+        const answers = await Promise.all(workers.map((worker) => worker.next()));
+        const winners = answers.flatMap((answer, index) => (answer === 'won' ? [index] : []));
+        assert.deepEqual(answers.filter((answer) => answer !== 'won' && answer !== 'locked'), [], 'no starter failed otherwise');
+        assert.equal(winners.length, 1, `round ${round}: exactly one winner, got ${winners.length}`);
+        workers[winners[0]!]!.send('release');
+        assert.equal(await workers[winners[0]!]!.next(), 'released');
+      }
+    } finally {
+      for (const worker of workers) worker.child.stdin!.end();
+      await Promise.all(workers.map((worker) => worker.child));
+    }
   });
 });

@@ -320,7 +320,7 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     env: borgEnv(job),
     signal: context.signal,
     // borg cleans its lock and checkpoint up on SIGINT.
-    killSignal: 'SIGINT',
+   
     onStdoutLine: (line) => {
       stdout.push(line);
       context.onOutput?.(line, 'stdout');
@@ -434,7 +434,7 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
     await runWithRetries(
       async () => {
         const stderrLines: string[] = [];
-        const run = await runEngineCollect({ binary: binaryOf(job), args, env: borgEnv(job), signal: context.signal, killSignal: 'SIGINT', onStderrLine: (line) => stderrLines.push(line) });
+        const run = await runEngineCollect({ binary: binaryOf(job), args, env: borgEnv(job), signal: context.signal, onStderrLine: (line) => stderrLines.push(line) });
         last = { ...run, stderrLines };
         return run.exitCode === 0 ? { kind: 'success', exitCode: 0, reason: 'ok' } : withLockCleanup(job, classifyRun(run), context);
       },
@@ -480,7 +480,7 @@ const restore: Backend['restore'] = async (job, request, context) => {
     env,
     cwd: request.target,
     signal: context.signal,
-    killSignal: 'SIGINT',
+   
     onStdoutLine: (l) => context.onOutput?.(l, 'stdout'),
     onStderrLine: (l) => context.onOutput?.(l, 'stderr'),
   });

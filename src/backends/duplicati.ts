@@ -209,6 +209,7 @@ export const duplicati = {
       onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
     }).finally(() => (secrets.options.length > 0 ? rm(parametersFile(job), { force: true }) : undefined));
     if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
+    if (run.killedBy) return { kind: 'transient', exitCode: run.exitCode, reason: `duplicati-cli was killed by ${run.killedBy}` };
     const outcome = classify(run.exitCode, `${lines.join('\n')}\n${run.stderrTail}`);
     return outcome.kind === 'success' || outcome.kind === 'warning' ? { ...outcome, stats: parseDuplicatiOutput(lines) } : outcome;
   },

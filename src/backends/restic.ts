@@ -6,7 +6,7 @@ import { redactRepository, redactText } from '../redact.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { unknownExitCode, type ExitMeaning } from '../exit-meaning.ts';
 import { retentionVerdict, toResticForgetArgs, type ForgetGroup, type RetentionPolicy } from '../retention/index.ts';
-import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
+import { RUN_MARKER_VARIABLE, runEngine, runEngineCollect, runMarker, superviseGroup, type EngineRun } from './engine-process.ts';
 import { runWithRetries } from '../retry.ts';
 import { formatDuration } from '../durations.ts';
 import { quote } from '../input-text.ts';
@@ -37,12 +37,15 @@ const ownSnapshots = (job: JobConfig): string[] => [...scope(job), ...(job.path 
 type ResticCause = 'success' | 'incomplete' | 'crashed' | 'missing' | 'locked' | 'wrong-password' | 'interrupted' | 'source-missing' | 'unreachable' | 'network';
 
 /** How each cause ends an attempt (retried or not), and what the log says about it. */
+/** How a lock failure reads; clearStaleLocks recognises a failed attempt by it. */
+const LOCKED_REASON = 'repository is locked by another process';
+
 const CAUSES: Record<ResticCause, { kind: AttemptOutcome['kind']; reason: string }> = {
   success: { kind: 'success', reason: 'success' },
   incomplete: { kind: 'warning', reason: 'snapshot created, but some source files could not be read' },
   crashed: { kind: 'permanent', reason: 'restic crashed (Go panic); see its output' },
   missing: { kind: 'permanent', reason: 'repository does not exist (create it with `cronvault init <job>` or set init: true)' },
-  locked: { kind: 'transient', reason: 'repository is locked by another process' },
+  locked: { kind: 'transient', reason: LOCKED_REASON },
   'wrong-password': { kind: 'permanent', reason: 'wrong password' },
   interrupted: { kind: 'permanent', reason: 'interrupted' },
   'source-missing': { kind: 'permanent', reason: 'backup source path does not exist' },
@@ -71,6 +74,8 @@ export const EXIT_CODES: Record<number, ResticExitCode> = {
   12: { meaning: 'wrong password', cause: 'wrong-password', since: '0.17.1' },
   130: { meaning: 'interrupted', cause: 'interrupted', since: 'always' },
 };
+
+/** The reason given when a repository lock stopped restic; clearStaleLocks acts on it. */
 
 const NETWORK_TROUBLE = /dial tcp|connection refused|connection reset|no such host|i\/o timeout|timeout|deadline exceeded|EOF|\b5\d\d\b|server response unexpected|network is unreachable|TLS handshake/i;
 
@@ -165,12 +170,32 @@ export const installedResticVersion = async (binary = 'restic'): Promise<string>
 
 const resticVersion = (job: JobConfig): Promise<string> => installedResticVersion(binaryOf(job));
 
-const failureFromRun = (run: EngineRun): AttemptOutcome =>
-  run.spawnError ? { kind: 'permanent', exitCode: -1, reason: run.spawnError } : classifyResticFailure(run.exitCode, run.stderrTail);
+const failureFromRun = (run: EngineRun): AttemptOutcome => {
+  if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
+  // A crash (SIGSEGV) or the OOM killer's SIGKILL: worth another attempt.
+  if (run.killedBy) return { kind: 'transient', exitCode: run.exitCode, reason: `restic was killed by ${run.killedBy}` };
+  return classifyResticFailure(run.exitCode, run.stderrTail);
+};
 
-/** A `command` job: its output is piped into `restic backup --stdin`. */
-const startProducer = (job: JobConfig, signal?: AbortSignal) =>
-  execa('/bin/sh', ['-c', job.command!], { env: job.env, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, cancelSignal: signal });
+/**
+ * A `command` job: its output is piped into `restic backup --stdin`. It runs in its own
+ * process group, stopped with restic's, so a pipeline's every process ends at a timeout.
+ */
+const startProducer = (job: JobConfig, signal?: AbortSignal) => {
+  const subprocess = execa('/bin/sh', ['-c', job.command!], { env: { ...job.env, [RUN_MARKER_VARIABLE]: runMarker() }, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, detached: true, cleanup: false });
+  const group = superviseGroup(subprocess, signal);
+  return {
+    stdout: subprocess.stdout,
+    /** Waits for the producer and for every process of its group. */
+    finished: async () => {
+      try {
+        return await subprocess;
+      } finally {
+        await group.settle();
+      }
+    },
+  };
+};
 
 /**
  * restic 0.14 prints `--json` status lines 60 times a second whatever stdout is. Someone
@@ -203,7 +228,6 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     args,
     env: { ...progressRate(job, context), ...resticEnv(job) },
     signal: context.signal,
-    killSignal: 'SIGINT',
     stdin: producer?.stdout ?? undefined,
     onStdoutLine: (line) => {
       const message = parseJsonLine(line);
@@ -224,9 +248,12 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
       }
     },
     onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
+  }).catch(async (error: unknown) => {
+    await producer?.finished();
+    throw error;
   });
   if (producer) {
-    const produced = await producer;
+    const produced = await producer.finished();
     if (produced.exitCode !== 0) {
       // restic cannot see the producer fail and stores a truncated dump; remove that snapshot
       // so nobody restores it later.
@@ -310,7 +337,7 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
     let last: (EngineRun & { stdout: string }) | undefined;
     await runWithRetries(
       async () => {
-        last = await runEngineCollect({ binary: binaryOf(job), args, env: resticEnv(job), signal: context.signal, killSignal: 'SIGINT' });
+        last = await runEngineCollect({ binary: binaryOf(job), args, env: resticEnv(job), signal: context.signal });
         return last.exitCode === 0 ? { kind: 'success', exitCode: 0, reason: 'ok' } : failureFromRun(last);
       },
       job.retry,
@@ -380,10 +407,22 @@ export const restic = {
     }
     const args = ['restore', request.snapshot, ...scope(job), '--target', request.target!];
     for (const path of request.include ?? []) args.push('--include', path);
-    const run = await runEngine({ binary: binaryOf(job), args, env, signal: context.signal, killSignal: 'SIGINT', onStdoutLine: (l) => context.onOutput?.(l, 'stdout'), onStderrLine: (l) => context.onOutput?.(l, 'stderr') });
+    const run = await runEngine({ binary: binaryOf(job), args, env, signal: context.signal, onStdoutLine: (l) => context.onOutput?.(l, 'stdout'), onStderrLine: (l) => context.onOutput?.(l, 'stderr') });
     if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic restore failed: ${failureFromRun(run).reason}`);
   },
   describeExitCode: (code) => EXIT_CODES[code]?.meaning ?? unknownExitCode(code),
+  async clearStaleLocks(job, context, after) {
+    // The reason may be prefixed ("dry run failed: …") but always ends in restic's own words.
+    if (after && !after.reason.endsWith(LOCKED_REASON)) return false;
+    // `restic unlock` (without --remove-all) removes only stale locks: those of dead processes
+    // on this host, or not refreshed for 30 minutes. A live lock, here or elsewhere, stays.
+    const run = await runEngineCollect({ binary: binaryOf(job), args: ['unlock'], env: resticEnv(job), signal: context.signal });
+    if (run.exitCode !== 0) {
+      context.warn?.(`restic unlock failed: ${failureFromRun(run).reason}`);
+      return false;
+    }
+    return true;
+  },
   async probeRepository(job) {
     const probe = await probeRepository(job);
     return probe.state === 'ok' ? probe : { ...probe, message: `${probe.message} (repository ${redactRepository(job.repository)})` };

@@ -112,4 +112,9 @@ export interface Backend {
    * sandbox that makes everything else read-only; `home` is the home of the user it runs as.
    */
   writablePaths?(job: JobConfig, home: string): string[];
+  /**
+   * Removes the repository locks of engine processes that no longer run (never a live lock).
+   * With `after`, only when that failed attempt was stopped by a lock. True when it ran.
+   */
+  clearStaleLocks?(job: JobConfig, context: EngineContext, after?: AttemptOutcome): Promise<boolean>;
 }
