@@ -79,7 +79,7 @@ export interface Config {
   warnings: string[];
 }
 
-type Kind = 'string' | 'shell' | 'http-url' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
+type Kind = 'history-count' | 'string' | 'shell' | 'http-url' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -102,7 +102,7 @@ const JOB_KEYS: Record<string, Kind> = {
   hostname: 'string',
   init: 'bool',
   tags: 'string-list',
-  history_keep: 'int',
+  history_keep: 'history-count',
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
@@ -115,6 +115,8 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxD
  * plans every attempt up front (1000000000 of them ran node out of memory).
  */
 export const MAX_ATTEMPTS = 100;
+/** Runs one history file may keep: 100,000 lines of about 300 bytes stay around 30 MB. */
+export const MAX_HISTORY_KEEP = 100_000;
 /** YAML aliases a config may expand: plenty for shared defaults, far too few for an alias bomb. */
 export const MAX_ALIAS_COUNT = 100;
 /** One host's jobs; more is a generated config gone wrong (every job is a file and a cron line). */
@@ -252,6 +254,11 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
       if (typeof value === 'number' && !Number.isFinite(value)) fail(where, `${quote(loc.source(path) ?? String(value))} is too large; give a whole number from 1 to ${MAX_ATTEMPTS}`);
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(where, `expected a whole number of at least 1, found ${describe(value)}`);
       if ((value as number) > MAX_ATTEMPTS) fail(where, `${value} is more than the ${MAX_ATTEMPTS} attempts allowed (at the default max_delay of 60s, ${MAX_ATTEMPTS} attempts already retry for over an hour)`);
+      return value;
+    case 'history-count':
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_HISTORY_KEEP) {
+        fail(where, `expected a whole number of runs from 1 to ${MAX_HISTORY_KEEP}, found ${describe(value)}`);
+      }
       return value;
     case 'bool':
       if (typeof value !== 'boolean') fail(where, `expected true or false, found ${describe(value)}`);
@@ -461,7 +468,7 @@ export const parseConfig = (text: string, file: string): Config => {
   }
   const defaults = checkJobMapping(raw.defaults, ['defaults'], loc);
   // A top-level history_keep is the same as one under defaults (a job's own wins over both).
-  if (raw.history_keep !== undefined && defaults.history_keep === undefined) defaults.history_keep = checkValue('int', raw.history_keep, ['history_keep'], loc);
+  if (raw.history_keep !== undefined && defaults.history_keep === undefined) defaults.history_keep = checkValue('history-count', raw.history_keep, ['history_keep'], loc);
   if (!isPlainObject(raw.jobs) || Object.keys(raw.jobs).length === 0) {
     fail(raw.jobs === undefined ? file : loc.at(['jobs']), 'needs a "jobs:" mapping with at least one job (name: { path: /some/dir })');
   }

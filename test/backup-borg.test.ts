@@ -66,8 +66,8 @@ describe('cronvault with real borg', () => {
     const firstProm = await prom('files');
     assert.equal(metricValue(firstProm, 'backup_last_run_success'), 1);
     assert.equal(metricValue(firstProm, 'backup_last_files_processed'), 2);
-    assert.match(firstProm, /engine="borg"/);
-    assert.ok(metricValue(firstProm, 'backup_last_bytes_added')! > 150_000, 'random data is stored once');
+    assert.match(await readFile(join(tmp.dir, 'text', 'cronvault_jobs.prom'), 'utf8'), /backup_job_info\{backup="files",engine="borg"/);
+    assert.ok(metricValue(firstProm, 'backup_last_added_bytes')! > 150_000, 'random data is stored once');
 
     await writeFile(join(data, 'b.txt'), 'a new file\n');
     const second = await runCronvault(['run', 'files', '--config', config]);
@@ -76,8 +76,8 @@ describe('cronvault with real borg', () => {
     assert.equal(metricValue(text, 'backup_last_files_processed'), 3);
     assert.equal(metricValue(text, 'backup_last_run_attempts'), 1);
     // The second archive shares the random file's chunks: far less is added than read.
-    assert.ok(metricValue(text, 'backup_last_bytes_processed')! > 200_000);
-    assert.ok(metricValue(text, 'backup_last_bytes_added')! < 50_000, `deduplicated: ${metricValue(text, 'backup_last_bytes_added')}`);
+    assert.ok(metricValue(text, 'backup_last_processed_bytes')! > 200_000);
+    assert.ok(metricValue(text, 'backup_last_added_bytes')! < 50_000, `deduplicated: ${metricValue(text, 'backup_last_added_bytes')}`);
     assert.equal(metricValue(text, 'backup_last_files_new'), undefined, 'borg reports no new-file count, so none is written');
 
     const archives = await listArchives(repo);
@@ -88,7 +88,7 @@ describe('cronvault with real borg', () => {
     // create's original_size also counts the archive's own metadata; info's is the files' bytes.
     const fileBytes = info.archives[0]!.stats.original_size;
     assert.equal(fileBytes, 14 + 200_000 + 11);
-    const processed = metricValue(text, 'backup_last_bytes_processed')!;
+    const processed = metricValue(text, 'backup_last_processed_bytes')!;
     assert.ok(processed >= fileBytes && processed < fileBytes + 10_000, `bytes processed ${processed} vs files ${fileBytes}`);
     assert.equal(metricValue(text, 'backup_last_files_processed'), info.archives[0]!.stats.nfiles);
 

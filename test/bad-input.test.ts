@@ -62,7 +62,7 @@ describe('bad input corpus', () => {
   // [title, args, expected fragment]: flags of a job without a config file.
   const FLAG_CASES: [string, string[], string][] = [
     ['an unknown flag', ['--pth', '/x'], "error: unknown option '--pth'"],
-    ['an unknown engine', ['--path', '/x', '--engine', 'borg'], 'Allowed choices are restic, duplicati'],
+    ['an unknown engine', ['--path', '/x', '--engine', 'tar'], 'Allowed choices are restic, duplicati, borg'],
     ['a relative --path', ['--path', 'x/y', '--repository', '/r', '--password-file', '/p'], 'command line: --path: "x/y" is a relative path'],
     ['a --path with a trailing newline', ['--path', '/srv/data\n', '--repository', '/r', '--password-file', '/p'], 'command line: --path: path "/srv/data\\n" contains a newline at character 10'],
     ['a --path with an escape character', ['--path', '/srv/\u001b[2J', '--repository', '/r', '--password-file', '/p'], 'contains an escape character'],

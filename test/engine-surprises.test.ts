@@ -85,8 +85,8 @@ describe('engine surprises', () => {
     const run = await runWith('restic-impossible-summary');
     assert.equal(run.exitCode, 0, run.stderr);
     assert.match(run.stderr, /total_bytes_processed is number Infinity, not a count; data_added is number -5, not a count; snapshot_id is string "\.\.\/\.\.\/etc", not a snapshot id/);
-    assert.equal(metricValue(run.prom, 'backup_last_bytes_added'), undefined);
-    assert.equal(metricValue(run.prom, 'backup_last_bytes_processed'), undefined);
+    assert.equal(metricValue(run.prom, 'backup_last_added_bytes'), undefined);
+    assert.equal(metricValue(run.prom, 'backup_last_processed_bytes'), undefined);
     assert.equal(metricValue(run.prom, 'backup_running'), 0);
     await promtoolAccepts(run.prom);
     assert.equal(run.history.at(-1)!.snapshotId, undefined);

@@ -71,6 +71,6 @@ describe('history_keep', () => {
     const file = await config(['jobs:', `  bad: { path: ${data}, history_keep: 0 }`], 'bad.yml');
     const result = await runCronvault(['check', '-c', file]);
     assert.equal(result.exitCode, 2);
-    assert.match(result.stderr, /bad\.yml:5: jobs\.bad\.history_keep: expected a whole number of at least 1, found number 0/);
+    assert.match(result.stderr, /bad\.yml:5: jobs\.bad\.history_keep: expected a whole number of runs from 1 to 100000, found number 0/);
   });
 });
