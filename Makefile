@@ -12,7 +12,7 @@ TEST_PACKAGES := restic borgbackup zsh rclone prometheus-node-exporter prometheu
 DEMO_PACKAGES := restic
 BENCH_PACKAGES := restic hyperfine
 
-.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck node18 test demo bench clean deb
+.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck lint node18 test demo bench clean deb
 
 all: build
 
@@ -46,10 +46,14 @@ build: node_modules
 typecheck: node_modules
 	npm run typecheck
 
+# Biome (lint and format), knip (no unused exports or files), lines of at most 120 characters.
+lint: node_modules
+	npm run lint
+
 node18: deps-test
 	bash scripts/fetch-node18.sh
 
-test: deps-test build typecheck node18
+test: deps-test build typecheck lint node18
 	npm test
 
 # cronvault_<version>_all.deb in dist/, from the bundle and deploy/debian/ (dpkg-deb only).

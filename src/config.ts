@@ -18,9 +18,9 @@ import { HISTORY_LIMIT } from './state.ts';
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
 /** The "file" of a job given by flags: messages then name the flag instead of a line. */
 const COMMAND_LINE = 'command line';
-export const DEFAULT_STATE_DIR = '/var/lib/cronvault';
-export const DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
-export const ENGINES = ['restic', 'duplicati', 'borg'] as const;
+const DEFAULT_STATE_DIR = '/var/lib/cronvault';
+const DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
+const ENGINES = ['restic', 'duplicati', 'borg'] as const;
 export type EngineName = (typeof ENGINES)[number];
 
 const REPOSITORY_EXAMPLES: Record<EngineName, string> = {
@@ -108,19 +108,19 @@ const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
 const METRICS_KEYS = ['textfile_dir', 'pushgateway_url'];
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
+const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
 /**
  * More attempts than this is a typo, not a policy: at the default max_delay of 60 s, 100
  * attempts already keep one nightly run retrying for up to 100 minutes, and the retry library
  * plans every attempt up front (1000000000 of them ran node out of memory).
  */
-export const MAX_ATTEMPTS = 100;
+const MAX_ATTEMPTS = 100;
 /** Runs one history file may keep: 100,000 lines of about 300 bytes stay around 30 MB. */
-export const MAX_HISTORY_KEEP = 100_000;
+const MAX_HISTORY_KEEP = 100_000;
 /** YAML aliases a config may expand: plenty for shared defaults, far too few for an alias bomb. */
-export const MAX_ALIAS_COUNT = 100;
+const MAX_ALIAS_COUNT = 100;
 /** One host's jobs; more is a generated config gone wrong (every job is a file and a cron line). */
-export const MAX_JOBS = 1000;
+const MAX_JOBS = 1000;
 
 /** Where a value sits in the source, for messages: "config.yml:12 jobs.influxdb.path". */
 class Locator {
@@ -328,7 +328,7 @@ const checkJobMapping = (raw: unknown, path: (string | number)[], loc: Locator):
   return checked;
 };
 
-export interface JobInput {
+interface JobInput {
   name: string;
   values: Record<string, unknown>;
   defaults: Record<string, unknown>;
@@ -339,7 +339,7 @@ export interface JobInput {
 }
 
 /** Applies defaults and checks the combinations no single key can check alone. */
-export const resolveJob = ({ name, values, defaults, stateDir, textfileDir, pushgatewayUrl, where }: JobInput): { job: JobConfig; warnings: string[] } => {
+const resolveJob = ({ name, values, defaults, stateDir, textfileDir, pushgatewayUrl, where }: JobInput): { job: JobConfig; warnings: string[] } => {
   const pick = <T>(key: string): T | undefined => (values[key] ?? defaults[key]) as T | undefined;
   const warnings: string[] = [];
   const fromFlags = where === COMMAND_LINE;

@@ -71,7 +71,7 @@ const askRetention = async (job: JobConfig, options: DryRunOptions): Promise<Dry
   }
 };
 
-export const dryRunJob = async (job: JobConfig, options: DryRunOptions): Promise<DryRunPlan> => {
+const dryRunJob = async (job: JobConfig, options: DryRunOptions): Promise<DryRunPlan> => {
   const log = options.logger.forJob(job.name);
   const backend = backendFor(job.engine);
   log.info(`dry run of the ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}: nothing is written`);

@@ -3,7 +3,7 @@
 // a 10 MB value or a newline in a path must not turn a cron mail into a wall of text.
 
 /** Quoted input is cut after this many characters. */
-export const MAX_QUOTED_CHARS = 100;
+const MAX_QUOTED_CHARS = 100;
 
 const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0' };
 
@@ -23,7 +23,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 
 const CONTROL_NAMES: Record<string, string> = { '\0': 'a NUL byte', '\n': 'a newline', '\r': 'a carriage return', '\t': 'a tab', '\u001b': 'an escape character' };
 
-export const describeCharacter = (c: string): string =>
+const describeCharacter = (c: string): string =>
   CONTROL_NAMES[c] ?? `the control character U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 
 /**

@@ -25,7 +25,7 @@ export const jobNameFromPath = (path: string): string => {
 };
 
 /** `cronvault_jobs.prom` is the fleet file; a job called "jobs" would overwrite it. */
-export const RESERVED_JOB_NAMES = ['jobs'];
+const RESERVED_JOB_NAMES = ['jobs'];
 
 export const assertJobName = (name: string, where: string): void => {
   if (RESERVED_JOB_NAMES.includes(name)) {

@@ -12,7 +12,7 @@ import { CronvaultError, EXIT } from './errors.ts';
 import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 import { VERSION } from './version.ts';
 
-export const METRIC = {
+const METRIC = {
   lastRunStart: 'backup_last_run_start_timestamp_seconds',
   lastRunEnd: 'backup_last_run_end_timestamp_seconds',
   lastRunDuration: 'backup_last_run_duration_seconds',
@@ -65,9 +65,9 @@ const HELP: Record<keyof typeof METRIC, string> = {
 };
 
 /** The labels of every per-job series: the job, nothing that may change while it stays the same job. */
-export const JOB_LABELS = ['backup'] as const;
+const JOB_LABELS = ['backup'] as const;
 /** backup_job_info's labels: the job's identity, joined onto per-job series by (instance, backup). */
-export const JOB_INFO_LABELS = ['backup', 'engine', 'path', 'schedule'] as const;
+const JOB_INFO_LABELS = ['backup', 'engine', 'path', 'schedule'] as const;
 
 /** Everything the per-job file says; undefined fields are left out of the file. */
 export interface JobMetrics {
@@ -92,12 +92,12 @@ export interface JobMetrics {
   snapshots?: number;
 }
 
-export const jobLabels = (job: Pick<JobConfig, 'name'>) => ({ backup: job.name });
-export const jobInfoLabels = (job: Pick<JobConfig, 'name' | 'engine' | 'path' | 'schedule'>) =>
+const jobLabels = (job: Pick<JobConfig, 'name'>) => ({ backup: job.name });
+const jobInfoLabels = (job: Pick<JobConfig, 'name' | 'engine' | 'path' | 'schedule'>) =>
   ({ backup: job.name, engine: job.engine, path: job.path ?? '-', schedule: job.schedule ?? '' });
 
 export const metricsFile = (textfileDir: string, jobName: string): string => join(textfileDir, `cronvault_${jobName}.prom`);
-export const JOBS_FILE = 'cronvault_jobs.prom';
+const JOBS_FILE = 'cronvault_jobs.prom';
 
 const gauge = (registry: Registry, key: keyof typeof METRIC, labelNames: readonly string[]) =>
   new Gauge({ name: METRIC[key], help: HELP[key], labelNames: [...labelNames], registers: [registry] });
@@ -170,7 +170,7 @@ export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promi
 };
 
 /** The Pushgateway group of a job: one per host and job, so pushes never overwrite each other. */
-export const pushgatewayGroupUrl = (baseUrl: string, job: Pick<JobConfig, 'hostname' | 'name'>): string =>
+const pushgatewayGroupUrl = (baseUrl: string, job: Pick<JobConfig, 'hostname' | 'name'>): string =>
   `${baseUrl}/metrics/job/cronvault/instance/${encodeURIComponent(job.hostname)}/backup/${encodeURIComponent(job.name)}`;
 
 /**

@@ -24,7 +24,7 @@ const openTo = (file: string): { who: string; mode: number } | undefined => {
  * option (what redaction would mask), or an env: variable named like a secret. A config without
  * any (passwords live in password files) is harmless to read, so it is not warned about.
  */
-export const configHoldsCredentials = (text: string, jobs: Pick<JobConfig, 'env'>[]): boolean =>
+const configHoldsCredentials = (text: string, jobs: Pick<JobConfig, 'env'>[]): boolean =>
   redactText(text) !== text || jobs.some((job) => Object.keys(job.env).some((name) => SECRET_OPTION_NAME.test(name)));
 
 export const privateFileWarnings = (configFile: string | undefined, configText: string, jobs: Pick<JobConfig, 'env' | 'passwordFile'>[]): string[] => {

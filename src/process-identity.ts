@@ -28,16 +28,16 @@ const statFields = (pid: number): string[] | undefined => {
 };
 
 /** Field 22 of /proc/<pid>/stat; field 3 (state) is the first after the name. */
-export const processStartTime = (pid: number): string | undefined => statFields(pid)?.[22 - 3];
+const processStartTime = (pid: number): string | undefined => statFields(pid)?.[22 - 3];
 
 /** Field 5: the process group. */
-export const processGroupOf = (pid: number): number | undefined => {
+const processGroupOf = (pid: number): number | undefined => {
   const value = statFields(pid)?.[5 - 3];
   return value === undefined ? undefined : Number(value);
 };
 
 let cachedBootId: string | undefined;
-export const bootId = (): string | undefined => (cachedBootId ??= readText('/proc/sys/kernel/random/boot_id')?.trim());
+const bootId = (): string | undefined => (cachedBootId ??= readText('/proc/sys/kernel/random/boot_id')?.trim());
 
 export const identityOf = (pid: number): ProcessIdentity => ({ pid, startTime: processStartTime(pid), bootId: bootId() });
 
@@ -96,7 +96,7 @@ export const isSameProcessAlive = (identity: ProcessIdentity): boolean => {
  * Whether any process of group `pgid` still runs. Exited members nobody has reaped yet
  * (zombies: in a container whose init does not reap, they stay) do not count.
  */
-export const groupAlive = (pgid: number): boolean => {
+const groupAlive = (pgid: number): boolean => {
   try {
     process.kill(-pgid, 0);
   } catch (error) {

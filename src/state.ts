@@ -32,11 +32,11 @@ export const HISTORY_LIMIT = 1000;
  * write here can forge a job's last success. Existing directories keep the mode an operator
  * gave them. (The textfile .prom files are the exception: see atomic-write.ts.)
  */
-export const PRIVATE_DIR_MODE = 0o700;
-export const PRIVATE_FILE_MODE = 0o600;
+const PRIVATE_DIR_MODE = 0o700;
+const PRIVATE_FILE_MODE = 0o600;
 
 /** Creates `dir` and any missing parents 0700; leaves existing ones alone. */
-export const ensurePrivateDir = async (dir: string): Promise<void> => {
+const ensurePrivateDir = async (dir: string): Promise<void> => {
   await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
 };
 
@@ -84,5 +84,5 @@ export const readHistory = async (stateDir: string, job: string): Promise<Histor
 /** Appends one run, keeping only the newest `keep` (history_keep) so the file never grows unbounded. */
 export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry, keep = HISTORY_LIMIT): Promise<void> => {
   const entries = [...(await readHistory(stateDir, job)), entry].slice(-Math.max(1, keep));
-  await writePrivate(historyFile(stateDir, job), entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  await writePrivate(historyFile(stateDir, job), `${entries.map((e) => JSON.stringify(e)).join('\n')}\n`);
 };

@@ -13,7 +13,7 @@ export interface ColorChoice {
 export const useColor = (stream: { isTTY?: boolean }, choice: ColorChoice = {}): boolean =>
   choice.color !== false && Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 
-export const ANSI = { bold: '1', dim: '2', red: '31', green: '32', yellow: '33', cyan: '36' } as const;
+const ANSI = { bold: '1', dim: '2', red: '31', green: '32', yellow: '33', cyan: '36' } as const;
 export type AnsiColor = keyof typeof ANSI;
 
 /** A painter bound to one decision: paint('red', text) is text itself when colour is off. */

@@ -38,7 +38,7 @@ export interface RunResult {
 }
 
 /** Recorded as the engine's exit code when cronvault stopped it at the job's timeout, as timeout(1) does. */
-export const TIMED_OUT_EXIT_CODE = RECORDED_EXIT.timedOut;
+const TIMED_OUT_EXIT_CODE = RECORDED_EXIT.timedOut;
 
 /**
  * Aborts when any of the signals does (AbortSignal.any needs Node 20; hosts run 18.19).
@@ -56,7 +56,10 @@ const anySignal = (signals: (AbortSignal | undefined)[]): { signal: AbortSignal;
       unhook.push(() => signal.removeEventListener('abort', onAbort));
     }
   }
-  return { signal: controller.signal, dispose: () => unhook.forEach((fn) => fn()) };
+  return { signal: controller.signal, dispose: () => {
+      for (const fn of unhook) fn();
+    },
+  };
 };
 
 /** Checks that need no engine: a missing password file fails the run before restic asks. */

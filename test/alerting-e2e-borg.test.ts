@@ -117,10 +117,10 @@ describe('alerting end to end for a borg job: cronvault -> node_exporter -> Prom
     assert.equal(alert.annotations.summary, `Backup ${job} on 127.0.0.1 failed`);
     // borg 1.2 exits 2 on a wrong password (52 only from 1.4 with BORG_EXIT_CODES=modern): the
     // rules' mapping explains 2 as an error. Everything but "how long ago" is fixed text.
-    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     assert.match(
       alert.annotations.description ?? '',
-      new RegExp(`^The last run of backup job ${escape(job)} on 127\\.0\\.0\\.1 \\(borg, path ${escape(dirs.data)}\\) failed [0-9][0-9.a-z ]* ago with exit code 2 \\(borg: error\\)\\.$`),
+      new RegExp(`^The last run of backup job ${escapeRegExp(job)} on 127\\.0\\.0\\.1 \\(borg, path ${escapeRegExp(dirs.data)}\\) failed [0-9][0-9.a-z ]* ago with exit code 2 \\(borg: error\\)\\.$`),
     );
     assert.equal(alert.annotations.runbook_url, `${RUNBOOK}#backupfailed`);
   });

@@ -116,10 +116,10 @@ describe('alerting end to end: cronvault -> node_exporter -> Prometheus -> Alert
     assert.equal(alert.annotations.summary, `Backup ${job} on 127.0.0.1 failed`);
     // restic 0.14 exits 1 on a wrong password (12 only from restic 0.17): the rules' mapping
     // explains 1 as a fatal error. Everything but "how long ago" is fixed text.
-    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     assert.match(
       alert.annotations.description ?? '',
-      new RegExp(`^The last run of backup job ${escape(job)} on 127\\.0\\.0\\.1 \\(restic, path ${escape(dirs.data)}\\) failed [0-9][0-9.a-z ]* ago with exit code 1 \\(restic: fatal error\\)\\.$`),
+      new RegExp(`^The last run of backup job ${escapeRegExp(job)} on 127\\.0\\.0\\.1 \\(restic, path ${escapeRegExp(dirs.data)}\\) failed [0-9][0-9.a-z ]* ago with exit code 1 \\(restic: fatal error\\)\\.$`),
     );
     assert.equal(alert.annotations.runbook_url, `${RUNBOOK}#backupfailed`);
   });

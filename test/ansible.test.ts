@@ -6,8 +6,8 @@
 // in one 0600 file only). Every other test that applies the role starts from a bare host
 // (`fresh()`), so no test depends on the order of the others: the preflight refusals, the
 // variations (a dropped job, the rules on the "Prometheus server" (localhost), also from a
-// two-host inventory applied with --limit, a repository outage during a rollout). Values that need many host names (the jitter
-// spread) are rendered with Ansible's own templating from the role's defaults and vars, without
+// two-host inventory applied with --limit, a repository outage during a rollout). Values that
+// need many host names (the jitter spread) are rendered with Ansible's own templating from the role's defaults and vars, without
 // a play (test/fixtures/ansible/render_role_vars.py).
 // Every path the role writes is redirected into a temporary directory, except two that have to
 // be real to be tested: /etc/cron.d/cronvault-test-<pid> (cron reads only /etc/cron.d) and
@@ -490,7 +490,7 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       assert.match(lines[0]!, / run files --quiet/);
       assert.doesNotMatch(await readFile(cronPath, 'utf8'), /cronvault (dump|nightly)/);
       await assert.rejects(readFile(dropped), { code: 'ENOENT' }, "the dropped job's metrics file is removed");
-      assert.match(result.output, /TASK \[backup : Remove the files of jobs no longer declared\][^]*?changed:/);
+      assert.match(result.output, /TASK \[backup : Remove the files of jobs no longer declared\][\s\S]*?changed:/);
     });
 
     it('renders the alert rules for every job on the Prometheus host, checked by promtool', async () => {

@@ -595,7 +595,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     };
     const expr = (p: Panel, refId = 'A', backup?: string): string =>
       substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance: realInstance, backup });
-    const valueOf = (samples: PromSample[], job: string) => samples.find((sample) => sample.metric.backup === job)?.value[1];
+    const sampleOf = (samples: PromSample[], job: string) => samples.find((sample) => sample.metric.backup === job)?.value[1];
 
     const failing = await query(expr(panel(/failing/i)));
     assert.ok(Number(failing[0]?.value[1]) >= 1, `jobs failing now: ${JSON.stringify(failing)}`);
@@ -612,21 +612,21 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
 
     const fleet = panel(/fleet/i);
     const outcome = await query(expr(fleet, 'A'));
-    assert.equal(valueOf(outcome, jobs.fail), '0', `fleet outcome: ${JSON.stringify(outcome)}`);
-    assert.equal(valueOf(outcome, jobs.ok), '1');
-    assert.equal(valueOf(outcome, jobs.warn), '2');
+    assert.equal(sampleOf(outcome, jobs.fail), '0', `fleet outcome: ${JSON.stringify(outcome)}`);
+    assert.equal(sampleOf(outcome, jobs.ok), '1');
+    assert.equal(sampleOf(outcome, jobs.warn), '2');
     const exitCode = await query(expr(fleet, 'B'));
-    assert.notEqual(valueOf(exitCode, jobs.fail), '0');
-    assert.equal(valueOf(exitCode, jobs.warn), '3', 'restic exits 3 when a source file is unreadable');
+    assert.notEqual(sampleOf(exitCode, jobs.fail), '0');
+    assert.equal(sampleOf(exitCode, jobs.warn), '3', 'restic exits 3 when a source file is unreadable');
     // Engine and path are joined from backup_job_info: the per-job series no longer carry them.
     const failRow = exitCode.find((sample) => sample.metric.backup === jobs.fail)?.metric;
     assert.deepEqual([failRow?.engine, failRow?.path], ['restic', paths.fail], JSON.stringify(failRow));
     // The failed job never succeeded: its "since last success" is the whole epoch ("never").
     const sinceSuccess = await query(expr(fleet, 'C'));
-    assert.ok(Number(valueOf(sinceSuccess, jobs.fail)) > 1e9, `since last success: ${JSON.stringify(sinceSuccess)}`);
-    assert.ok(Number(valueOf(sinceSuccess, jobs.ok)) < 600);
+    assert.ok(Number(sampleOf(sinceSuccess, jobs.fail)) > 1e9, `since last success: ${JSON.stringify(sinceSuccess)}`);
+    assert.ok(Number(sampleOf(sinceSuccess, jobs.ok)) < 600);
     const overdueColumn = await query(expr(fleet, 'D'));
-    for (const job of Object.values(jobs)) assert.equal(valueOf(overdueColumn, job), '0', `overdue column for ${job}`);
+    for (const job of Object.values(jobs)) assert.equal(sampleOf(overdueColumn, job), '0', `overdue column for ${job}`);
 
     const alerts = await query(expr(panel(/alerts/i)));
     assert.ok(alerts.some((sample) => sample.metric.backup === jobs.fail && sample.metric.anchor === 'backupfailed'), `firing alerts: ${JSON.stringify(alerts)}`);

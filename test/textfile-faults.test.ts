@@ -82,7 +82,8 @@ describe('textfile faults', () => {
       const { writeJobMetrics } = await import(${JSON.stringify(join(projectRoot, 'src', 'metrics.ts'))});
       for (let i = 0; i < 1000; i += 1) {
         await writeJobMetrics({ name: 'photos', engine: 'restic', path: '/srv/photos', textfileDir: ${JSON.stringify(dir)} },
-          { lastRunStart: i, running: i % 2 === 0, lastSuccess: i, ...(i % 3 ? { filesNew: i, bytesAdded: i * 1000, lastRunDuration: i / 7 } : {}) });
+          { lastRunStart: i, running: i % 2 === 0, lastSuccess: i,
+            ...(i % 3 ? { filesNew: i, bytesAdded: i * 1000, lastRunDuration: i / 7 } : {}) });
       }`], { cwd: projectRoot });
     let reads = 0;
     let done = false;

@@ -26,7 +26,7 @@ const binaryOf = (job: JobConfig): string => job.binary ?? 'borg';
 const versionCache = new Map<string, string>();
 
 /** The version of an installed borg binary ("1.2.4"); throws when it is missing or a 2.x beta. */
-export const installedBorgVersion = async (binary = 'borg'): Promise<string> => {
+const installedBorgVersion = async (binary = 'borg'): Promise<string> => {
   const cached = versionCache.get(binary);
   if (cached) return cached;
   const run = await runEngineCollect({ binary, args: ['--version'], env: {} });
@@ -49,7 +49,7 @@ const isAtLeast14 = (version: string): boolean => Number(version.split('.')[1]) 
 // ---- environment and secrets ----
 
 /** Quotes one word for shlex.split, which is how borg splits BORG_PASSCOMMAND (no shell runs it). */
-export const shlexQuote = (word: string): string => `'${word.replace(/'/g, `'"'"'`)}'`;
+const shlexQuote = (word: string): string => `'${word.replace(/'/g, `'"'"'`)}'`;
 
 /**
  * The passphrase only ever reaches borg through BORG_PASSCOMMAND: never on argv, never in
@@ -94,12 +94,12 @@ export const archiveGlobFor = (job: JobConfig): string => `${archivePrefix(job)}
 const scopeArgs = (job: JobConfig, version: string): string[] => [isAtLeast14(version) ? '-a' : '--glob-archives', archiveGlobFor(job)];
 
 /** How long borg itself waits for a lock per attempt: as long as one retry wait may be. */
-export const lockWaitSeconds = (job: JobConfig): number => Math.max(1, Math.round(job.retry.maxDelayMs / 1000));
+const lockWaitSeconds = (job: JobConfig): number => Math.max(1, Math.round(job.retry.maxDelayMs / 1000));
 
 // ---- exit codes ----
 
 /** Why an attempt failed, in the five states `probeRepository` reports, plus the backup-only ones. */
-export type BorgCause = 'ok' | 'warning' | 'missing' | 'wrong-password' | 'unreachable' | 'locked' | 'source-missing' | 'interrupted' | 'error';
+type BorgCause = 'ok' | 'warning' | 'missing' | 'wrong-password' | 'unreachable' | 'locked' | 'source-missing' | 'interrupted' | 'error';
 
 interface ExitEntry {
   meaning: string;
@@ -191,7 +191,7 @@ const classifyRun = (run: EngineRun): BorgClassification =>
 
 // ---- stale locks ----
 
-export interface LockHolder {
+interface LockHolder {
   host: string;
   pid: number;
 }
@@ -204,7 +204,7 @@ const localRepositoryDir = (repository: string): string | undefined => {
 };
 
 /** Who holds a lock on a local repository, read from lock.exclusive/ and lock.roster. */
-export const readLockHolders = async (repositoryDir: string): Promise<LockHolder[]> => {
+const readLockHolders = async (repositoryDir: string): Promise<LockHolder[]> => {
   const holders = new Map<string, LockHolder>();
   // Entries are named "<host>@<node>.<pid>-<thread>".
   const entries = await readdir(join(repositoryDir, 'lock.exclusive')).catch(() => [] as string[]);
@@ -230,7 +230,7 @@ export const readLockHolders = async (repositoryDir: string): Promise<LockHolder
 const firstLabel = (name: string): string => name.split('@')[0]!.split('.')[0]!.toLowerCase();
 
 /** A holder is stale when it was this host (by name, as borg writes it) and its process is gone. */
-export const isStaleOnThisHost = (holder: LockHolder, thisHost: string): boolean => {
+const isStaleOnThisHost = (holder: LockHolder, thisHost: string): boolean => {
   if (holder.pid <= 0 || firstLabel(holder.host) !== firstLabel(thisHost)) return false;
   try {
     process.kill(holder.pid, 0);
@@ -273,7 +273,7 @@ interface BorgCreateJson {
 }
 
 /** borg gives no new/changed file counts: files, bytes read and bytes added after dedup only. */
-export const statsFromCreateJson = (text: string): BackupStats | undefined => {
+const statsFromCreateJson = (text: string): BackupStats | undefined => {
   let parsed: BorgCreateJson;
   try {
     parsed = JSON.parse(text) as BorgCreateJson;
@@ -349,7 +349,7 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
 export type ProbeState = 'ok' | 'missing' | 'wrong-password' | 'unreachable' | 'error';
 
 /** The repository's state in the five words the wrapper's probe will speak; `message` says why. */
-export const probeState = async (job: JobConfig): Promise<{ state: ProbeState; message: string }> => {
+const probeState = async (job: JobConfig): Promise<{ state: ProbeState; message: string }> => {
   // `list --last 1` decrypts the manifest (so it checks the password) without reading the cache.
   const run = await runEngineCollect({ binary: binaryOf(job), args: ['list', '--short', '--last', '1'], env: borgEnv(job) });
   if (run.exitCode === 0) return { state: 'ok', message: 'repository answers' };

@@ -48,7 +48,7 @@ export const reversibleName = (path: string): string => {
   return out;
 };
 
-export const databasePath = (job: JobConfig): string => join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.sqlite`);
+const databasePath = (job: JobConfig): string => join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.sqlite`);
 
 const readPassphrase = async (job: JobConfig): Promise<string> => {
   if (job.passwordFile) return (await readFile(job.passwordFile, 'utf8')).replace(/\r?\n$/, '');
@@ -71,7 +71,7 @@ export interface TargetSecrets {
  * read them in /proc: user:password go to AUTH_USERNAME/AUTH_PASSWORD, secret query options to
  * a 0600 --parameters-file.
  */
-export const splitTargetSecrets = (url: string): TargetSecrets => {
+const splitTargetSecrets = (url: string): TargetSecrets => {
   const env: Record<string, string> = {};
   const options: string[] = [];
   let target = url;
@@ -98,7 +98,7 @@ export const splitTargetSecrets = (url: string): TargetSecrets => {
 
 const parametersFile = (job: JobConfig): string => join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.params`);
 
-export const duplicatiArgs = (job: JobConfig, secrets: TargetSecrets = splitTargetSecrets(job.repository)): string[] => {
+const duplicatiArgs = (job: JobConfig, secrets: TargetSecrets = splitTargetSecrets(job.repository)): string[] => {
   const args = [
     'backup',
     secrets.target,
@@ -121,7 +121,7 @@ export const duplicatiArgs = (job: JobConfig, secrets: TargetSecrets = splitTarg
 const SIZE_UNITS: Record<string, number> = { bytes: 1, byte: 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, tb: 1024 ** 4, tib: 1024 ** 4 };
 
 /** "1.23 MiB", "512 bytes", "1,5 KB" (localised decimal comma) → bytes. */
-export const parseSize = (text: string): number | undefined => {
+const parseSize = (text: string): number | undefined => {
   const match = /^([\d.,]+)\s*([A-Za-z]+)$/.exec(text.trim());
   if (!match) return undefined;
   const unit = SIZE_UNITS[match[2]!.toLowerCase()];

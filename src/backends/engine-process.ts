@@ -115,7 +115,7 @@ export const superviseGroup = (subprocess: { pid?: number }, signal: AbortSignal
 };
 
 /** "SIGSEGV" → 11, from the platform's own table. */
-export const signalNumber = (signal: string): number => (osConstants.signals as Record<string, number>)[signal] ?? 0;
+const signalNumber = (signal: string): number => (osConstants.signals as Record<string, number>)[signal] ?? 0;
 
 /** Environment variables that would override what cronvault passes on purpose. */
 const SCRUBBED_ENV = [
@@ -166,7 +166,7 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
       })
     : readLines(subprocess.stdout, (line) => options.onStdoutLine?.(line));
   const stderrDone = readLines(subprocess.stderr, (line) => {
-    stderrTail = (stderrTail + line + '\n').slice(-STDERR_TAIL_BYTES);
+    stderrTail = (`${stderrTail + line}\n`).slice(-STDERR_TAIL_BYTES);
     options.onStderrLine?.(line);
   });
   let result: Awaited<ResultPromise>;

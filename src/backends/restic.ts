@@ -13,7 +13,7 @@ import { quote } from '../input-text.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext, RepositoryProbe, RepositoryState, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
 
 /** The tag that marks a job's snapshots; retention and listings filter on it. */
-export const jobTag = (job: JobConfig): string => `cronvault:${job.name}`;
+const jobTag = (job: JobConfig): string => `cronvault:${job.name}`;
 
 const binaryOf = (job: JobConfig): string => job.binary ?? 'restic';
 
@@ -127,7 +127,7 @@ const describeJson = (value: unknown): string =>
  * log, the history and the metrics, where it broke the final write. Each such field is named
  * in `problems` instead.
  */
-export const readSummary = (summary: Record<string, unknown>): { stats: BackupStats; problems: string[] } => {
+const readSummary = (summary: Record<string, unknown>): { stats: BackupStats; problems: string[] } => {
   const stats: BackupStats = {};
   const problems: string[] = [];
   for (const [field, stat] of Object.entries(SUMMARY_COUNTS)) {

@@ -67,7 +67,7 @@ export interface Snapshot {
   tags: string[];
 }
 
-export interface RestoreRequest {
+interface RestoreRequest {
   snapshot: string;
   target?: string;
   include?: string[];

@@ -11,7 +11,7 @@ import { redactRepository } from '../redact.ts';
 import { painter, useColor } from '../terminal.ts';
 import { readConfig, type GlobalOptions } from './context.ts';
 
-export interface CheckResult {
+interface CheckResult {
   subject: string;
   ok: boolean;
   message: string;
@@ -101,7 +101,7 @@ const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   return results;
 };
 
-export const runChecks = async (config: Config): Promise<CheckResult[]> => {
+const runChecks = async (config: Config): Promise<CheckResult[]> => {
   const results: CheckResult[] = [{ subject: 'config', ok: true, message: `${config.file}: ${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'}` }];
   for (const warning of config.warnings) results.push({ subject: 'config', ok: true, message: `warning: ${warning}` });
   const textfile = await writableDir(config.textfileDir, 'metrics.textfile_dir');
@@ -118,7 +118,7 @@ export const runChecks = async (config: Config): Promise<CheckResult[]> => {
   return results;
 };
 
-export const formatChecks = (results: CheckResult[], color: boolean): string => {
+const formatChecks = (results: CheckResult[], color: boolean): string => {
   const paint = painter(color);
   return results
     .map((r) => {
@@ -133,7 +133,7 @@ export const formatChecks = (results: CheckResult[], color: boolean): string => 
  * the Ansible role's `validate:` needs it. It probes no repository and writes no textfile, so a
  * repository outage cannot stop a rollout and a candidate file never announces its jobs.
  */
-export const configOnlyChecks = (config: Config): CheckResult[] => {
+const configOnlyChecks = (config: Config): CheckResult[] => {
   const jobs = `${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'}`;
   const skipped = 'config only: no engine, password file, directory or repository checked';
   return [

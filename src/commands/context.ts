@@ -19,7 +19,7 @@ export interface GlobalOptions extends ConfigOption {
   color?: boolean;
 }
 
-export const configPath = (options: ConfigOption): string => options.config ?? process.env.CRONVAULT_CONFIG ?? DEFAULT_CONFIG_PATH;
+const configPath = (options: ConfigOption): string => options.config ?? process.env.CRONVAULT_CONFIG ?? DEFAULT_CONFIG_PATH;
 
 export const readConfig = (options: ConfigOption): Config => loadConfig(configPath(options));
 

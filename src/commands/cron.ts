@@ -22,7 +22,7 @@ export interface CronOptions extends GlobalOptions {
   host?: string;
 }
 
-export const cronLine = (job: JobConfig, options: Pick<CronOptions, 'user' | 'bin' | 'host'>, configFile?: string): string => {
+const cronLine = (job: JobConfig, options: Pick<CronOptions, 'user' | 'bin' | 'host'>, configFile?: string): string => {
   const schedule = job.schedule ?? jitteredSchedule(options.host ?? job.hostname ?? hostname(), job.name);
   // cron starts jobs in $HOME: a relative config path would point elsewhere.
   const config = configFile ? ` --config ${shellWord(resolve(configFile))}` : '';

@@ -25,7 +25,7 @@ const localTime = (seconds: number): string => {
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 };
 
-export const formatHistory = (job: string, entries: HistoryEntry[]): string => {
+const formatHistory = (job: string, entries: HistoryEntry[]): string => {
   if (entries.length === 0) return `job ${job} has no recorded runs yet`;
   const rows = [
     ['START', 'DURATION', 'OUTCOME', 'EXIT', 'ATTEMPTS', 'ADDED', 'SNAPSHOT'],

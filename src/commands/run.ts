@@ -50,7 +50,9 @@ export const runCommand = async (jobName: string | undefined, flags: RunFlags, l
     // A dry run writes nothing, not even the job list.
     if (!flags.dryRun) {
       await syncDeclaredJobs(config).then(
-        (removals) => removals.forEach((removal) => log.info(describeRemoval(config, removal))),
+        (removals) => {
+          for (const removal of removals) log.info(describeRemoval(config, removal));
+        },
         (error: Error) => log.error(`could not write ${config.textfileDir}/cronvault_jobs.prom: ${error.message}`),
       );
     }

@@ -5,7 +5,7 @@ import { EXIT } from '../errors.ts';
 import { renderTable } from '../terminal.ts';
 import { findJob, readConfig, type GlobalOptions } from './context.ts';
 
-export const formatSnapshots = (job: string, snapshots: Snapshot[]): string => {
+const formatSnapshots = (job: string, snapshots: Snapshot[]): string => {
   if (snapshots.length === 0) return `job ${job} has no snapshots from this host yet`;
   const rows = [['ID', 'TIME', 'HOST', 'PATHS'], ...snapshots.map((s) => [s.id, s.time.replace(/\.\d+/, '').replace('T', ' '), s.hostname, s.paths.join(', ')])];
   return [...renderTable(rows), `${snapshots.length} snapshot${snapshots.length === 1 ? '' : 's'}`].join('\n');

@@ -15,14 +15,14 @@ import { describeExitCode } from '../exit-meaning.ts';
 import { painter, renderTable, useColor, type AnsiColor } from '../terminal.ts';
 
 /** Bumped only when a field changes meaning or disappears; new fields may appear in any version. */
-export const STATUS_SCHEMA_VERSION = 1;
+const STATUS_SCHEMA_VERSION = 1;
 
 /** Slack on top of a schedule's longest gap before a job counts as overdue (as in the alert rules). */
-export const OVERDUE_GRACE_SECONDS = 3600;
+const OVERDUE_GRACE_SECONDS = 3600;
 
-export type JobOutcome = 'success' | 'warning' | 'failed' | 'running' | 'never';
+type JobOutcome = 'success' | 'warning' | 'failed' | 'running' | 'never';
 
-export interface JobStatus {
+interface JobStatus {
   name: string;
   engine: string;
   path: string | null;
@@ -54,7 +54,7 @@ export interface JobStatus {
   };
 }
 
-export interface StatusReport {
+interface StatusReport {
   schemaVersion: number;
   generatedAt: number;
   host: string;
@@ -71,7 +71,7 @@ const outcomeOf = (state: JobMetrics | undefined, running: boolean): JobOutcome 
 };
 
 /** "3 h ago", "in 12 min", "just now". */
-export const relativeTime = (atSeconds: number, nowSeconds: number): string => {
+const relativeTime = (atSeconds: number, nowSeconds: number): string => {
   const delta = nowSeconds - atSeconds;
   if (Math.abs(delta) < 30) return 'just now';
   const abs = Math.abs(delta);
@@ -79,7 +79,7 @@ export const relativeTime = (atSeconds: number, nowSeconds: number): string => {
   return delta >= 0 ? `${text} ago` : `in ${text}`;
 };
 
-export const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus> => {
+const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus> => {
   const [state, lock] = await Promise.all([readJobState(job.stateDir, job.name), readLock(job.stateDir, job.name)]);
   const backend = backendFor(job.engine);
   const outcome = outcomeOf(state, lock !== undefined);
@@ -126,14 +126,14 @@ export const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<Job
   };
 };
 
-export const statusReport = async (config: Config, nowSeconds: number): Promise<StatusReport> => {
+const statusReport = async (config: Config, nowSeconds: number): Promise<StatusReport> => {
   const jobs = await Promise.all([...config.jobs.values()].map((job) => jobStatus(job, nowSeconds)));
   return { schemaVersion: STATUS_SCHEMA_VERSION, generatedAt: nowSeconds, host: hostname(), config: config.file ?? null, healthy: jobs.every((j) => j.healthy), jobs };
 };
 
 const OUTCOME_COLOR: Record<JobOutcome, AnsiColor> = { success: 'green', warning: 'yellow', failed: 'red', running: 'cyan', never: 'yellow' };
 
-export const formatStatus = (report: StatusReport, color: boolean): string => {
+const formatStatus = (report: StatusReport, color: boolean): string => {
   const now = report.generatedAt;
   const paint = painter(color);
   const header = ['', 'JOB', 'LAST RUN', 'OUTCOME', 'DURATION', 'ATTEMPTS', 'LAST SUCCESS', 'NEXT RUN', 'EXIT'];

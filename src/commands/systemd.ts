@@ -24,7 +24,7 @@ export interface SystemdOptions extends GlobalOptions {
   nice: string;
 }
 
-export interface Unit {
+interface Unit {
   name: string;
   text: string;
 }
@@ -42,7 +42,7 @@ const homeOf = (user: string): string => (user === 'root' ? '/root' : `/home/${u
 
 const unique = (paths: string[]): string[] => [...new Set(paths)];
 
-export const serviceUnit = (job: JobConfig, options: Pick<SystemdOptions, 'bin' | 'user' | 'nice'>, configFile?: string): string => {
+const serviceUnit = (job: JobConfig, options: Pick<SystemdOptions, 'bin' | 'user' | 'nice'>, configFile?: string): string => {
   const config = configFile ? ` --config ${unitWord(resolve(configFile))}` : '';
   const engineDirs = backendFor(job.engine).writablePaths?.(job, homeOf(options.user)) ?? [];
   // state_dir and the textfile directory must exist (--install creates them): a missing one
@@ -74,7 +74,7 @@ export const serviceUnit = (job: JobConfig, options: Pick<SystemdOptions, 'bin' 
   ].join('\n');
 };
 
-export const timerUnit = (job: JobConfig, options: Pick<SystemdOptions, 'host' | 'randomizedDelay'>): string => {
+const timerUnit = (job: JobConfig, options: Pick<SystemdOptions, 'host' | 'randomizedDelay'>): string => {
   const schedule = job.schedule ?? jitteredSchedule(options.host ?? job.hostname ?? hostname(), job.name);
   let calendars: string[];
   try {
@@ -107,7 +107,7 @@ export const timerUnit = (job: JobConfig, options: Pick<SystemdOptions, 'host' |
 
 const unitBase = (job: JobConfig): string => `cronvault-${job.name}`;
 
-export const systemdUnits = (jobs: Iterable<JobConfig>, options: SystemdOptions, configFile?: string): Unit[] =>
+const systemdUnits = (jobs: Iterable<JobConfig>, options: SystemdOptions, configFile?: string): Unit[] =>
   [...jobs].flatMap((job) => [
     { name: `${unitBase(job)}.service`, text: serviceUnit(job, options, configFile) },
     { name: `${unitBase(job)}.timer`, text: timerUnit(job, options) },

@@ -40,14 +40,14 @@ const BUCKETS: readonly { bucket: BorgBucket; seconds: number; shortest: number;
 ];
 
 /** borg's "unlimited" count. */
-export const BORG_UNLIMITED = '-1';
+const BORG_UNLIMITED = '-1';
 
 const fail = (message: string): never => {
   throw new UsageError('E_RETENTION', message);
 };
 
 /** Seconds → a `--keep-within` value never shorter than the timespan: whole days, else whole hours (rounded up). */
-export const toBorgWithin = (seconds: number): { interval: string; roundedUp: boolean } => {
+const toBorgWithin = (seconds: number): { interval: string; roundedUp: boolean } => {
   const hours = Math.ceil(seconds / UNIT_SECONDS.h);
   return { interval: hours % 24 === 0 ? `${hours / 24}d` : `${hours}H`, roundedUp: hours * UNIT_SECONDS.h !== seconds };
 };

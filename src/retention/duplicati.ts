@@ -2,7 +2,7 @@
 // applies it (DeleteHandler.ApplyRetentionPolicy) so translations can be checked against it.
 import { UsageError } from '../errors.ts';
 import { parseRetention } from './parse.ts';
-import { type DuplicatiRetentionPolicy, type RetentionPolicy } from './types.ts';
+import type { DuplicatiRetentionPolicy, RetentionPolicy } from './types.ts';
 
 /** What a restic-style map would roughly be in Duplicati's grammar, offered in the refusal. */
 const suggestionFor = (policy: Extract<RetentionPolicy, { kind: 'counts' }>): string | undefined => {

@@ -3,20 +3,18 @@
 // cronvault uses.
 
 // Why: one shape for every accepted form, so backends never see raw config.
-export type { RetentionCounts, RetentionPolicy, RetentionRounding, RetentionRule } from './types.ts';
-export type { Timespan } from './timespan.ts';
-export type { ResticForgetOptions, ResticForgetTranslation } from './restic.ts';
+export type { RetentionPolicy, RetentionRounding } from './types.ts';
 
 // Why: config loading validates retention up front, with messages naming entry and character.
 export { parseRetention, parseTimespan } from './parse.ts';
 // Why: duplicati-cli applies retention itself and needs the canonical --retention-policy value.
 export { toDuplicatiPolicy } from './duplicati.ts';
 // Why: restic needs the same policy as forget flags, never keeping less than Duplicati would.
-export { toResticForgetArgs, toResticDuration, RESTIC_UNLIMITED_FALLBACK } from './restic.ts';
+export { toResticForgetArgs } from './restic.ts';
 // Why: borg needs the same policy as prune flags, never keeping less than Duplicati would.
-export { toBorgPruneArgs, toBorgWithin, simulateBorgPrune, borgBucketOf, BORG_UNLIMITED, type BorgBucket, type BorgPruneTranslation } from './borg.ts';
+export { toBorgPruneArgs, simulateBorgPrune, borgBucketOf, type BorgBucket } from './borg.ts';
 // Why: operators should read what a policy does and the exact flags before anything is deleted.
-export { explainRetention, type ExplainOptions } from './explain.ts';
+export { explainRetention } from './explain.ts';
 // Why: models of both engines' algorithms, so "restic keeps at least as much" can be tested.
 export { simulateDuplicatiRetention } from './duplicati.ts';
 export { simulateResticForget, resticBucketOf, type ResticBucket } from './restic.ts';

@@ -30,7 +30,7 @@ const BUCKETS: readonly { bucket: Bucket; seconds: number; noun: string }[] = [
 ];
 
 /** Used for `U:` rules before restic 0.16, where `unlimited` does not exist and -1 keeps nothing. */
-export const RESTIC_UNLIMITED_FALLBACK = 1_000_000;
+const RESTIC_UNLIMITED_FALLBACK = 1_000_000;
 
 const fail = (message: string): never => {
   throw new UsageError('E_RETENTION', message);
@@ -70,7 +70,7 @@ const monthsCover = (months: number): boolean => months >= 12 || shortestMonths(
  * Seconds → restic duration (`<int>y|m|d|h`), never shorter than the timespan: partial hours round
  * up; `y` and `m` are used only where the calendar span is guaranteed to be at least as long.
  */
-export const toResticDuration = (seconds: number): { duration: string; roundedUp: boolean } => {
+const toResticDuration = (seconds: number): { duration: string; roundedUp: boolean } => {
   const hours = Math.ceil(seconds / UNIT_SECONDS.h);
   const days = Math.floor(hours / 24);
   const rest = hours % 24;

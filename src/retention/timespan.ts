@@ -19,7 +19,7 @@ const UNIT_NAMES: Record<Unit, readonly [string, string]> = {
 };
 
 /** Longer than this is almost certainly a typo, and Duplicati cannot subtract it from today. */
-export const MAX_TIMESPAN_SECONDS = 1000 * UNIT_SECONDS.Y;
+const MAX_TIMESPAN_SECONDS = 1000 * UNIT_SECONDS.Y;
 
 export type TimespanParts = Partial<Record<Unit, number>>;
 
@@ -43,11 +43,11 @@ export const partsToText = (parts: TimespanParts): string =>
     .map((unit) => `${parts[unit]}${unit}`)
     .join('') || '0s';
 
-export const partsToSeconds = (parts: TimespanParts): number =>
+const partsToSeconds = (parts: TimespanParts): number =>
   UNIT_ORDER.reduce((sum, unit) => sum + (parts[unit] ?? 0) * UNIT_SECONDS[unit], 0);
 
 /** Largest units first, for suggestions ("1.5D" → "1D12h"). */
-export const secondsToText = (seconds: number): string => {
+const secondsToText = (seconds: number): string => {
   const parts: TimespanParts = {};
   let rest = seconds;
   for (const unit of UNIT_ORDER) {

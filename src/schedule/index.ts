@@ -148,7 +148,7 @@ const dayMatches = (schedule: CronSchedule, date: Date, clock: Clock = UTC_CLOCK
 };
 
 /** Run times (Unix seconds) from `fromSeconds` up to `toSeconds`, in UTC or local wall-clock time. */
-export function* runTimes(schedule: CronSchedule, fromSeconds: number, toSeconds: number, zone: 'utc' | 'local' = 'utc'): Generator<number> {
+function* runTimes(schedule: CronSchedule, fromSeconds: number, toSeconds: number, zone: 'utc' | 'local' = 'utc'): Generator<number> {
   const clock = zone === 'local' ? LOCAL_CLOCK : UTC_CLOCK;
   const minutes = [...schedule.minutes].sort((a, b) => a - b);
   const hours = [...schedule.hours].sort((a, b) => a - b);
@@ -197,7 +197,7 @@ export const nextRun = (schedule: CronSchedule, afterSeconds: number, zone: 'utc
 };
 
 /** Hours a job without a schedule may run in: the quiet hours 1:00–4:59, as in the role. */
-export const JITTER_HOURS = [1, 2, 3, 4] as const;
+const JITTER_HOURS = [1, 2, 3, 4] as const;
 
 /**
  * The daily time for a job without a schedule: one draw of Python's
