@@ -2,17 +2,10 @@
 // half of either: temp file in the same directory, fsync, rename, fsync the directory.
 import { open, readdir, rename, rm, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { pidExists } from './process-identity.ts';
 
 const TEMP_NAME = /^\..+\.(\d+)\.tmp$/;
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 const swept = new Set<string>();
 
@@ -30,7 +23,7 @@ export const sweepStaleTempFiles = async (dir: string): Promise<string[]> => {
   }
   for (const name of names) {
     const pid = Number(TEMP_NAME.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    if (!pid || pid === process.pid || pidExists(pid)) continue;
     await rm(join(dir, name), { force: true }).then(
       () => removed.push(name),
       () => undefined,

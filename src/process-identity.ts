@@ -68,7 +68,8 @@ export const groupsWithEnvironment = (name: string, value: string): number[] => 
   return [...groups];
 };
 
-const pidExists = (pid: number): boolean => {
+/** Whether a process with this pid exists (a zombie included); EPERM means it is someone else's. */
+export const pidExists = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,12 +1,14 @@
 // End to end on 127.0.0.1 with the real binaries: cronvault writes its textfile, node_exporter
 // serves it, Prometheus evaluates the rendered alert rules, Alertmanager notifies a webhook.
 // A backup with the wrong password must be notified as BackupFailed naming the job, and the
-// next successful run must resolve it.
+// next successful run must resolve it: once for a restic job, once for a borg job (the same
+// rules, labels and annotations, with each engine's exit code explained).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { createBorgRepository, useBorgBaseDir } from './support/borg.ts';
 import { cronvaultBin, makeTempDir, projectRoot, runCronvault, type CliResult } from './support/cli.ts';
 import {
   queryPrometheus,
@@ -22,7 +24,42 @@ import {
 
 const RUNBOOK = 'https://runbook.example/runbook.md';
 
-describe('alerting end to end: cronvault -> node_exporter -> Prometheus -> Alertmanager -> webhook', { timeout: 90_000 }, () => {
+interface EngineCase {
+  engine: 'restic' | 'borg';
+  title: string;
+  /** Creates the repository under `root`; returns it and the file holding its password. */
+  createRepository: (root: string, password: string) => Promise<{ repository: string; passwordFile: string }>;
+  /** How the rules explain the exit code of a wrong password on the engine Debian ships. */
+  wrongPasswordExit: string;
+}
+
+const ENGINES: EngineCase[] = [
+  {
+    engine: 'restic',
+    title: 'alerting end to end: cronvault -> node_exporter -> Prometheus -> Alertmanager -> webhook',
+    createRepository: async (root, password) => {
+      const repository = join(root, 'repo');
+      const passwordFile = join(root, 'right.pass');
+      await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+      await execa('restic', ['init'], { env: { RESTIC_REPOSITORY: repository, RESTIC_PASSWORD_FILE: passwordFile } });
+      return { repository, passwordFile };
+    },
+    // restic 0.14 exits 1 on a wrong password (12 only from restic 0.17).
+    wrongPasswordExit: '1 \\(restic: fatal error\\)',
+  },
+  {
+    engine: 'borg',
+    title: 'alerting end to end for a borg job: cronvault -> node_exporter -> Prometheus -> Alertmanager -> webhook',
+    createRepository: async (root, password) => {
+      useBorgBaseDir(root);
+      return createBorgRepository(root, 'repo', password);
+    },
+    // borg 1.2 exits 2 on a wrong password (52 only from 1.4 with BORG_EXIT_CODES=modern).
+    wrongPasswordExit: '2 \\(borg: error\\)',
+  },
+];
+
+for (const { engine, title, createRepository, wrongPasswordExit } of ENGINES) describe(title, { timeout: 90_000 }, () => {
   let tmp: { dir: string; cleanup: () => Promise<void> } | undefined;
   const services: Service[] = [];
   let webhook: WebhookReceiver;
@@ -33,7 +70,7 @@ describe('alerting end to end: cronvault -> node_exporter -> Prometheus -> Alert
 
   const runBackup = (passwordFile: string): Promise<CliResult> =>
     runCronvault([
-      'run', '--path', dirs.data, '--engine', 'restic', '--repository', dirs.repo, '--password-file', passwordFile,
+      'run', '--path', dirs.data, '--engine', engine, '--repository', dirs.repo, '--password-file', passwordFile,
       '--retention', 'none', '--textfile-dir', dirs.text, '--state-dir', dirs.state,
     ]);
 
@@ -58,13 +95,12 @@ describe('alerting end to end: cronvault -> node_exporter -> Prometheus -> Alert
       dirs[name] = join(root, name);
       await mkdir(dirs[name]);
     }
-    dirs.repo = join(root, 'repo');
     await writeFile(join(dirs.data, 'hello.txt'), 'hello\n');
-    passwords.right = join(root, 'right.pass');
+    const repo = await createRepository(root, 'correct horse battery staple');
+    dirs.repo = repo.repository;
+    passwords.right = repo.passwordFile;
     passwords.wrong = join(root, 'wrong.pass');
-    await writeFile(passwords.right, 'correct horse battery staple\n', { mode: 0o600 });
     await writeFile(passwords.wrong, 'not the password\n', { mode: 0o600 });
-    await execa('restic', ['init'], { env: { RESTIC_REPOSITORY: dirs.repo, RESTIC_PASSWORD_FILE: passwords.right } });
 
     // Short thresholds: alert at the first evaluation.
     const vars = join(root, 'vars.yml');
@@ -110,16 +146,15 @@ describe('alerting end to end: cronvault -> node_exporter -> Prometheus -> Alert
     assert.ok(alert);
     assert.equal(alert.labels.backup, job);
     assert.equal(alert.labels.host, '127.0.0.1');
-    assert.equal(alert.labels.engine, 'restic');
+    assert.equal(alert.labels.engine, engine);
     assert.equal(alert.labels.path, dirs.data);
     assert.equal(alert.labels.severity, 'warning');
     assert.equal(alert.annotations.summary, `Backup ${job} on 127.0.0.1 failed`);
-    // restic 0.14 exits 1 on a wrong password (12 only from restic 0.17): the rules' mapping
-    // explains 1 as a fatal error. Everything but "how long ago" is fixed text.
+    // The rules' mapping explains the engine's exit code. Everything but "how long ago" is fixed text.
     const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     assert.match(
       alert.annotations.description ?? '',
-      new RegExp(`^The last run of backup job ${escapeRegExp(job)} on 127\\.0\\.0\\.1 \\(restic, path ${escapeRegExp(dirs.data)}\\) failed [0-9][0-9.a-z ]* ago with exit code 1 \\(restic: fatal error\\)\\.$`),
+      new RegExp(`^The last run of backup job ${escapeRegExp(job)} on 127\\.0\\.0\\.1 \\(${engine}, path ${escapeRegExp(dirs.data)}\\) failed [0-9][0-9.a-z ]* ago with exit code ${wrongPasswordExit}\\.$`),
     );
     assert.equal(alert.annotations.runbook_url, `${RUNBOOK}#backupfailed`);
   });
