@@ -1,7 +1,8 @@
 // Bundles the CLI and every runtime dependency into one executable ES module, so a host
 // needs nothing but Node >= 18.19 beside it (no node_modules on servers).
-import { build } from 'esbuild';
+
 import { chmod, readFile } from 'node:fs/promises';
+import { build } from 'esbuild';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = 'dist/cronvault.mjs';

@@ -2,8 +2,9 @@
 // ignoreStrings, ignoreTemplateLiterals and ignoreRegExpLiterals, a line holding a string,
 // template or regular-expression literal may be longer: breaking a message or a pattern in two
 // makes it harder to find with grep, which is how operators trace an error to its source.
-import { readFileSync } from 'node:fs';
+
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const MAX = 120;
 const files = execFileSync(

@@ -10,7 +10,11 @@ if (!bundle || !date) {
 }
 
 // A fixed width keeps commander's line wrapping the same on every build machine.
-const help = (...args) => execFileSync(process.execPath, [bundle, ...args, '--help'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '78' } });
+const help = (...args) =>
+  execFileSync(process.execPath, [bundle, ...args, '--help'], {
+    encoding: 'utf8',
+    env: { ...process.env, COLUMNS: '78' },
+  });
 
 /** Text for roff: backslashes escaped, hyphens literal, no line read as a request. */
 const roff = (text) =>
@@ -63,7 +67,13 @@ const sections = [
   ...commands.flatMap((name) => {
     const text = help(name);
     // retention has subcommands of its own.
-    return [`.SS ${name}`, '.nf', roff(text), '.fi', ...commandsIn(text).flatMap((sub) => [`.SS "${name} ${sub}"`, '.nf', roff(help(name, sub)), '.fi'])];
+    return [
+      `.SS ${name}`,
+      '.nf',
+      roff(text),
+      '.fi',
+      ...commandsIn(text).flatMap((sub) => [`.SS "${name} ${sub}"`, '.nf', roff(help(name, sub)), '.fi']),
+    ];
   }),
   '.SH FILES',
   '.TP',

@@ -1,11 +1,10 @@
 // Writes a file so that readers (node_exporter, cron) see the old content or the new, never
 // half of either: temp file in the same directory, fsync, rename, fsync the directory.
-import { open, readdir, rename, rm, mkdir } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pidExists } from './process-identity.ts';
 
 const TEMP_NAME = /^\..+\.(\d+)\.tmp$/;
-
 
 const swept = new Set<string>();
 

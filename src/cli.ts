@@ -1,22 +1,22 @@
 // Wires commander to the command modules; no command's work is done here.
 import { Command, Option } from 'commander';
-import { Logger, type Verbosity } from './log.ts';
-import { UsageError } from './errors.ts';
-import { VERSION } from './version.ts';
-import { runCommand, type RunFlags } from './commands/run.ts';
-import { RUN_FLAGS } from './commands/run-flags.ts';
-import type { GlobalOptions } from './commands/context.ts';
-import { completeJobsCommand, completionCommand } from './commands/completion.ts';
-import { explainCommand, type ExplainFlags } from './commands/retention.ts';
 import { checkCommand } from './commands/check.ts';
-import { cronCommand, type CronOptions } from './commands/cron.ts';
-import { systemdCommand, type SystemdOptions } from './commands/systemd.ts';
-import { statusCommand } from './commands/status.ts';
-import { historyCommand, type HistoryFlags } from './commands/history.ts';
-import { snapshotsCommand } from './commands/snapshots.ts';
-import { restoreCommand, type RestoreFlags } from './commands/restore.ts';
-import { initCommand } from './commands/init.ts';
 import { cleanupCommand } from './commands/cleanup.ts';
+import { completeJobsCommand, completionCommand } from './commands/completion.ts';
+import type { GlobalOptions } from './commands/context.ts';
+import { type CronOptions, cronCommand } from './commands/cron.ts';
+import { type HistoryFlags, historyCommand } from './commands/history.ts';
+import { initCommand } from './commands/init.ts';
+import { type RestoreFlags, restoreCommand } from './commands/restore.ts';
+import { type ExplainFlags, explainCommand } from './commands/retention.ts';
+import { type RunFlags, runCommand } from './commands/run.ts';
+import { RUN_FLAGS } from './commands/run-flags.ts';
+import { snapshotsCommand } from './commands/snapshots.ts';
+import { statusCommand } from './commands/status.ts';
+import { type SystemdOptions, systemdCommand } from './commands/systemd.ts';
+import { UsageError } from './errors.ts';
+import { Logger, type Verbosity } from './log.ts';
+import { VERSION } from './version.ts';
 
 export interface ProgramContext {
   signal: AbortSignal;
@@ -33,12 +33,14 @@ Exit codes:
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-const verbosityOf = (options: GlobalOptions): Verbosity => (options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal');
+const verbosityOf = (options: GlobalOptions): Verbosity =>
+  options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
 
 /** Every option a command was given, its own and the program's (typed before or after it). */
 const optionsOf = <T>(command: Command): T & GlobalOptions => command.optsWithGlobals<T & GlobalOptions>();
 
-const loggerFor = (options: GlobalOptions): Logger => new Logger({ verbosity: verbosityOf(options), color: options.color });
+const loggerFor = (options: GlobalOptions): Logger =>
+  new Logger({ verbosity: verbosityOf(options), color: options.color });
 
 /** For a global option that means nothing to one command: refused, so nobody relies on it doing something. */
 const refuse = (options: GlobalOptions, option: 'json', command: string, why: string): void => {
@@ -52,7 +54,9 @@ Logs always go to stderr, data (tables, JSON, scripts) to stdout.`;
 
 export const buildProgram = (context: ProgramContext): Command => {
   const program = new Command('cronvault')
-    .description('Back up paths and databases from cron with restic, borg or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.')
+    .description(
+      'Back up paths and databases from cron with restic, borg or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.',
+    )
     .version(VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -63,7 +67,10 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('-v, --verbose', "also log the engine's own output")
     .option('--json', 'data as one JSON document on stdout (see each command)')
     .option('--no-color', 'no colour, as NO_COLOR=1 does')
-    .addHelpText('after', `\nExamples:\n  cronvault run influxdb                 run one job from /etc/cronvault/config.yml\n  cronvault -c ./config.yml run --all -q run every job of another config (cron)\n  cronvault run influxdb --dry-run       what a run would add and remove, changing nothing\n  cronvault status                       how every job is doing\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  eval "$(cronvault completion bash)"    tab completion, job names included\n${GLOBAL_OPTIONS_HELP}\n${EXIT_CODES_HELP}`);
+    .addHelpText(
+      'after',
+      `\nExamples:\n  cronvault run influxdb                 run one job from /etc/cronvault/config.yml\n  cronvault -c ./config.yml run --all -q run every job of another config (cron)\n  cronvault run influxdb --dry-run       what a run would add and remove, changing nothing\n  cronvault status                       how every job is doing\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  eval "$(cronvault completion bash)"    tab completion, job names included\n${GLOBAL_OPTIONS_HELP}\n${EXIT_CODES_HELP}`,
+    );
   program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   const run = program
@@ -77,7 +84,10 @@ export const buildProgram = (context: ProgramContext): Command => {
     run.addOption(option);
   }
   run
-    .addHelpText('after', `\n--json prints the results (or, with --dry-run, the plan) as one JSON document on stdout.\n\nExamples:\n  cronvault run influxdb\n  cronvault run --all --quiet\n  cronvault run influxdb --dry-run\n  cronvault run --path /var/lib/influxdb --engine duplicati --repository file:///mnt/usb \\\n      --password-file /etc/cronvault/repo.pass --retention "1W:1D,4W:1W,12M:1M" \\\n      --textfile-dir /var/lib/prometheus/node-exporter\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `\n--json prints the results (or, with --dry-run, the plan) as one JSON document on stdout.\n\nExamples:\n  cronvault run influxdb\n  cronvault run --all --quiet\n  cronvault run influxdb --dry-run\n  cronvault run --path /var/lib/influxdb --engine duplicati --repository file:///mnt/usb \\\n      --password-file /etc/cronvault/repo.pass --retention "1W:1D,4W:1W,12M:1M" \\\n      --textfile-dir /var/lib/prometheus/node-exporter\n${EXIT_CODES_HELP}`,
+    )
     .action(async (job: string | undefined, _flags: unknown, command: Command) => {
       const options = optionsOf<RunFlags>(command);
       context.setExitCode(await runCommand(job, options, loggerFor(options), context.signal));
@@ -87,7 +97,10 @@ export const buildProgram = (context: ProgramContext): Command => {
     .command('check')
     .description('Validate the config and check engines, password files, repositories and directories')
     .option('--config-only', 'check the config file alone: no engine, repository or directory, nothing written')
-    .addHelpText('after', '\n--json prints every check as one JSON document.\n\nExamples:\n  cronvault check --config /etc/cronvault/config.yml\n  cronvault check --config-only --config /tmp/candidate.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.')
+    .addHelpText(
+      'after',
+      '\n--json prints every check as one JSON document.\n\nExamples:\n  cronvault check --config /etc/cronvault/config.yml\n  cronvault check --config-only --config /tmp/candidate.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.',
+    )
     .action(async (_flags: unknown, command: Command) => {
       context.setExitCode(await checkCommand(optionsOf<{ configOnly?: boolean }>(command)));
     });
@@ -99,9 +112,15 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('--file <file>', 'cron file to write with --install', '/etc/cron.d/cronvault')
     .option('--user <user>', 'user the jobs run as', 'root')
     .option('--bin <path>', 'cronvault executable in the lines', '/usr/local/bin/cronvault')
-    .option('--host <name>', "host name the times of unscheduled jobs are drawn for (the role uses the inventory name; default: each job's hostname)")
+    .option(
+      '--host <name>',
+      "host name the times of unscheduled jobs are drawn for (the role uses the inventory name; default: each job's hostname)",
+    )
     .option('--force', 'with --install: replace a cron file the Ansible role manages')
-    .addHelpText('after', '\nJobs without a schedule run daily at a time between 1:00 and 4:59 drawn from "<host>/<job>", exactly as the Ansible role draws it: stable on one host, spread across a fleet.\n--json prints { file, installed, lines } instead of the crontab text.\n\nExamples:\n  cronvault cron\n  cronvault cron --install')
+    .addHelpText(
+      'after',
+      '\nJobs without a schedule run daily at a time between 1:00 and 4:59 drawn from "<host>/<job>", exactly as the Ansible role draws it: stable on one host, spread across a fleet.\n--json prints { file, installed, lines } instead of the crontab text.\n\nExamples:\n  cronvault cron\n  cronvault cron --install',
+    )
     .action(async (_flags: unknown, command: Command) => {
       process.stdout.write(await cronCommand(optionsOf<CronOptions>(command)));
     });
@@ -113,10 +132,16 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('--dir <dir>', 'unit directory for --install', '/etc/systemd/system')
     .option('--bin <path>', 'cronvault executable in ExecStart=', '/usr/bin/cronvault')
     .option('--user <user>', 'user the jobs run as', 'root')
-    .option('--host <name>', "host name the times of unscheduled jobs are drawn for (as for `cronvault cron`; default: each job's hostname)")
+    .option(
+      '--host <name>',
+      "host name the times of unscheduled jobs are drawn for (as for `cronvault cron`; default: each job's hostname)",
+    )
     .option('--randomized-delay <duration>', 'RandomizedDelaySec= of each timer', '5m')
     .option('--nice <n>', 'Nice= of each service', '10')
-    .addHelpText('after', '\nEach timer fires at the job\'s cron schedule translated to OnCalendar= (local time, like cron), or for a job without one at the daily time `cronvault cron` draws. Persistent=true catches up a run missed while the host was off; it is recorded in the metrics and history like any run. Schedules that never run are refused (exit 2).\n--json prints { dir, installed, units } instead of the unit text.\n\nExamples:\n  cronvault systemd\n  cronvault systemd --install')
+    .addHelpText(
+      'after',
+      "\nEach timer fires at the job's cron schedule translated to OnCalendar= (local time, like cron), or for a job without one at the daily time `cronvault cron` draws. Persistent=true catches up a run missed while the host was off; it is recorded in the metrics and history like any run. Schedules that never run are refused (exit 2).\n--json prints { dir, installed, units } instead of the unit text.\n\nExamples:\n  cronvault systemd\n  cronvault systemd --install",
+    )
     .action(async (_flags: unknown, command: Command) => {
       process.stdout.write(await systemdCommand(optionsOf<SystemdOptions>(command)));
     });
@@ -124,7 +149,10 @@ export const buildProgram = (context: ProgramContext): Command => {
   program
     .command('status')
     .description('One line per job: last run, outcome, exit code in words, last success, next run')
-    .addHelpText('after', '\n--json: machine-readable, stable schema (docs/status-json.md).\nJobs that failed, never ran or missed their schedule are marked "!" (red or yellow on a terminal).\n\nExamples:\n  cronvault status\n  cronvault status --json | jq \'.jobs[] | select(.healthy | not) | .name\'\n\nExit 0 only when every job is healthy (last run succeeded, warnings included, and not overdue); 1 otherwise.')
+    .addHelpText(
+      'after',
+      '\n--json: machine-readable, stable schema (docs/status-json.md).\nJobs that failed, never ran or missed their schedule are marked "!" (red or yellow on a terminal).\n\nExamples:\n  cronvault status\n  cronvault status --json | jq \'.jobs[] | select(.healthy | not) | .name\'\n\nExit 0 only when every job is healthy (last run succeeded, warnings included, and not overdue); 1 otherwise.',
+    )
     .action(async (_flags: unknown, command: Command) => {
       context.setExitCode(await statusCommand(optionsOf(command)));
     });
@@ -134,7 +162,10 @@ export const buildProgram = (context: ProgramContext): Command => {
     .description("A job's last runs: start, duration, outcome, exit code, attempts, data added")
     .argument('<job>', 'job name from the config')
     .option('-n, --number <count>', 'how many runs, newest first (default 20)')
-    .addHelpText('after', '\n--json prints { job, runs } as one JSON document.\n\nExamples:\n  cronvault history influxdb\n  cronvault history influxdb -n 5 --json')
+    .addHelpText(
+      'after',
+      '\n--json prints { job, runs } as one JSON document.\n\nExamples:\n  cronvault history influxdb\n  cronvault history influxdb -n 5 --json',
+    )
     .action(async (job: string, _flags: unknown, command: Command) => {
       context.setExitCode(await historyCommand(job, optionsOf<HistoryFlags>(command)));
     });
@@ -143,7 +174,10 @@ export const buildProgram = (context: ProgramContext): Command => {
     .command('snapshots')
     .description("List the job's own snapshots (this host, this job's tag)")
     .argument('<job>', 'job name from the config')
-    .addHelpText('after', '\n--json prints the snapshots as one JSON array.\n\nExample:\n  cronvault snapshots influxdb --json')
+    .addHelpText(
+      'after',
+      '\n--json prints the snapshots as one JSON array.\n\nExample:\n  cronvault snapshots influxdb --json',
+    )
     .action(async (job: string, _flags: unknown, command: Command) => {
       context.setExitCode(await snapshotsCommand(job, optionsOf(command), context.signal));
     });
@@ -155,9 +189,12 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('-t, --target <dir>', 'directory to restore into (must be empty unless --force)')
     .option('-s, --snapshot <id>', 'snapshot ID from `cronvault snapshots`, or latest', 'latest')
     .option('-i, --include <path>', 'restore only this path (repeatable)', collect)
-    .option('--to-stdout', 'write a command job\'s dump (or one --include file) to standard output')
+    .option('--to-stdout', "write a command job's dump (or one --include file) to standard output")
     .option('-f, --force', 'restore into a non-empty directory, overwriting files with the same names')
-    .addHelpText('after', '\nA path job is restored with its full path below the target: /var/lib/influxdb lands in DIR/var/lib/influxdb.\n--json is refused: restore writes files (or the dump itself to stdout), not data about them.\n\nExamples:\n  cronvault restore influxdb --target /srv/restore\n  cronvault restore influxdb --target /srv/restore --snapshot 4f3a9c1e --include /var/lib/influxdb/meta\n  cronvault restore postgres --to-stdout > dump.sql\n\nExit 2 when the target is not empty (without --force) or the snapshot is not the job\'s own.')
+    .addHelpText(
+      'after',
+      "\nA path job is restored with its full path below the target: /var/lib/influxdb lands in DIR/var/lib/influxdb.\n--json is refused: restore writes files (or the dump itself to stdout), not data about them.\n\nExamples:\n  cronvault restore influxdb --target /srv/restore\n  cronvault restore influxdb --target /srv/restore --snapshot 4f3a9c1e --include /var/lib/influxdb/meta\n  cronvault restore postgres --to-stdout > dump.sql\n\nExit 2 when the target is not empty (without --force) or the snapshot is not the job's own.",
+    )
     .action(async (job: string, _flags: unknown, command: Command) => {
       const options = optionsOf<RestoreFlags>(command);
       refuse(options, 'json', 'restore', 'it writes files, or with --to-stdout the dump itself');
@@ -168,7 +205,10 @@ export const buildProgram = (context: ProgramContext): Command => {
     .command('init')
     .description("Create the job's repository if it does not exist yet")
     .argument('<job>', 'job name from the config')
-    .addHelpText('after', '\nSafe to run again: an existing repository is reported ("already exists") and left alone, exit 0.\n--json prints { job, repository, created } on stdout.\n\nExample:\n  cronvault init influxdb')
+    .addHelpText(
+      'after',
+      '\nSafe to run again: an existing repository is reported ("already exists") and left alone, exit 0.\n--json prints { job, repository, created } on stdout.\n\nExample:\n  cronvault init influxdb',
+    )
     .action(async (job: string, _flags: unknown, command: Command) => {
       const options = optionsOf(command);
       context.setExitCode(await initCommand(job, options, loggerFor(options), context.signal));
@@ -177,7 +217,10 @@ export const buildProgram = (context: ProgramContext): Command => {
   program
     .command('cleanup')
     .description('Remove the metrics file and state of jobs no longer declared in the config')
-    .addHelpText('after', '\nEvery `run` with a config does this too. A job removed from the config keeps its .prom file otherwise, and its\nold metrics raise BackupNotRun. History is kept; a job still running is removed after it ends.\n--json prints { removed: [{ job, files, kept? }] } on stdout.\n\nExample:\n  cronvault cleanup --config /etc/cronvault/config.yml')
+    .addHelpText(
+      'after',
+      '\nEvery `run` with a config does this too. A job removed from the config keeps its .prom file otherwise, and its\nold metrics raise BackupNotRun. History is kept; a job still running is removed after it ends.\n--json prints { removed: [{ job, files, kept? }] } on stdout.\n\nExample:\n  cronvault cleanup --config /etc/cronvault/config.yml',
+    )
     .action(async (_flags: unknown, command: Command) => {
       const options = optionsOf(command);
       context.setExitCode(await cleanupCommand(options, loggerFor(options)));
@@ -191,15 +234,30 @@ export const buildProgram = (context: ProgramContext): Command => {
     .command('explain')
     .description('Say in words what a retention policy keeps, and the exact engine flags')
     .argument('<policy>', 'e.g. "1W:1D,4W:1W,12M:1M", "U:1Y" or none')
-    .addOption(new Option('--engine <engine>', 'engine to translate for').choices(['restic', 'duplicati', 'borg']).default('restic'))
+    .addOption(
+      new Option('--engine <engine>', 'engine to translate for')
+        .choices(['restic', 'duplicati', 'borg'])
+        .default('restic'),
+    )
     .option('--restic-version <version>', 'restic version to translate for (default: the installed one)')
-    .addOption(new Option('--rounding <mode>', 'what to do with intervals restic cannot express').choices(['refuse', 'keep-more']).default('refuse'))
-    .addHelpText('after', '\nReads no config (--config is accepted and ignored). --json prints { policy, engine, explanation, applicable, problem }.\n\nExamples:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  cronvault retention explain "7D:0s,3M:1D,10Y:2M" --engine duplicati\n\nExit 2 when the policy is invalid.')
+    .addOption(
+      new Option('--rounding <mode>', 'what to do with intervals restic cannot express')
+        .choices(['refuse', 'keep-more'])
+        .default('refuse'),
+    )
+    .addHelpText(
+      'after',
+      '\nReads no config (--config is accepted and ignored). --json prints { policy, engine, explanation, applicable, problem }.\n\nExamples:\n  cronvault retention explain "1W:1D,4W:1W,12M:1M"\n  cronvault retention explain "7D:0s,3M:1D,10Y:2M" --engine duplicati\n\nExit 2 when the policy is invalid.',
+    )
     .action(async (policy: string, _flags: unknown, command: Command) => {
       const flags = optionsOf<ExplainFlags>(command);
       const { text, problem } = await explainCommand(policy, flags);
       const engine = flags.engine ?? 'restic';
-      process.stdout.write(flags.json ? `${JSON.stringify({ policy, engine, explanation: text, applicable: !problem, problem: problem ?? null }, null, 2)}\n` : `${text}\n`);
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify({ policy, engine, explanation: text, applicable: !problem, problem: problem ?? null }, null, 2)}\n`
+          : `${text}\n`,
+      );
       // The reason is already in the explanation above; the error only sets the exit code.
       if (problem) throw new UsageError('E_RETENTION', `${engine} cannot apply "${policy}" (see above)`);
     });
@@ -208,18 +266,19 @@ export const buildProgram = (context: ProgramContext): Command => {
     .command('completion')
     .description('Print a shell completion script (commands, options, job names from the config)')
     .argument('<shell>', 'bash or zsh')
-    .addHelpText('after', '\nJob names are read from the config at completion time (the -c/--config on the line, else the default).\n--json is refused: the output is a shell script.\n\nExamples:\n  eval "$(cronvault completion bash)"                      in ~/.bashrc\n  cronvault completion bash > /etc/bash_completion.d/cronvault\n  cronvault completion zsh > "${fpath[1]}/_cronvault"')
+    .addHelpText(
+      'after',
+      '\nJob names are read from the config at completion time (the -c/--config on the line, else the default).\n--json is refused: the output is a shell script.\n\nExamples:\n  eval "$(cronvault completion bash)"                      in ~/.bashrc\n  cronvault completion bash > /etc/bash_completion.d/cronvault\n  cronvault completion zsh > "${fpath[1]}/_cronvault"',
+    )
     .action((shell: string, _flags: unknown, command: Command) => {
       refuse(optionsOf(command), 'json', 'completion', 'it prints a shell script');
       process.stdout.write(completionCommand(shell, program));
     });
 
   // Used by the completion scripts only.
-  program
-    .command('__complete-jobs', { hidden: true })
-    .action((_flags: unknown, command: Command) => {
-      process.stdout.write(completeJobsCommand(optionsOf(command)));
-    });
+  program.command('__complete-jobs', { hidden: true }).action((_flags: unknown, command: Command) => {
+    process.stdout.write(completeJobsCommand(optionsOf(command)));
+  });
 
   return program;
 };

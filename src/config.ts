@@ -1,19 +1,26 @@
 // Loads and validates the YAML config before anything runs. Every error names the file, the
 // line and the key, so an operator can fix a fleet's config from a cron mail alone.
 import { readFileSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import { hostname as osHostname } from 'node:os';
-import { LineCounter, parseDocument, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node } from 'yaml';
-import { UsageError } from './errors.ts';
+import { isAbsolute } from 'node:path';
+import { type Alias, type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { MAX_DURATION_MS, parseDuration } from './durations.ts';
+import { UsageError } from './errors.ts';
 import { findControlCharacter, quote } from './input-text.ts';
-import { privateFileWarnings } from './private-files.ts';
 import { assertJobName } from './job-name.ts';
-import { parseSchedule } from './schedule/index.ts';
 import { isPlainObject } from './plain-object.ts';
-import { parseRetention, toBorgPruneArgs, toDuplicatiPolicy, toResticForgetArgs, type RetentionPolicy, type RetentionRounding } from './retention/index.ts';
-import { didYouMean } from './suggest.ts';
+import { privateFileWarnings } from './private-files.ts';
+import {
+  parseRetention,
+  type RetentionPolicy,
+  type RetentionRounding,
+  toBorgPruneArgs,
+  toDuplicatiPolicy,
+  toResticForgetArgs,
+} from './retention/index.ts';
+import { parseSchedule } from './schedule/index.ts';
 import { HISTORY_LIMIT } from './state.ts';
+import { didYouMean } from './suggest.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
 /** The "file" of a job given by flags: messages then name the flag instead of a line. */
@@ -79,7 +86,23 @@ export interface Config {
   warnings: string[];
 }
 
-type Kind = 'history-count' | 'string' | 'shell' | 'http-url' | 'abs-path' | 'duration' | 'int' | 'bool' | 'string-list' | 'string-map' | 'engine' | 'retention' | 'rounding' | 'fraction' | 'schedule' | 'retry';
+type Kind =
+  | 'history-count'
+  | 'string'
+  | 'shell'
+  | 'http-url'
+  | 'abs-path'
+  | 'duration'
+  | 'int'
+  | 'bool'
+  | 'string-list'
+  | 'string-map'
+  | 'engine'
+  | 'retention'
+  | 'rounding'
+  | 'fraction'
+  | 'schedule'
+  | 'retry';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -150,7 +173,11 @@ class Locator {
 
   at(path: (string | number)[], keyNode = false): string {
     const dotted = path.map(segmentText).join('.');
-    if (this.file === COMMAND_LINE) return `${COMMAND_LINE}: ${path.length > 0 ? `--${path.join('-').replace(/_/g, '-').replace(/^--+/, '')}` : ''}`.replace(/: $/, '');
+    if (this.file === COMMAND_LINE)
+      return `${COMMAND_LINE}: ${path.length > 0 ? `--${path.join('-').replace(/_/g, '-').replace(/^--+/, '')}` : ''}`.replace(
+        /: $/,
+        '',
+      );
     if (!this.doc || !this.lines) return `${this.file} ${dotted}`.trim();
     let node: unknown = this.doc.contents;
     let keyOffset: number | undefined;
@@ -174,7 +201,9 @@ class Locator {
 
 /** A key as it appears in a location: as written, unless it would break the line or run long. */
 const segmentText = (segment: string | number): string =>
-  typeof segment === 'number' || (findControlCharacter(segment) === undefined && segment.length <= 100) ? String(segment) : quote(segment);
+  typeof segment === 'number' || (findControlCharacter(segment) === undefined && segment.length <= 100)
+    ? String(segment)
+    : quote(segment);
 
 const fail = (where: string, message: string): never => {
   throw new UsageError('E_CONFIG', `${where}: ${message}`);
@@ -185,8 +214,12 @@ const describe = (value: unknown): string => {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'string') return `string ${quote(value)}`;
   // YAML reads 1e400 as Infinity, which JSON would print as "null".
-  if (typeof value === 'number') return Number.isFinite(value) ? `number ${value}` : `a number too large to use (${value})`;
-  if (typeof value === 'object') return Object.getPrototypeOf(value) === Object.prototype ? 'a mapping' : `a ${value.constructor?.name ?? 'special'} value`;
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? `number ${value}` : `a number too large to use (${value})`;
+  if (typeof value === 'object')
+    return Object.getPrototypeOf(value) === Object.prototype
+      ? 'a mapping'
+      : `a ${value.constructor?.name ?? 'special'} value`;
   return `${typeof value} ${String(value)}`;
 };
 
@@ -194,17 +227,32 @@ const describe = (value: unknown): string => {
 const checkText = (text: string, where: string, what: string, allow: 'none' | 'shell' = 'none'): void => {
   const found = findControlCharacter(text, allow);
   if (found) {
-    const hint = found.name === 'a newline' && text.endsWith('\n') ? ' (a YAML "|" block keeps the final newline: use "|-" or a plain value)' : '';
-    fail(where, `${what} ${quote(text)} contains ${found.name} at character ${found.position}; control characters are not allowed${hint}`);
+    const hint =
+      found.name === 'a newline' && text.endsWith('\n')
+        ? ' (a YAML "|" block keeps the final newline: use "|-" or a plain value)'
+        : '';
+    fail(
+      where,
+      `${what} ${quote(text)} contains ${found.name} at character ${found.position}; control characters are not allowed${hint}`,
+    );
   }
 };
 
 /** Leading or trailing blanks in a path or name are a copy-paste slip far more often than meant. */
 const checkTrimmed = (text: string, where: string, what: string): void => {
-  if (text.trim() !== text) fail(where, `${what} ${quote(text)} starts or ends with a space; remove it (a file name really ending in a space must be renamed)`);
+  if (text.trim() !== text)
+    fail(
+      where,
+      `${what} ${quote(text)} starts or ends with a space; remove it (a file name really ending in a space must be renamed)`,
+    );
 };
 
-const checkKeys = (value: Record<string, unknown>, allowed: readonly string[], path: (string | number)[], loc: Locator): void => {
+const checkKeys = (
+  value: Record<string, unknown>,
+  allowed: readonly string[],
+  path: (string | number)[],
+  loc: Locator,
+): void => {
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
       fail(loc.at([...path, key], true), `unknown key ${quote(key)}${didYouMean(key, allowed)}`);
@@ -217,12 +265,14 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
   const where = loc.at(path);
   switch (kind) {
     case 'string':
-      if (typeof value !== 'string' || value === '') fail(where, `expected a non-empty string, found ${describe(value)}`);
+      if (typeof value !== 'string' || value === '')
+        fail(where, `expected a non-empty string, found ${describe(value)}`);
       checkText(value as string, where, 'value');
       checkTrimmed(value as string, where, 'value');
       return value;
     case 'shell':
-      if (typeof value !== 'string' || value.trim() === '') fail(where, `expected a non-empty command, found ${describe(value)}`);
+      if (typeof value !== 'string' || value.trim() === '')
+        fail(where, `expected a non-empty command, found ${describe(value)}`);
       checkText(value as string, where, 'command', 'shell');
       return value;
     case 'http-url': {
@@ -233,27 +283,44 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
         url = undefined;
       }
       if (typeof value === 'string') checkText(value, where, 'URL');
-      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(where, `expected an http:// or https:// URL such as http://pushgateway:9091, found ${describe(value)}`);
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+        fail(where, `expected an http:// or https:// URL such as http://pushgateway:9091, found ${describe(value)}`);
       return String(value).replace(/\/+$/, '');
     }
     case 'abs-path':
-      if (typeof value !== 'string' || value === '') return fail(where, `expected an absolute path, found ${describe(value)}`);
+      if (typeof value !== 'string' || value === '')
+        return fail(where, `expected an absolute path, found ${describe(value)}`);
       checkText(value, where, 'path');
       checkTrimmed(value, where, 'path');
-      if (!isAbsolute(value)) fail(where, `${quote(value)} is a relative path; use an absolute one (cron runs from an unknown directory)`);
+      if (!isAbsolute(value))
+        fail(where, `${quote(value)} is a relative path; use an absolute one (cron runs from an unknown directory)`);
       return value;
     case 'duration': {
       const text = typeof value === 'number' ? (loc.source(path) ?? String(value)) : value;
       const ms = typeof text === 'string' ? parseDuration(text) : undefined;
-      if (ms === undefined) return fail(where, `${typeof text === 'string' ? quote(text) : describe(value)} is not a duration (examples: 30s, 5m, 1h30m, 2d)`);
+      if (ms === undefined)
+        return fail(
+          where,
+          `${typeof text === 'string' ? quote(text) : describe(value)} is not a duration (examples: 30s, 5m, 1h30m, 2d)`,
+        );
       // Node's timers hold at most 2^31-1 ms; a longer timeout fired at once, a longer wait never waited.
-      if (ms > MAX_DURATION_MS) fail(where, `${quote(String(text))} is longer than 24 days, the longest duration cronvault can wait for`);
+      if (ms > MAX_DURATION_MS)
+        fail(where, `${quote(String(text))} is longer than 24 days, the longest duration cronvault can wait for`);
       return ms;
     }
     case 'int':
-      if (typeof value === 'number' && !Number.isFinite(value)) fail(where, `${quote(loc.source(path) ?? String(value))} is too large; give a whole number from 1 to ${MAX_ATTEMPTS}`);
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(where, `expected a whole number of at least 1, found ${describe(value)}`);
-      if ((value as number) > MAX_ATTEMPTS) fail(where, `${value} is more than the ${MAX_ATTEMPTS} attempts allowed (at the default max_delay of 60s, ${MAX_ATTEMPTS} attempts already retry for over an hour)`);
+      if (typeof value === 'number' && !Number.isFinite(value))
+        fail(
+          where,
+          `${quote(loc.source(path) ?? String(value))} is too large; give a whole number from 1 to ${MAX_ATTEMPTS}`,
+        );
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+        fail(where, `expected a whole number of at least 1, found ${describe(value)}`);
+      if ((value as number) > MAX_ATTEMPTS)
+        fail(
+          where,
+          `${value} is more than the ${MAX_ATTEMPTS} attempts allowed (at the default max_delay of 60s, ${MAX_ATTEMPTS} attempts already retry for over an hour)`,
+        );
       return value;
     case 'history-count':
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_HISTORY_KEEP) {
@@ -273,27 +340,35 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
     case 'string-map':
       if (!isPlainObject(value)) return fail(where, `expected a mapping of NAME: value, found ${describe(value)}`);
       for (const [key, item] of Object.entries(value)) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(loc.at([...path, key], true), `${quote(key)} is not a valid environment variable name`);
-        if (typeof item !== 'string' && typeof item !== 'number') fail(loc.at([...path, key]), `expected a string value, found ${describe(item)}`);
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+          fail(loc.at([...path, key], true), `${quote(key)} is not a valid environment variable name`);
+        if (typeof item !== 'string' && typeof item !== 'number')
+          fail(loc.at([...path, key]), `expected a string value, found ${describe(item)}`);
         checkText(String(item), loc.at([...path, key]), 'value', 'shell');
       }
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
     case 'engine':
       if (typeof value !== 'string' || !(ENGINES as readonly string[]).includes(value)) {
-        fail(where, `unknown engine ${typeof value === 'string' ? quote(value) : describe(value)}: use ${ENGINES.slice(0, -1).join(', ')} or ${ENGINES.at(-1)}${typeof value === 'string' ? didYouMean(value, ENGINES) : ''}`);
+        fail(
+          where,
+          `unknown engine ${typeof value === 'string' ? quote(value) : describe(value)}: use ${ENGINES.slice(0, -1).join(', ')} or ${ENGINES.at(-1)}${typeof value === 'string' ? didYouMean(value, ENGINES) : ''}`,
+        );
       }
       return value;
     case 'rounding':
-      if (value !== 'refuse' && value !== 'keep-more') fail(where, `expected "refuse" or "keep-more", found ${describe(value)}`);
+      if (value !== 'refuse' && value !== 'keep-more')
+        fail(where, `expected "refuse" or "keep-more", found ${describe(value)}`);
       return value;
     case 'fraction': {
       const text = String(value);
       const fraction = text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text);
-      if (!Number.isFinite(fraction) || fraction <= 0 || fraction > 1) fail(where, `expected a share like "50%" or 0.5 (more than 0, at most 100%), found ${describe(value)}`);
+      if (!Number.isFinite(fraction) || fraction <= 0 || fraction > 1)
+        fail(where, `expected a share like "50%" or 0.5 (more than 0, at most 100%), found ${describe(value)}`);
       return fraction;
     }
     case 'schedule':
-      if (typeof value !== 'string') return fail(where, `expected a cron schedule like "0 2 * * *", found ${describe(value)}`);
+      if (typeof value !== 'string')
+        return fail(where, `expected a cron schedule like "0 2 * * *", found ${describe(value)}`);
       checkText(value, where, 'schedule');
       try {
         parseSchedule(value);
@@ -308,12 +383,19 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
         return fail(where, (error as Error).message);
       }
     case 'retry': {
-      if (!isPlainObject(value)) return fail(where, `expected a mapping like { attempts: 10, min_delay: 1s, max_delay: 60s }, found ${describe(value)}`);
+      if (!isPlainObject(value))
+        return fail(
+          where,
+          `expected a mapping like { attempts: 10, min_delay: 1s, max_delay: 60s }, found ${describe(value)}`,
+        );
       checkKeys(value, RETRY_KEYS, path, loc);
       const retry: Partial<RetryPolicy> = {};
-      if (value.attempts !== undefined) retry.attempts = checkValue('int', value.attempts, [...path, 'attempts'], loc) as number;
-      if (value.min_delay !== undefined) retry.minDelayMs = checkValue('duration', value.min_delay, [...path, 'min_delay'], loc) as number;
-      if (value.max_delay !== undefined) retry.maxDelayMs = checkValue('duration', value.max_delay, [...path, 'max_delay'], loc) as number;
+      if (value.attempts !== undefined)
+        retry.attempts = checkValue('int', value.attempts, [...path, 'attempts'], loc) as number;
+      if (value.min_delay !== undefined)
+        retry.minDelayMs = checkValue('duration', value.min_delay, [...path, 'min_delay'], loc) as number;
+      if (value.max_delay !== undefined)
+        retry.maxDelayMs = checkValue('duration', value.max_delay, [...path, 'max_delay'], loc) as number;
       return retry;
     }
   }
@@ -339,43 +421,73 @@ interface JobInput {
 }
 
 /** Applies defaults and checks the combinations no single key can check alone. */
-const resolveJob = ({ name, values, defaults, stateDir, textfileDir, pushgatewayUrl, where }: JobInput): { job: JobConfig; warnings: string[] } => {
+const resolveJob = ({
+  name,
+  values,
+  defaults,
+  stateDir,
+  textfileDir,
+  pushgatewayUrl,
+  where,
+}: JobInput): { job: JobConfig; warnings: string[] } => {
   const pick = <T>(key: string): T | undefined => (values[key] ?? defaults[key]) as T | undefined;
   const warnings: string[] = [];
   const fromFlags = where === COMMAND_LINE;
   /** How an operator sets keys: `--password-file` on the command line, else in the config. */
   const setIn = (...keys: string[]): string =>
-    fromFlags ? keys.map((key) => `--${key.replace(/_/g, '-')}`).join(' or ') : `${keys.map((key) => `"${key}"`).join(' or ')} in the job or in defaults`;
+    fromFlags
+      ? keys.map((key) => `--${key.replace(/_/g, '-')}`).join(' or ')
+      : `${keys.map((key) => `"${key}"`).join(' or ')} in the job or in defaults`;
   const path = pick<string>('path');
   const command = pick<string>('command');
-  if (values.path !== undefined && values.command !== undefined) fail(where, 'give either "path" or "command", not both');
-  if (path === undefined && command === undefined) fail(where, 'needs "path" (a directory or file to back up) or "command" (whose output is backed up)');
+  if (values.path !== undefined && values.command !== undefined)
+    fail(where, 'give either "path" or "command", not both');
+  if (path === undefined && command === undefined)
+    fail(where, 'needs "path" (a directory or file to back up) or "command" (whose output is backed up)');
   const engine = pick<EngineName>('engine') ?? 'restic';
   const repository = pick<string>('repository');
-  if (repository === undefined) fail(where, `needs a repository (${REPOSITORY_EXAMPLES[engine]}): set ${setIn('repository')}`);
+  if (repository === undefined)
+    fail(where, `needs a repository (${REPOSITORY_EXAMPLES[engine]}): set ${setIn('repository')}`);
   const passwordFile = pick<string>('password_file');
   const passwordCommand = pick<string>('password_command');
-  if (values.password_file !== undefined && values.password_command !== undefined) fail(where, 'give either "password_file" or "password_command", not both');
-  if (passwordFile === undefined && passwordCommand === undefined) fail(where, `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`);
-  if (command !== undefined && engine === 'duplicati') fail(where, '"command" jobs need the restic or borg engine (duplicati-cli cannot read standard input)');
+  if (values.password_file !== undefined && values.password_command !== undefined)
+    fail(where, 'give either "password_file" or "password_command", not both');
+  if (passwordFile === undefined && passwordCommand === undefined)
+    fail(
+      where,
+      `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`,
+    );
+  if (command !== undefined && engine === 'duplicati')
+    fail(where, '"command" jobs need the restic or borg engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
   const rounding = pick<RetentionRounding>('retention_rounding') ?? 'refuse';
   // A policy the job's engine cannot apply is a config error now, not a failed run at 2 a.m.
   // (restic's flags depend on its version only for "unlimited", which every version can say.)
   try {
     if (engine === 'duplicati' && retention?.kind === 'counts') toDuplicatiPolicy(retention);
-    if (engine === 'restic' && retention !== undefined && retention.kind !== 'none') toResticForgetArgs(retention, { resticVersion: '0.16.0', rounding });
+    if (engine === 'restic' && retention !== undefined && retention.kind !== 'none')
+      toResticForgetArgs(retention, { resticVersion: '0.16.0', rounding });
     if (engine === 'borg' && retention !== undefined) toBorgPruneArgs(retention, { rounding });
   } catch (error) {
     fail(where, `retention: ${(error as Error).message}`);
   }
   const retentionMissing = retention === undefined;
   if (retention === undefined) {
-    warnings.push(`${where}: no retention set, so nothing will ever be deleted; set "retention" (e.g. "1W:1D,4W:1W,12M:1M") or "retention: none" to silence this`);
+    warnings.push(
+      `${where}: no retention set, so nothing will ever be deleted; set "retention" (e.g. "1W:1D,4W:1W,12M:1M") or "retention: none" to silence this`,
+    );
     retention = { kind: 'none' } as RetentionPolicy;
   }
-  const retry = { ...DEFAULT_RETRY, ...(defaults.retry as Partial<RetryPolicy> | undefined), ...(values.retry as Partial<RetryPolicy> | undefined) };
-  if (retry.minDelayMs > retry.maxDelayMs) fail(`${where}.retry`, `min_delay (${retry.minDelayMs / 1000}s) is longer than max_delay (${retry.maxDelayMs / 1000}s)`);
+  const retry = {
+    ...DEFAULT_RETRY,
+    ...(defaults.retry as Partial<RetryPolicy> | undefined),
+    ...(values.retry as Partial<RetryPolicy> | undefined),
+  };
+  if (retry.minDelayMs > retry.maxDelayMs)
+    fail(
+      `${where}.retry`,
+      `min_delay (${retry.minDelayMs / 1000}s) is longer than max_delay (${retry.maxDelayMs / 1000}s)`,
+    );
   return {
     warnings,
     job: {
@@ -397,7 +509,10 @@ const resolveJob = ({ name, values, defaults, stateDir, textfileDir, pushgateway
       binary: pick<string>('binary'),
       timeoutMs: pick<number>('timeout'),
       engineArgs: pick<string[]>('engine_args') ?? [],
-      env: { ...(defaults.env as Record<string, string> | undefined), ...(values.env as Record<string, string> | undefined) },
+      env: {
+        ...(defaults.env as Record<string, string> | undefined),
+        ...(values.env as Record<string, string> | undefined),
+      },
       hostname: pick<string>('hostname') ?? osHostname(),
       init: pick<boolean>('init') ?? false,
       tags: pick<string[]>('tags') ?? [],
@@ -429,13 +544,28 @@ const toPlainData = (doc: Document, file: string, lines: LineCounter): unknown =
         return undefined;
       },
     });
-    const place = culprit?.range ? (({ line, col }) => `${file}:${line}:${col}`)(lines.linePos(culprit.range[0])) : file;
+    const place = culprit?.range
+      ? (({ line, col }) => `${file}:${line}:${col}`)(lines.linePos(culprit.range[0]))
+      : file;
     const name = culprit ? quote(`*${culprit.source}`) : 'an alias';
-    if (unresolved) throw new UsageError('E_CONFIG', `${place}: not valid YAML: alias ${name} refers to no anchor (define "&${culprit?.source ?? 'name'}" before using it)`, { cause: error });
+    if (unresolved)
+      throw new UsageError(
+        'E_CONFIG',
+        `${place}: not valid YAML: alias ${name} refers to no anchor (define "&${culprit?.source ?? 'name'}" before using it)`,
+        { cause: error },
+      );
     if (/Excessive alias count/.test((error as Error).message)) {
-      throw new UsageError('E_CONFIG', `${place}: not valid YAML: aliases expand to too much data (more than ${MAX_ALIAS_COUNT} copies; an "alias bomb"?)`, { cause: error });
+      throw new UsageError(
+        'E_CONFIG',
+        `${place}: not valid YAML: aliases expand to too much data (more than ${MAX_ALIAS_COUNT} copies; an "alias bomb"?)`,
+        { cause: error },
+      );
     }
-    throw new UsageError('E_CONFIG', `${file}: not valid YAML: ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`, { cause: error });
+    throw new UsageError(
+      'E_CONFIG',
+      `${file}: not valid YAML: ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`,
+      { cause: error },
+    );
   }
 };
 
@@ -448,37 +578,65 @@ export const parseConfig = (text: string, file: string): Config => {
     const { line, col } = lines.linePos(error.pos[0]);
     // Which key is repeated: with many jobs, "keys must be unique" alone sends you searching.
     const key = /^("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\n]*?)\s*:(?:\s|$)/.exec(text.slice(error.pos[0]))?.[1];
-    const repeated = error.code === 'DUPLICATE_KEY' && key ? `: ${quote(key.replace(/^(["'])(.*)\1$/, '$2'))} appears more than once (job names too must be unique)` : '';
-    throw new UsageError('E_CONFIG', `${file}:${line}:${col}: not valid YAML: ${error.message.split('\n')[0]!.slice(0, 200)}${repeated}`);
+    const repeated =
+      error.code === 'DUPLICATE_KEY' && key
+        ? `: ${quote(key.replace(/^(["'])(.*)\1$/, '$2'))} appears more than once (job names too must be unique)`
+        : '';
+    throw new UsageError(
+      'E_CONFIG',
+      `${file}:${line}:${col}: not valid YAML: ${error.message.split('\n')[0]!.slice(0, 200)}${repeated}`,
+    );
   }
   const loc = new Locator(file, doc, lines, text);
   const raw = toPlainData(doc, file, lines);
   if (!isPlainObject(raw)) return fail(file, `expected a mapping with "jobs:" at the top, found ${describe(raw)}`);
   checkKeys(raw, TOP_KEYS, [], loc);
 
-  const stateDir = raw.state_dir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', raw.state_dir, ['state_dir'], loc) as string);
+  const stateDir =
+    raw.state_dir === undefined
+      ? DEFAULT_STATE_DIR
+      : (checkValue('abs-path', raw.state_dir, ['state_dir'], loc) as string);
   let textfileDir = DEFAULT_TEXTFILE_DIR;
   let pushgatewayUrl: string | undefined;
   if (raw.metrics !== undefined && raw.metrics !== null) {
-    if (!isPlainObject(raw.metrics)) fail(loc.at(['metrics']), `expected a mapping like { textfile_dir: ${DEFAULT_TEXTFILE_DIR} }`);
+    if (!isPlainObject(raw.metrics))
+      fail(loc.at(['metrics']), `expected a mapping like { textfile_dir: ${DEFAULT_TEXTFILE_DIR} }`);
     const metrics = raw.metrics as Record<string, unknown>;
     checkKeys(metrics, METRICS_KEYS, ['metrics'], loc);
-    if (metrics.textfile_dir !== undefined) textfileDir = checkValue('abs-path', metrics.textfile_dir, ['metrics', 'textfile_dir'], loc) as string;
-    if (metrics.pushgateway_url !== undefined) pushgatewayUrl = checkValue('http-url', metrics.pushgateway_url, ['metrics', 'pushgateway_url'], loc) as string;
+    if (metrics.textfile_dir !== undefined)
+      textfileDir = checkValue('abs-path', metrics.textfile_dir, ['metrics', 'textfile_dir'], loc) as string;
+    if (metrics.pushgateway_url !== undefined)
+      pushgatewayUrl = checkValue('http-url', metrics.pushgateway_url, ['metrics', 'pushgateway_url'], loc) as string;
   }
   const defaults = checkJobMapping(raw.defaults, ['defaults'], loc);
   // A top-level history_keep is the same as one under defaults (a job's own wins over both).
-  if (raw.history_keep !== undefined && defaults.history_keep === undefined) defaults.history_keep = checkValue('history-count', raw.history_keep, ['history_keep'], loc);
+  if (raw.history_keep !== undefined && defaults.history_keep === undefined)
+    defaults.history_keep = checkValue('history-count', raw.history_keep, ['history_keep'], loc);
   if (!isPlainObject(raw.jobs) || Object.keys(raw.jobs).length === 0) {
-    fail(raw.jobs === undefined ? file : loc.at(['jobs']), 'needs a "jobs:" mapping with at least one job (name: { path: /some/dir })');
+    fail(
+      raw.jobs === undefined ? file : loc.at(['jobs']),
+      'needs a "jobs:" mapping with at least one job (name: { path: /some/dir })',
+    );
   }
   const jobs = new Map<string, JobConfig>();
   const warnings: string[] = [];
-  if (Object.keys(raw.jobs as object).length > MAX_JOBS) fail(loc.at(['jobs']), `has ${Object.keys(raw.jobs as object).length} jobs; at most ${MAX_JOBS} are allowed in one config`);
+  if (Object.keys(raw.jobs as object).length > MAX_JOBS)
+    fail(
+      loc.at(['jobs']),
+      `has ${Object.keys(raw.jobs as object).length} jobs; at most ${MAX_JOBS} are allowed in one config`,
+    );
   for (const [name, values] of Object.entries(raw.jobs as Record<string, unknown>)) {
     assertJobName(name, loc.at(['jobs', name], true));
     const checked = checkJobMapping(values, ['jobs', name], loc);
-    const resolved = resolveJob({ name, values: checked, defaults, stateDir, textfileDir, pushgatewayUrl, where: loc.at(['jobs', name], true) });
+    const resolved = resolveJob({
+      name,
+      values: checked,
+      defaults,
+      stateDir,
+      textfileDir,
+      pushgatewayUrl,
+      where: loc.at(['jobs', name], true),
+    });
     jobs.set(name, resolved.job);
     warnings.push(...resolved.warnings);
   }
@@ -492,8 +650,17 @@ export const loadConfig = (file: string): Config => {
   } catch (error) {
     if (error instanceof UsageError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : (error as Error).message;
-    throw new UsageError('E_CONFIG_READ', `config file ${file} ${reason} (choose one with -c/--config or CRONVAULT_CONFIG, or run with --path/--repository flags)`, { cause: error });
+    const reason =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'is not readable by this user'
+          : (error as Error).message;
+    throw new UsageError(
+      'E_CONFIG_READ',
+      `config file ${file} ${reason} (choose one with -c/--config or CRONVAULT_CONFIG, or run with --path/--repository flags)`,
+      { cause: error },
+    );
   }
   const config = parseConfig(text, file);
   config.warnings.push(...privateFileWarnings(file, text, [...config.jobs.values()]));
@@ -524,13 +691,34 @@ const firstInvalidUtf8 = (bytes: Buffer): number => {
 };
 
 /** Same checks for a job given by flags: a config of one. */
-export const jobFromFlags = (name: string, values: Record<string, unknown>, dirs: { stateDir?: string; textfileDir?: string; pushgatewayUrl?: string }): { job: JobConfig; warnings: string[] } => {
+export const jobFromFlags = (
+  name: string,
+  values: Record<string, unknown>,
+  dirs: { stateDir?: string; textfileDir?: string; pushgatewayUrl?: string },
+): { job: JobConfig; warnings: string[] } => {
   const loc = new Locator(COMMAND_LINE, undefined, undefined);
   const checked = checkJobMapping(values, [], loc);
-  const stateDir = dirs.stateDir === undefined ? DEFAULT_STATE_DIR : (checkValue('abs-path', dirs.stateDir, ['--state-dir'], loc) as string);
-  const textfileDir = dirs.textfileDir === undefined ? DEFAULT_TEXTFILE_DIR : (checkValue('abs-path', dirs.textfileDir, ['--textfile-dir'], loc) as string);
-  const pushgatewayUrl = dirs.pushgatewayUrl === undefined ? undefined : (checkValue('http-url', dirs.pushgatewayUrl, ['--pushgateway-url'], loc) as string);
-  const resolved = resolveJob({ name, values: checked, defaults: {}, stateDir, textfileDir, pushgatewayUrl, where: COMMAND_LINE });
+  const stateDir =
+    dirs.stateDir === undefined
+      ? DEFAULT_STATE_DIR
+      : (checkValue('abs-path', dirs.stateDir, ['--state-dir'], loc) as string);
+  const textfileDir =
+    dirs.textfileDir === undefined
+      ? DEFAULT_TEXTFILE_DIR
+      : (checkValue('abs-path', dirs.textfileDir, ['--textfile-dir'], loc) as string);
+  const pushgatewayUrl =
+    dirs.pushgatewayUrl === undefined
+      ? undefined
+      : (checkValue('http-url', dirs.pushgatewayUrl, ['--pushgateway-url'], loc) as string);
+  const resolved = resolveJob({
+    name,
+    values: checked,
+    defaults: {},
+    stateDir,
+    textfileDir,
+    pushgatewayUrl,
+    where: COMMAND_LINE,
+  });
   resolved.warnings.push(...privateFileWarnings(undefined, '', [resolved.job]));
   return resolved;
 };

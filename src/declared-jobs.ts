@@ -4,9 +4,9 @@
 // BackupNotRun and BackupMetricsStale forever.
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from './config.ts';
 import { writeFileAtomic } from './atomic-write.ts';
-import { readLock, lockPath } from './lock.ts';
+import type { Config } from './config.ts';
+import { lockPath, readLock } from './lock.ts';
 import { metricsFile, writeJobsInfo } from './metrics.ts';
 import { stateFile } from './state.ts';
 
@@ -53,7 +53,11 @@ export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> =>
       continue;
     }
     const files: string[] = [];
-    for (const file of [metricsFile(config.textfileDir, job), stateFile(config.stateDir, job), lockPath(config.stateDir, job)]) {
+    for (const file of [
+      metricsFile(config.textfileDir, job),
+      stateFile(config.stateDir, job),
+      lockPath(config.stateDir, job),
+    ]) {
       const deleted = await rm(file).then(
         () => true,
         (error: NodeJS.ErrnoException) => {
@@ -65,7 +69,11 @@ export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> =>
     }
     removed.push({ job, files });
   }
-  await writeFileAtomic(declaredFile(config.stateDir), `${JSON.stringify({ jobs: [...declared, ...stillThere] })}\n`, 0o600);
+  await writeFileAtomic(
+    declaredFile(config.stateDir),
+    `${JSON.stringify({ jobs: [...declared, ...stillThere] })}\n`,
+    0o600,
+  );
   return removed;
 };
 

@@ -45,15 +45,34 @@ const passwordReadable = async (job: JobConfig): Promise<string | undefined> => 
 
 const askBackup = async (job: JobConfig, options: DryRunOptions): Promise<DryRunPlan['backup']> => {
   const backend = backendFor(job.engine);
-  if (!backend.dryRunSupported) return { asked: false, reason: `${job.engine} was not asked: cronvault has no dry run for ${job.engine} jobs; the command above is what a run would start` };
-  if (job.command !== undefined) return { asked: false, reason: `the command "${job.command}" is not run in a dry run, so what it would add is unknown` };
+  if (!backend.dryRunSupported)
+    return {
+      asked: false,
+      reason: `${job.engine} was not asked: cronvault has no dry run for ${job.engine} jobs; the command above is what a run would start`,
+    };
+  if (job.command !== undefined)
+    return {
+      asked: false,
+      reason: `the command "${job.command}" is not run in a dry run, so what it would add is unknown`,
+    };
   const problem = await passwordReadable(job);
   if (problem) return { asked: false, outcome: 'permanent', reason: problem };
   try {
     await backend.ensureInstalled(job);
     // No retries: a dry run reports the first answer; no ensureRepository: it would create one.
-    const outcome = await backend.backup(job, { signal: options.signal, dryRun: true, onOutput: (line) => options.logger.engine(line), warn: (m) => options.logger.warn(m) });
-    return { asked: true, outcome: outcome.kind, exitCode: outcome.exitCode, reason: outcome.reason, stats: outcome.stats };
+    const outcome = await backend.backup(job, {
+      signal: options.signal,
+      dryRun: true,
+      onOutput: (line) => options.logger.engine(line),
+      warn: (m) => options.logger.warn(m),
+    });
+    return {
+      asked: true,
+      outcome: outcome.kind,
+      exitCode: outcome.exitCode,
+      reason: outcome.reason,
+      stats: outcome.stats,
+    };
   } catch (error) {
     if (!isCronvaultError(error)) throw error;
     return { asked: true, outcome: 'permanent', reason: failedBecause(error) };
@@ -63,8 +82,19 @@ const askBackup = async (job: JobConfig, options: DryRunOptions): Promise<DryRun
 const askRetention = async (job: JobConfig, options: DryRunOptions): Promise<DryRunPlan['retention']> => {
   if (job.retention.kind === 'none') return null;
   try {
-    const outcome = await backendFor(job.engine).applyRetention(job, job.retention, { force: options.forceRetention ?? false, dryRun: true }, { signal: options.signal, warn: (m) => options.logger.warn(m) });
-    return { kind: outcome.kind, removed: outcome.kind === 'success' ? outcome.removed : 0, kept: outcome.kept, reason: outcome.reason, wouldRemove: outcome.wouldRemove ?? [] };
+    const outcome = await backendFor(job.engine).applyRetention(
+      job,
+      job.retention,
+      { force: options.forceRetention ?? false, dryRun: true },
+      { signal: options.signal, warn: (m) => options.logger.warn(m) },
+    );
+    return {
+      kind: outcome.kind,
+      removed: outcome.kind === 'success' ? outcome.removed : 0,
+      kept: outcome.kept,
+      reason: outcome.reason,
+      wouldRemove: outcome.wouldRemove ?? [],
+    };
   } catch (error) {
     if (!isCronvaultError(error)) throw error;
     return { kind: 'failed', removed: 0, reason: failedBecause(error), wouldRemove: [] };
@@ -74,7 +104,9 @@ const askRetention = async (job: JobConfig, options: DryRunOptions): Promise<Dry
 const dryRunJob = async (job: JobConfig, options: DryRunOptions): Promise<DryRunPlan> => {
   const log = options.logger.forJob(job.name);
   const backend = backendFor(job.engine);
-  log.info(`dry run of the ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}: nothing is written`);
+  log.info(
+    `dry run of the ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}: nothing is written`,
+  );
   const backup = await askBackup(job, { ...options, logger: log });
   const backupOk = backup.outcome === undefined || backup.outcome === 'success' || backup.outcome === 'warning';
   // Retention runs after a successful backup only; its dry run sees today's snapshots, without the new one.
@@ -103,7 +135,6 @@ export const dryRunJobs = async (jobs: JobConfig[], options: DryRunOptions): Pro
   return plans;
 };
 
-
 const describeStats = (stats: BackupStats | undefined): string => {
   if (!stats) return 'no summary from the engine';
   const parts = [
@@ -111,7 +142,10 @@ const describeStats = (stats: BackupStats | undefined): string => {
     stats.filesChanged !== undefined ? `${stats.filesChanged} changed` : undefined,
     stats.bytesAdded !== undefined ? `${formatBytes(stats.bytesAdded)} added to the repository` : undefined,
   ].filter(Boolean);
-  const of = stats.filesProcessed !== undefined ? ` (of ${stats.filesProcessed} files${stats.bytesProcessed !== undefined ? `, ${formatBytes(stats.bytesProcessed)}` : ''} read)` : '';
+  const of =
+    stats.filesProcessed !== undefined
+      ? ` (of ${stats.filesProcessed} files${stats.bytesProcessed !== undefined ? `, ${formatBytes(stats.bytesProcessed)}` : ''} read)`
+      : '';
   return `${parts.join(', ') || 'nothing'}${of}`;
 };
 
@@ -119,23 +153,34 @@ const describeRetention = (retention: DryRunPlan['retention']): string => {
   if (retention === null) return 'none configured (or not reached: the backup would fail)';
   if (retention.kind === 'skipped') return retention.reason;
   if (retention.kind !== 'success') return `would be ${retention.kind}: ${retention.reason}`;
-  if (retention.wouldRemove.length === 0) return `would remove nothing${retention.kept !== undefined ? `, keep ${retention.kept}` : ''}`;
+  if (retention.wouldRemove.length === 0)
+    return `would remove nothing${retention.kept !== undefined ? `, keep ${retention.kept}` : ''}`;
   return `would remove ${retention.wouldRemove.length} snapshot${retention.wouldRemove.length === 1 ? '' : 's'} (${retention.wouldRemove.join(', ')}), keep ${retention.kept ?? '?'}`;
 };
 
 export const formatDryRun = (plans: DryRunPlan[]): string =>
   plans
     .map((plan) => {
-      const backup = plan.backup.asked && backupSucceeds(plan) ? `would add ${describeStats(plan.backup.stats)}` : plan.backup.outcome && !backupSucceeds(plan) ? `would fail: ${plan.backup.reason}` : plan.backup.reason;
+      const backup =
+        plan.backup.asked && backupSucceeds(plan)
+          ? `would add ${describeStats(plan.backup.stats)}`
+          : plan.backup.outcome && !backupSucceeds(plan)
+            ? `would fail: ${plan.backup.reason}`
+            : plan.backup.reason;
       return [
         `job ${plan.job} (${plan.engine}): dry run, nothing was changed`,
         `  would run:   ${plan.command.map(shellWord).join(' ')}`,
         `  repository:  ${plan.repository}`,
         `  backup:      ${backup}`,
         `  retention:   ${describeRetention(plan.retention)}`,
-        ...(plan.running ? [`  note:        a run is in progress now (pid ${plan.running.pid} since ${plan.running.since}); a real run would exit 75`] : []),
+        ...(plan.running
+          ? [
+              `  note:        a run is in progress now (pid ${plan.running.pid} since ${plan.running.since}); a real run would exit 75`,
+            ]
+          : []),
       ].join('\n');
     })
     .join('\n\n');
 
-const backupSucceeds = (plan: DryRunPlan): boolean => plan.backup.outcome === 'success' || plan.backup.outcome === 'warning';
+const backupSucceeds = (plan: DryRunPlan): boolean =>
+  plan.backup.outcome === 'success' || plan.backup.outcome === 'warning';

@@ -16,7 +16,8 @@ export const MAX_DURATION_MS = 2_147_483_647;
  */
 export const parseDuration = (text: string): number | undefined => {
   const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number.isFinite(Number(trimmed) * 1000) ? Number(trimmed) * 1000 : undefined;
+  if (/^\d+(\.\d+)?$/.test(trimmed))
+    return Number.isFinite(Number(trimmed) * 1000) ? Number(trimmed) * 1000 : undefined;
   if (trimmed === '') return undefined;
   let total = 0;
   PART.lastIndex = 0;

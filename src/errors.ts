@@ -44,5 +44,4 @@ export class UsageError extends CronvaultError {
   }
 }
 
-export const isCronvaultError = (error: unknown): error is CronvaultError =>
-  error instanceof CronvaultError;
+export const isCronvaultError = (error: unknown): error is CronvaultError => error instanceof CronvaultError;

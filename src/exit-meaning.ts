@@ -14,7 +14,10 @@ export interface ExitMeaning {
 
 export const CRONVAULT_EXIT_CODES: Record<number, ExitMeaning> = {
   [RECORDED_EXIT.engineNeverStarted]: { meaning: 'the engine never started' },
-  [RECORDED_EXIT.timedOut]: { meaning: "stopped by cronvault at the job's timeout", alert: 'stopped by cronvault at its timeout' },
+  [RECORDED_EXIT.timedOut]: {
+    meaning: "stopped by cronvault at the job's timeout",
+    alert: 'stopped by cronvault at its timeout',
+  },
   [RECORDED_EXIT.interrupted]: { meaning: 'interrupted (SIGINT)', alert: 'interrupted by SIGINT' },
   [RECORDED_EXIT.terminated]: { meaning: 'terminated (SIGTERM)', alert: 'terminated by SIGTERM' },
 };
@@ -22,4 +25,5 @@ export const CRONVAULT_EXIT_CODES: Record<number, ExitMeaning> = {
 /** What an engine says about a code outside its table. */
 export const unknownExitCode = (code: number): string => `unknown exit code ${code}, treated as failure`;
 
-export const describeExitCode = (backend: Backend, code: number): string => CRONVAULT_EXIT_CODES[code]?.meaning ?? backend.describeExitCode(code);
+export const describeExitCode = (backend: Backend, code: number): string =>
+  CRONVAULT_EXIT_CODES[code]?.meaning ?? backend.describeExitCode(code);

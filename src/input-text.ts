@@ -5,7 +5,14 @@
 /** Quoted input is cut after this many characters. */
 const MAX_QUOTED_CHARS = 100;
 
-const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0' };
+const ESCAPES: Record<string, string> = {
+  '"': '\\"',
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\0': '\\0',
+};
 
 /**
  * `"text"`, with control characters escaped (so the message stays on one line) and, past
@@ -14,14 +21,23 @@ const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n',
 export const quote = (text: string, max = MAX_QUOTED_CHARS): string => {
   const chars = [...text];
   const shown = chars.length > max ? chars.slice(0, max).join('') : text;
-  const escaped = shown.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029"\\]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const escaped = shown.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029"\\]/g,
+    (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   return chars.length > max ? `"${escaped}…" (${chars.length} characters)` : `"${escaped}"`;
 };
 
 /** C0 and C1 control characters, DEL, and the Unicode line and paragraph separators. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 
-const CONTROL_NAMES: Record<string, string> = { '\0': 'a NUL byte', '\n': 'a newline', '\r': 'a carriage return', '\t': 'a tab', '\u001b': 'an escape character' };
+const CONTROL_NAMES: Record<string, string> = {
+  '\0': 'a NUL byte',
+  '\n': 'a newline',
+  '\r': 'a carriage return',
+  '\t': 'a tab',
+  '\u001b': 'an escape character',
+};
 
 const describeCharacter = (c: string): string =>
   CONTROL_NAMES[c] ?? `the control character U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -31,7 +47,10 @@ const describeCharacter = (c: string): string =>
  * `shell` text (a command, an environment value) may hold newlines and tabs; nothing may hold
  * a NUL, which no file name, argument or environment variable can carry.
  */
-export const findControlCharacter = (text: string, allow: 'none' | 'shell' = 'none'): { position: number; name: string } | undefined => {
+export const findControlCharacter = (
+  text: string,
+  allow: 'none' | 'shell' = 'none',
+): { position: number; name: string } | undefined => {
   let position = 0;
   for (const c of text) {
     position += 1;

@@ -29,14 +29,25 @@ const RESERVED_JOB_NAMES = ['jobs'];
 
 export const assertJobName = (name: string, where: string): void => {
   if (RESERVED_JOB_NAMES.includes(name)) {
-    throw new UsageError('E_JOB_NAME', `${where}: job name "${name}" is reserved (cronvault_${name}.prom lists every job); choose another`);
+    throw new UsageError(
+      'E_JOB_NAME',
+      `${where}: job name "${name}" is reserved (cronvault_${name}.prom lists every job); choose another`,
+    );
   }
   if (name.length > MAX_JOB_NAME_LENGTH) {
-    throw new UsageError('E_JOB_NAME', `${where}: job name ${quote(name)} is longer than ${MAX_JOB_NAME_LENGTH} characters`);
+    throw new UsageError(
+      'E_JOB_NAME',
+      `${where}: job name ${quote(name)} is longer than ${MAX_JOB_NAME_LENGTH} characters`,
+    );
   }
   if (!JOB_NAME_PATTERN.test(name)) {
     const bad = [...name].find((c) => !/[A-Za-z0-9_.-]/.test(c));
-    const why = name === '' ? 'it is empty' : bad === undefined ? 'it must start with a letter or digit' : `${quote(bad)} is not allowed`;
+    const why =
+      name === ''
+        ? 'it is empty'
+        : bad === undefined
+          ? 'it must start with a letter or digit'
+          : `${quote(bad)} is not allowed`;
     throw new UsageError(
       'E_JOB_NAME',
       `${where}: job name ${quote(name)} is not allowed (${why}): use letters, digits, "_", "." and "-", starting with a letter or digit`,

@@ -20,7 +20,7 @@
 // their own process groups and survive cronvault) and are stopped before the next backup.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CronvaultError, EXIT } from './errors.ts';
 import { identityOf, isSameProcessAlive, type ProcessIdentity } from './process-identity.ts';
@@ -50,7 +50,8 @@ export interface JobLock {
 export const lockPath = (stateDir: string, job: string): string => join(stateDir, 'locks', `${job}.lock`);
 const flockPath = (stateDir: string, job: string): string => join(stateDir, 'locks', `${job}.flock`);
 
-export const repositoryId = (repository: string): string => createHash('sha256').update(repository).digest('hex').slice(0, 16);
+export const repositoryId = (repository: string): string =>
+  createHash('sha256').update(repository).digest('hex').slice(0, 16);
 
 const readRecord = async (file: string): Promise<LockRecord | undefined> => {
   try {
@@ -71,7 +72,9 @@ export const readLock = async (stateDir: string, job: string): Promise<LockInfo 
 export const liveLockRecords = async (stateDir: string): Promise<LockRecord[]> => {
   const dir = join(stateDir, 'locks');
   const names = await readdir(dir).catch(() => [] as string[]);
-  const records = await Promise.all(names.filter((name) => name.endsWith('.lock')).map((name) => readRecord(join(dir, name))));
+  const records = await Promise.all(
+    names.filter((name) => name.endsWith('.lock')).map((name) => readRecord(join(dir, name))),
+  );
   return records.filter((record): record is LockRecord => record !== undefined && isSameProcessAlive(record));
 };
 
@@ -91,10 +94,23 @@ interface HeldFlock {
 /** Takes flock(2) on `file` without waiting; undefined when someone else holds it. */
 const takeFlock = (file: string): Promise<HeldFlock | undefined> =>
   new Promise((resolve, reject) => {
-    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(EXIT.locked), '--no-fork', file, '/bin/sh', '-c', 'echo locked; exec cat >/dev/null'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
+    const child = spawn(
+      'flock',
+      [
+        '--nonblock',
+        '--conflict-exit-code',
+        String(EXIT.locked),
+        '--no-fork',
+        file,
+        '/bin/sh',
+        '-c',
+        'echo locked; exec cat >/dev/null',
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     let stderr = '';
     let settled = false;
     const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
@@ -102,7 +118,15 @@ const takeFlock = (file: string): Promise<HeldFlock | undefined> =>
     child.on('error', (error: NodeJS.ErrnoException) => {
       if (settled) return;
       settled = true;
-      reject(new CronvaultError('E_LOCK', EXIT.backupFailed, error.code === 'ENOENT' ? 'flock (util-linux) is needed for job locks but is not installed' : `could not run flock: ${error.message}`));
+      reject(
+        new CronvaultError(
+          'E_LOCK',
+          EXIT.backupFailed,
+          error.code === 'ENOENT'
+            ? 'flock (util-linux) is needed for job locks but is not installed'
+            : `could not run flock: ${error.message}`,
+        ),
+      );
     });
     child.stdout.once('data', () => {
       if (settled) return;
@@ -124,7 +148,14 @@ const takeFlock = (file: string): Promise<HeldFlock | undefined> =>
       if (settled) return;
       settled = true;
       if (code === EXIT.locked) resolve(undefined);
-      else reject(new CronvaultError('E_LOCK', EXIT.backupFailed, `could not take lock ${file}: flock exited ${code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`));
+      else
+        reject(
+          new CronvaultError(
+            'E_LOCK',
+            EXIT.backupFailed,
+            `could not take lock ${file}: flock exited ${code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`,
+          ),
+        );
     });
   });
 

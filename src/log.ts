@@ -1,10 +1,10 @@
 // Two audiences: cron (plain timestamped lines, no control characters, mailed when anything is
 // printed) and a person at a terminal (colour, a live progress line). Messages are the same.
 import { fstatSync } from 'node:fs';
+import type { Progress } from './backends/types.ts';
 import { formatBytes, formatDuration } from './durations.ts';
 import { redactText } from './redact.ts';
-import type { Progress } from './backends/types.ts';
-import { painter, useColor, type AnsiColor } from './terminal.ts';
+import { type AnsiColor, painter, useColor } from './terminal.ts';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
@@ -56,7 +56,13 @@ export class Logger {
   }
 
   forJob(job: string): Logger {
-    return new Logger({ verbosity: this.verbosity, interactive: this.interactive, stream: this.stream, job, color: this.colorChoice });
+    return new Logger({
+      verbosity: this.verbosity,
+      interactive: this.interactive,
+      stream: this.stream,
+      job,
+      color: this.colorChoice,
+    });
   }
 
   private paint(style: AnsiColor, text: string): string {
@@ -67,7 +73,12 @@ export class Logger {
     const message = redactText(rawMessage);
     this.clearProgress();
     if (this.interactive) {
-      const mark = { info: this.paint('cyan', '›'), warn: this.paint('yellow', '!'), error: this.paint('red', '✗'), debug: this.paint('dim', '·') }[level];
+      const mark = {
+        info: this.paint('cyan', '›'),
+        warn: this.paint('yellow', '!'),
+        error: this.paint('red', '✗'),
+        debug: this.paint('dim', '·'),
+      }[level];
       this.stream.write(`${mark} ${message}\n`);
     } else {
       const stamp = this.journal ? '' : `${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} `;
@@ -111,7 +122,8 @@ export class Logger {
     const parts = [`${progress.percent.toFixed(1).padStart(5)}%`];
     if (progress.totalFiles) parts.push(`${progress.filesDone ?? 0}/${progress.totalFiles} files`);
     if (progress.totalBytes) parts.push(`${formatBytes(progress.bytesDone ?? 0)}/${formatBytes(progress.totalBytes)}`);
-    if (progress.secondsElapsed && progress.bytesDone) parts.push(`${formatBytes(progress.bytesDone / progress.secondsElapsed)}/s`);
+    if (progress.secondsElapsed && progress.bytesDone)
+      parts.push(`${formatBytes(progress.bytesDone / progress.secondsElapsed)}/s`);
     if (progress.secondsRemaining) parts.push(`ETA ${formatDuration(progress.secondsRemaining * 1000)}`);
     this.stream.write(`\r\u001b[2K${this.paint('cyan', '⟳')} ${parts.join('  ')}`);
     this.progressShown = true;

@@ -21,7 +21,9 @@ const main = async (): Promise<number> => {
       killEngineGroups();
       process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
     }
-    process.stderr.write(`\ncronvault: ${signal} received, stopping the engine cleanly (send it again to quit at once)\n`);
+    process.stderr.write(
+      `\ncronvault: ${signal} received, stopping the engine cleanly (send it again to quit at once)\n`,
+    );
     controller.abort(signal);
   };
   process.on('SIGINT', onSignal);
@@ -34,7 +36,11 @@ const main = async (): Promise<number> => {
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version are not errors; everything else commander rejects is usage.
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+      return error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+        ? EXIT.ok
+        : EXIT.usage;
     }
     if (isCronvaultError(error)) {
       process.stderr.write(`cronvault: ${redactText(error.message)}\n`);

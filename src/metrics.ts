@@ -61,7 +61,8 @@ const HELP: Record<keyof typeof METRIC, string> = {
   snapshots: 'Snapshots of this job on this host kept after the last retention run.',
   buildInfo: 'Always 1; the version label says which cronvault wrote the file.',
   jobInfo: "Always 1 for every declared job; its labels say the job's engine, path and schedule.",
-  jobScheduleMaxInterval: "Longest gap in seconds between two runs of a declared job's cron schedule, known before its first run.",
+  jobScheduleMaxInterval:
+    "Longest gap in seconds between two runs of a declared job's cron schedule, known before its first run.",
 };
 
 /** The labels of every per-job series: the job, nothing that may change while it stays the same job. */
@@ -93,10 +94,15 @@ export interface JobMetrics {
 }
 
 const jobLabels = (job: Pick<JobConfig, 'name'>) => ({ backup: job.name });
-const jobInfoLabels = (job: Pick<JobConfig, 'name' | 'engine' | 'path' | 'schedule'>) =>
-  ({ backup: job.name, engine: job.engine, path: job.path ?? '-', schedule: job.schedule ?? '' });
+const jobInfoLabels = (job: Pick<JobConfig, 'name' | 'engine' | 'path' | 'schedule'>) => ({
+  backup: job.name,
+  engine: job.engine,
+  path: job.path ?? '-',
+  schedule: job.schedule ?? '',
+});
 
-export const metricsFile = (textfileDir: string, jobName: string): string => join(textfileDir, `cronvault_${jobName}.prom`);
+export const metricsFile = (textfileDir: string, jobName: string): string =>
+  join(textfileDir, `cronvault_${jobName}.prom`);
 const JOBS_FILE = 'cronvault_jobs.prom';
 
 const gauge = (registry: Registry, key: keyof typeof METRIC, labelNames: readonly string[]) =>
@@ -121,7 +127,11 @@ export interface RenderOptions {
 }
 
 /** Renders one job's file. HELP/TYPE lines are identical in every file, so node_exporter merges them. */
-export const renderJobMetrics = async (job: JobConfig, values: JobMetrics, options: RenderOptions = {}): Promise<string> => {
+export const renderJobMetrics = async (
+  job: JobConfig,
+  values: JobMetrics,
+  options: RenderOptions = {},
+): Promise<string> => {
   const registry = new Registry();
   const labels = jobLabels(job);
   const fields: Partial<Record<keyof typeof METRIC, number | boolean | undefined>> = { ...values };
@@ -156,16 +166,21 @@ export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promi
     // directory, and the same series in two files fails node_exporter's gathering.
     await writeFileAtomic(file, await renderJobMetrics(job, values, { withJobInfo: job.declaredBy === 'flags' }));
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no space left on device' : (error as Error).message;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no space left on device' : (error as Error).message;
     let note = '';
     if (!values.running) {
       const removed = await rm(file).then(
         () => true,
         (rmError: NodeJS.ErrnoException) => rmError.code === 'ENOENT',
       );
-      note = removed ? `; removed ${file} so it does not say the job is still running` : `; ${file} may still say the job is running`;
+      note = removed
+        ? `; removed ${file} so it does not say the job is still running`
+        : `; ${file} may still say the job is running`;
     }
-    throw new CronvaultError('E_METRICS_WRITE', EXIT.backupFailed, `cannot write metrics: ${reason} (${file})${note}`, { cause: error });
+    throw new CronvaultError('E_METRICS_WRITE', EXIT.backupFailed, `cannot write metrics: ${reason} (${file})${note}`, {
+      cause: error,
+    });
   }
 };
 
@@ -193,7 +208,10 @@ export const pushJobMetrics = async (job: JobConfig, values: JobMetrics): Promis
   addBuildInfo(buildInfo);
   const body = (await renderJobMetrics(job, values, { withJobInfo: true })) + (await buildInfo.metrics());
   const response = await fetch(url, { method: 'PUT', headers, body, signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new Error(`Pushgateway answered ${response.status} ${response.statusText}: ${(await response.text()).slice(0, 200)}`);
+  if (!response.ok)
+    throw new Error(
+      `Pushgateway answered ${response.status} ${response.statusText}: ${(await response.text()).slice(0, 200)}`,
+    );
 };
 
 /** `backup_job_info` for every declared job, so a job that never ran is still visible. */

@@ -27,15 +27,25 @@ const openTo = (file: string): { who: string; mode: number } | undefined => {
 const configHoldsCredentials = (text: string, jobs: Pick<JobConfig, 'env'>[]): boolean =>
   redactText(text) !== text || jobs.some((job) => Object.keys(job.env).some((name) => SECRET_OPTION_NAME.test(name)));
 
-export const privateFileWarnings = (configFile: string | undefined, configText: string, jobs: Pick<JobConfig, 'env' | 'passwordFile'>[]): string[] => {
+export const privateFileWarnings = (
+  configFile: string | undefined,
+  configText: string,
+  jobs: Pick<JobConfig, 'env' | 'passwordFile'>[],
+): string[] => {
   const warnings: string[] = [];
   if (configFile !== undefined && configHoldsCredentials(configText, jobs)) {
     const open = openTo(configFile);
-    if (open) warnings.push(`config file ${configFile} holds credentials and is readable by ${open.who} (mode ${octal(open.mode)}); make it private: chmod 600 ${configFile}`);
+    if (open)
+      warnings.push(
+        `config file ${configFile} holds credentials and is readable by ${open.who} (mode ${octal(open.mode)}); make it private: chmod 600 ${configFile}`,
+      );
   }
   for (const file of new Set(jobs.flatMap((job) => (job.passwordFile ? [job.passwordFile] : [])))) {
     const open = openTo(file);
-    if (open) warnings.push(`password file ${file} is readable by ${open.who} (mode ${octal(open.mode)}); make it private: chmod 600 ${file}`);
+    if (open)
+      warnings.push(
+        `password file ${file} is readable by ${open.who} (mode ${octal(open.mode)}); make it private: chmod 600 ${file}`,
+      );
   }
   return warnings;
 };

@@ -39,10 +39,15 @@ const processGroupOf = (pid: number): number | undefined => {
 let cachedBootId: string | undefined;
 const bootId = (): string | undefined => (cachedBootId ??= readText('/proc/sys/kernel/random/boot_id')?.trim());
 
-export const identityOf = (pid: number): ProcessIdentity => ({ pid, startTime: processStartTime(pid), bootId: bootId() });
+export const identityOf = (pid: number): ProcessIdentity => ({
+  pid,
+  startTime: processStartTime(pid),
+  bootId: bootId(),
+});
 
 /** One text for an identity, unique across boots: "<boot id>/<pid>/<start time>". */
-export const identityText = (identity: ProcessIdentity): string => `${identity.bootId ?? ''}/${identity.pid}/${identity.startTime ?? ''}`;
+export const identityText = (identity: ProcessIdentity): string =>
+  `${identity.bootId ?? ''}/${identity.pid}/${identity.startTime ?? ''}`;
 
 /**
  * Process groups of the processes (readable by this user) whose environment holds

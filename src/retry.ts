@@ -1,8 +1,9 @@
 // The whole retry policy in one place: transient failures are retried after a random wait
 // between min_delay and max_delay (the old wrapper's `sleep $((1 + RANDOM % 60))`), permanent
 // ones stop at once so a wrong password is never hammered against a repository.
-import pRetry, { AbortError } from 'p-retry';
+
 import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry, { AbortError } from 'p-retry';
 import type { AttemptOutcome } from './backends/types.ts';
 import type { RetryPolicy } from './config.ts';
 

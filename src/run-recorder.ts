@@ -5,9 +5,9 @@ import type { AttemptOutcome, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
 import { UsageError } from './errors.ts';
 import type { Logger } from './log.ts';
-import { pushJobMetrics, writeJobMetrics, type JobMetrics } from './metrics.ts';
+import { type JobMetrics, pushJobMetrics, writeJobMetrics } from './metrics.ts';
 import type { RetriedOutcome } from './retry.ts';
-import { appendHistory, readJobState, writeJobState, type JobState, type RunOutcomeName } from './state.ts';
+import { appendHistory, type JobState, type RunOutcomeName, readJobState, writeJobState } from './state.ts';
 
 /** Unix time in whole seconds, as every timestamp metric and history entry holds it. */
 const unixSeconds = (ms: number): number => Math.floor(ms / 1000);
@@ -30,7 +30,12 @@ const sourceOf = (job: JobConfig): string => job.path ?? `command:${job.command}
  */
 export const recordSkippedRun = async (job: JobConfig, reason: string, atMs: number): Promise<void> => {
   const at = unixSeconds(atMs);
-  await appendHistory(job.stateDir, job.name, { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason }, job.historyKeep).catch(() => undefined);
+  await appendHistory(
+    job.stateDir,
+    job.name,
+    { start: at, end: at, durationSeconds: 0, outcome: 'skipped', exitCode: -1, attempts: 0, reason },
+    job.historyKeep,
+  ).catch(() => undefined);
 };
 
 /** A finished run as the wrapper reports it. */
@@ -56,7 +61,12 @@ export class RunRecorder {
     this.startMs = now();
     // Carried over from the last run: what this one does not change (last success, retention).
     // The state's `source` rides along unused: metrics render only their own keys.
-    this.metrics = { ...previous, lastSuccess: previous?.lastSuccess ?? 0, lastRunStart: unixSeconds(this.startMs), running: true };
+    this.metrics = {
+      ...previous,
+      lastSuccess: previous?.lastSuccess ?? 0,
+      lastRunStart: unixSeconds(this.startMs),
+      running: true,
+    };
   }
 
   /**
@@ -68,7 +78,10 @@ export class RunRecorder {
     const previous = await readJobState(job.stateDir, job.name);
     const source = sourceOf(job);
     if (previous?.source !== undefined && previous.source !== source) {
-      throw new UsageError('E_JOB_COLLISION', `job name ${job.name} already belongs to ${previous.source}, not ${source}; name this job explicitly in a config file`);
+      throw new UsageError(
+        'E_JOB_COLLISION',
+        `job name ${job.name} already belongs to ${previous.source}, not ${source}; name this job explicitly in a config file`,
+      );
     }
     const recorder = new RunRecorder(job, log, now, previous);
     await recorder.writeMetrics();
@@ -116,22 +129,29 @@ export class RunRecorder {
     }
     await this.writeMetrics();
     const { job } = this;
-    await writeJobState(job.stateDir, job.name, { ...this.metrics, source: sourceOf(job) }).catch(this.reportFailure('save state'));
+    await writeJobState(job.stateDir, job.name, { ...this.metrics, source: sourceOf(job) }).catch(
+      this.reportFailure('save state'),
+    );
     const name = outcomeName(outcome);
-    await appendHistory(job.stateDir, job.name, {
-      start: unixSeconds(this.startMs),
-      end,
-      durationSeconds: duration,
-      outcome: name,
-      exitCode: outcome.exitCode,
-      attempts,
-      reason: outcome.reason,
-      bytesAdded: stats.bytesAdded,
-      filesNew: stats.filesNew,
-      filesChanged: stats.filesChanged,
-      snapshotId: stats.snapshotId,
-      retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
-    }, job.historyKeep).catch(this.reportFailure('append history'));
+    await appendHistory(
+      job.stateDir,
+      job.name,
+      {
+        start: unixSeconds(this.startMs),
+        end,
+        durationSeconds: duration,
+        outcome: name,
+        exitCode: outcome.exitCode,
+        attempts,
+        reason: outcome.reason,
+        bytesAdded: stats.bytesAdded,
+        filesNew: stats.filesNew,
+        filesChanged: stats.filesChanged,
+        snapshotId: stats.snapshotId,
+        retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
+      },
+      job.historyKeep,
+    ).catch(this.reportFailure('append history'));
     return { outcome: name, durationSeconds: duration, elapsedMs, metricsWritten: this.metricsWritten };
   }
 

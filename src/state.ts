@@ -82,7 +82,12 @@ export const readHistory = async (stateDir: string, job: string): Promise<Histor
 };
 
 /** Appends one run, keeping only the newest `keep` (history_keep) so the file never grows unbounded. */
-export const appendHistory = async (stateDir: string, job: string, entry: HistoryEntry, keep = HISTORY_LIMIT): Promise<void> => {
+export const appendHistory = async (
+  stateDir: string,
+  job: string,
+  entry: HistoryEntry,
+  keep = HISTORY_LIMIT,
+): Promise<void> => {
   const entries = [...(await readHistory(stateDir, job)), entry].slice(-Math.max(1, keep));
   await writePrivate(historyFile(stateDir, job), `${entries.map((e) => JSON.stringify(e)).join('\n')}\n`);
 };

@@ -4,7 +4,7 @@
 // are always ANDed; a timer may list several OnCalendar= lines and fires at the earliest, so
 // that case becomes two expressions, one per day field.
 import { UsageError } from './errors.ts';
-import { maxIntervalSeconds, parseSchedule, type CronSchedule } from './schedule/index.ts';
+import { type CronSchedule, maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
@@ -33,7 +33,8 @@ const component = (set: ReadonlySet<number>, min: number, max: number, format: (
     const even = values.every((v, i) => v === values[0]! + i * step);
     // Only from the field's first value: systemd 252 skips runs of an offset repetition like
     // 07/25 after a rollover (the table test caught it), while a plain list is exact.
-    if (even && step > 1 && values[0] === min && values[values.length - 1]! + step > max) return `${format(values[0]!)}/${step}`;
+    if (even && step > 1 && values[0] === min && values[values.length - 1]! + step > max)
+      return `${format(values[0]!)}/${step}`;
   }
   return runsOf(values)
     .flatMap(([a, b]) => (b - a >= 2 ? [`${format(a)}..${format(b)}`] : b === a ? [format(a)] : [format(a), format(b)]))
@@ -45,14 +46,20 @@ const weekdays = (set: ReadonlySet<number>): string => {
   if (set.size === 7) return '';
   const values = [...set].sort((a, b) => a - b);
   return runsOf(values)
-    .flatMap(([a, b]) => (b - a >= 2 ? [`${WEEKDAYS[a]}..${WEEKDAYS[b]}`] : b === a ? [WEEKDAYS[a]!] : [WEEKDAYS[a]!, WEEKDAYS[b]!]))
+    .flatMap(([a, b]) =>
+      b - a >= 2 ? [`${WEEKDAYS[a]}..${WEEKDAYS[b]}`] : b === a ? [WEEKDAYS[a]!] : [WEEKDAYS[a]!, WEEKDAYS[b]!],
+    )
     .join(',');
 };
 
 const ALL_DAYS = new Set(Array.from({ length: 31 }, (_, i) => i + 1));
 const ALL_WEEKDAYS = new Set([0, 1, 2, 3, 4, 5, 6]);
 
-const expression = (schedule: CronSchedule, daysOfMonth: ReadonlySet<number>, daysOfWeek: ReadonlySet<number>): string => {
+const expression = (
+  schedule: CronSchedule,
+  daysOfMonth: ReadonlySet<number>,
+  daysOfWeek: ReadonlySet<number>,
+): string => {
   const dow = weekdays(daysOfWeek);
   const date = `*-${component(schedule.months, 1, 12, pad)}-${component(daysOfMonth, 1, 31, pad)}`;
   const time = `${component(schedule.hours, 0, 23, pad)}:${component(schedule.minutes, 0, 59, pad)}:00`;
@@ -69,8 +76,14 @@ export const toOnCalendar = (source: string): string[] => {
   // systemd accepts such an expression and then silently never fires: refuse it here, where
   // the operator sees why.
   if (maxIntervalSeconds(schedule) === undefined) {
-    throw new UsageError('E_SCHEDULE_SYSTEMD', `schedule "${source}" never runs (no month has that day), so it has no systemd timer; fix the day-of-month or month field`);
+    throw new UsageError(
+      'E_SCHEDULE_SYSTEMD',
+      `schedule "${source}" never runs (no month has that day), so it has no systemd timer; fix the day-of-month or month field`,
+    );
   }
   if (!schedule.dayOr) return [expression(schedule, schedule.daysOfMonth, schedule.daysOfWeek)];
-  return [expression(schedule, schedule.daysOfMonth, ALL_WEEKDAYS), expression(schedule, ALL_DAYS, schedule.daysOfWeek)];
+  return [
+    expression(schedule, schedule.daysOfMonth, ALL_WEEKDAYS),
+    expression(schedule, ALL_DAYS, schedule.daysOfWeek),
+  ];
 };

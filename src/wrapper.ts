@@ -2,19 +2,19 @@
 // lock, back up with retries, apply retention, record (run-recorder.ts owns metrics, state and
 // history), summarise. Engine details stay in the backends.
 import { access, constants } from 'node:fs/promises';
+import { clearedStaleRepositoryLock, clearStaleRepositoryLocks, recoverAbandonedRun } from './abandoned-run.ts';
+import { watchEngineGroups } from './backends/engine-process.ts';
 import { backendFor } from './backends/index.ts';
 import type { AttemptOutcome, Backend, EngineContext, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
+import { formatBytes, formatDuration } from './durations.ts';
 import { CronvaultError, EXIT, RECORDED_EXIT } from './errors.ts';
+import { describeExitCode } from './exit-meaning.ts';
 import { acquireLock, type JobLock } from './lock.ts';
-import { clearStaleRepositoryLocks, clearedStaleRepositoryLock, recoverAbandonedRun } from './abandoned-run.ts';
-import { watchEngineGroups } from './backends/engine-process.ts';
 import type { Logger } from './log.ts';
-import { runWithRetries, type RetriedOutcome } from './retry.ts';
+import { type RetriedOutcome, runWithRetries } from './retry.ts';
 import { RunRecorder, recordSkippedRun, succeeded } from './run-recorder.ts';
 import type { RunOutcomeName } from './state.ts';
-import { formatBytes, formatDuration } from './durations.ts';
-import { describeExitCode } from './exit-meaning.ts';
 
 export interface RunOptions {
   logger: Logger;
@@ -56,7 +56,9 @@ const anySignal = (signals: (AbortSignal | undefined)[]): { signal: AbortSignal;
       unhook.push(() => signal.removeEventListener('abort', onAbort));
     }
   }
-  return { signal: controller.signal, dispose: () => {
+  return {
+    signal: controller.signal,
+    dispose: () => {
       for (const fn of unhook) fn();
     },
   };
@@ -68,7 +70,11 @@ const checkPasswordSource = async (job: JobConfig): Promise<void> => {
   try {
     await access(job.passwordFile, constants.R_OK);
   } catch {
-    throw new CronvaultError('E_PASSWORD_FILE', EXIT.backupFailed, `password file ${job.passwordFile} does not exist or is not readable by this user`);
+    throw new CronvaultError(
+      'E_PASSWORD_FILE',
+      EXIT.backupFailed,
+      `password file ${job.passwordFile} does not exist or is not readable by this user`,
+    );
   }
 };
 
@@ -102,9 +108,16 @@ interface PhaseContext {
 
 /** How a run ended that cronvault itself stopped (the job's timeout, SIGINT/SIGTERM); else undefined. */
 const stopReason = ({ job, timeout, options }: PhaseContext): AttemptOutcome | undefined => {
-  if (timeout?.aborted && !options.signal?.aborted) return { kind: 'permanent', exitCode: TIMED_OUT_EXIT_CODE, reason: `timed out after ${formatDuration(job.timeoutMs!)}` };
+  if (timeout?.aborted && !options.signal?.aborted)
+    return {
+      kind: 'permanent',
+      exitCode: TIMED_OUT_EXIT_CODE,
+      reason: `timed out after ${formatDuration(job.timeoutMs!)}`,
+    };
   const interrupted = interruptedExit(options.signal);
-  return interrupted === undefined ? undefined : { kind: 'permanent', exitCode: interrupted, reason: `interrupted by ${String(options.signal!.reason)}` };
+  return interrupted === undefined
+    ? undefined
+    : { kind: 'permanent', exitCode: interrupted, reason: `interrupted by ${String(options.signal!.reason)}` };
 };
 
 /**
@@ -119,7 +132,8 @@ const stoppedOutcome = async (error: unknown, phase: PhaseContext): Promise<Atte
     return stopped;
   }
   // Failed before the engine could run: still a failed run in the metrics.
-  if (error instanceof CronvaultError) return { kind: 'permanent', exitCode: RECORDED_EXIT.engineNeverStarted, reason: error.message };
+  if (error instanceof CronvaultError)
+    return { kind: 'permanent', exitCode: RECORDED_EXIT.engineNeverStarted, reason: error.message };
   throw error;
 };
 
@@ -153,7 +167,9 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
         }
         log.clearProgress();
         if (outcome.kind === 'transient' || outcome.kind === 'permanent') {
-          log.warn(`attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${describeExitCode(backend, outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`);
+          log.warn(
+            `attempt ${attempt}/${job.retry.attempts} failed: exit ${outcome.exitCode} (${describeExitCode(backend, outcome.exitCode)}): ${outcome.reason}${outcome.kind === 'permanent' ? '; not retrying' : ''}`,
+          );
         }
         return outcome;
       },
@@ -161,7 +177,8 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
       {
         signal,
         random: phase.options.random,
-        onRetry: (outcome, next, delay) => log.info(`attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`),
+        onRetry: (outcome, next, delay) =>
+          log.info(`attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`),
       },
     );
   } catch (error) {
@@ -170,7 +187,10 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
 };
 
 /** Phase 3, apply retention: only after a backup that succeeded and was not stopped. */
-const applyRetention = async ({ job, backend, log, signal, options }: PhaseContext, backup: RetriedOutcome): Promise<RetentionOutcome | undefined> => {
+const applyRetention = async (
+  { job, backend, log, signal, options }: PhaseContext,
+  backup: RetriedOutcome,
+): Promise<RetentionOutcome | undefined> => {
   if (!succeeded(backup.outcome) || job.retention.kind === 'none' || signal.aborted) return undefined;
   const context: EngineContext = { signal, warn: (m) => log.warn(m) };
   const retain = () =>
@@ -179,13 +199,20 @@ const applyRetention = async ({ job, backend, log, signal, options }: PhaseConte
       .catch((error: Error): RetentionOutcome => ({ kind: 'failed', exitCode: -1, removed: 0, reason: error.message }));
   let retention = await retain();
   const lockFailure: AttemptOutcome = { kind: 'transient', exitCode: retention.exitCode, reason: retention.reason };
-  if (retention.kind === 'failed' && (await clearedStaleRepositoryLock(job, backend, lockFailure, context, log))) retention = await retain();
-  if (retention.kind === 'refused' || retention.kind === 'failed') log.error(`retention ${retention.kind}: ${retention.reason}`);
+  if (retention.kind === 'failed' && (await clearedStaleRepositoryLock(job, backend, lockFailure, context, log)))
+    retention = await retain();
+  if (retention.kind === 'refused' || retention.kind === 'failed')
+    log.error(`retention ${retention.kind}: ${retention.reason}`);
   return retention;
 };
 
 /** Phase 5, summarise: one line saying how the run went. */
-const summarise = ({ backend, log }: PhaseContext, { outcome, attempts }: RetriedOutcome, retention: RetentionOutcome | undefined, elapsedMs: number): void => {
+const summarise = (
+  { backend, log }: PhaseContext,
+  { outcome, attempts }: RetriedOutcome,
+  retention: RetentionOutcome | undefined,
+  elapsedMs: number,
+): void => {
   const took = formatDuration(elapsedMs);
   if (!succeeded(outcome)) {
     log.error(`backup failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${took}: ${outcome.reason}`);
@@ -228,7 +255,16 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
     const recorded = await recorder.finish(backup, retention);
     summarise(phase, backup, retention, recorded.elapsedMs);
     const { outcome, attempts } = backup;
-    return { job: job.name, outcome: recorded.outcome, exitCode: outcome.exitCode, attempts, reason: outcome.reason, durationSeconds: recorded.durationSeconds, retention, metricsWritten: recorded.metricsWritten };
+    return {
+      job: job.name,
+      outcome: recorded.outcome,
+      exitCode: outcome.exitCode,
+      attempts,
+      reason: outcome.reason,
+      durationSeconds: recorded.durationSeconds,
+      retention,
+      metricsWritten: recorded.metricsWritten,
+    };
   } finally {
     await recorder?.resetIfUnfinished();
     disposeSignal();
@@ -242,6 +278,7 @@ export const exitCodeFor = (result: RunResult, signal?: AbortSignal): number => 
   const interrupted = interruptedExit(signal);
   if (interrupted !== undefined) return interrupted;
   if (result.outcome === 'failed' || result.metricsWritten === false) return EXIT.backupFailed;
-  if (result.retention && (result.retention.kind === 'refused' || result.retention.kind === 'failed')) return EXIT.backupFailed;
+  if (result.retention && (result.retention.kind === 'refused' || result.retention.kind === 'failed'))
+    return EXIT.backupFailed;
   return EXIT.ok;
 };

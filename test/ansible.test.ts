@@ -14,14 +14,15 @@
 // /etc/cronvault-test-<pid> (so "the password is nowhere else under /etc" means something).
 // Needs: ansible-core, ansible-lint, yamllint, restic, cron, promtool, python3, and
 // dist/cronvault.mjs (`npm run build`).
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
 import { parse as parseYaml } from 'yaml';
 import { cronvaultBin, makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { freePort } from './support/services.ts';
@@ -118,7 +119,12 @@ const applyRole = async (vars: Record<string, unknown>, args: string[] = []): Pr
   });
   await rm(varsFile, { force: true });
   const output = String(result.all ?? '');
-  return { exitCode: result.exitCode ?? -1, output, changed: recapCount(output, 'changed'), failed: recapCount(output, 'failed') };
+  return {
+    exitCode: result.exitCode ?? -1,
+    output,
+    changed: recapCount(output, 'changed'),
+    failed: recapCount(output, 'failed'),
+  };
 };
 
 const cronRunLines = async (): Promise<string[]> =>
@@ -131,7 +137,11 @@ const cronRunLines = async (): Promise<string[]> =>
 const pythonSlots = async (seeds: string[], n = 240): Promise<number[]> => {
   const { stdout } = await execa(
     'python3',
-    ['-c', 'import json, random, sys; n = int(sys.argv[1]); print(json.dumps([random.Random(s).randrange(n) for s in json.load(sys.stdin)]))', String(n)],
+    [
+      '-c',
+      'import json, random, sys; n = int(sys.argv[1]); print(json.dumps([random.Random(s).randrange(n) for s in json.load(sys.stdin)]))',
+      String(n),
+    ],
     { input: JSON.stringify(seeds) },
   );
   return JSON.parse(stdout) as number[];
@@ -180,7 +190,15 @@ const scenario: {
  * whatever ran before it: no test depends on another's leftovers.
  */
 const fresh = async (): Promise<void> => {
-  for (const path of [paths().lib, paths().bin, paths().state, paths().textfile, join(tmp.dir, 'prometheus'), configDir, cronPath]) {
+  for (const path of [
+    paths().lib,
+    paths().bin,
+    paths().state,
+    paths().textfile,
+    join(tmp.dir, 'prometheus'),
+    configDir,
+    cronPath,
+  ]) {
     await rm(path, { recursive: true, force: true });
   }
   await writeFile(paths().nodeExporterDefaults, 'ARGS="--web.listen-address=:9100"\n');
@@ -224,16 +242,23 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     const options = specs.argument_specs.main.options;
     // Inputs of other roles the role reads but never sets: documented, without a default here.
     const foreign = ['node_exporter_textfile_dir'];
-    assert.deepEqual(Object.keys(options).sort(), [...Object.keys(defaults), ...foreign].sort(), 'the same variables in both files');
-    for (const name of foreign) assert.ok(!('default' in options[name]!), `${name} is another role's: no default of ours`);
+    assert.deepEqual(
+      Object.keys(options).sort(),
+      [...Object.keys(defaults), ...foreign].sort(),
+      'the same variables in both files',
+    );
+    for (const name of foreign)
+      assert.ok(!('default' in options[name]!), `${name} is another role's: no default of ours`);
     for (const [name, option] of Object.entries(options)) {
       assert.ok(option.description, `${name} has a description`);
-      if ('default' in option) assert.deepEqual(option.default, defaults[name], `argument_specs default of ${name} is defaults/main.yml's`);
+      if ('default' in option)
+        assert.deepEqual(option.default, defaults[name], `argument_specs default of ${name} is defaults/main.yml's`);
     }
     assert.equal(options.backup_config_file?.default, '{{ backup_config_dir }}/config.yml');
     assert.equal(options.backup_password_file?.default, '{{ backup_config_dir }}/repo.pass');
     const readme = await readFile(join(ansibleDir, 'README.md'), 'utf8');
-    for (const name of [...Object.keys(defaults), ...foreign]) assert.ok(readme.includes(`| \`${name}\` |`), `README's table lists ${name}`);
+    for (const name of [...Object.keys(defaults), ...foreign])
+      assert.ok(readme.includes(`| \`${name}\` |`), `README's table lists ${name}`);
   });
 
   it('lists in meta/main.yml only platforms whose own nodejs package is >= 18.19', async () => {
@@ -257,7 +282,11 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
   });
 
   it("passes the Python unit tests of the role's filters (filter_plugins/cronvault.py)", async () => {
-    const result = await execa('python3', ['-m', 'unittest', '-v', 'test_cronvault_filters'], { cwd: join(projectRoot, 'test', 'fixtures', 'ansible'), reject: false, all: true });
+    const result = await execa('python3', ['-m', 'unittest', '-v', 'test_cronvault_filters'], {
+      cwd: join(projectRoot, 'test', 'fixtures', 'ansible'),
+      reject: false,
+      all: true,
+    });
     assert.equal(result.exitCode, 0, String(result.all));
     assert.match(String(result.all), /Ran \d+ tests/);
   });
@@ -266,7 +295,11 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     it('rejects, by the argument spec, a job with neither path nor command or with both, before installing anything', async () => {
       await fresh();
       const result = await applyRole(
-        baseVars([{ name: 'ok', path: '/srv' }, { name: 'nothing' }, { name: 'both', path: '/srv', command: 'pg_dump db' }]),
+        baseVars([
+          { name: 'ok', path: '/srv' },
+          { name: 'nothing' },
+          { name: 'both', path: '/srv', command: 'pg_dump db' },
+        ]),
       );
       assert.notEqual(result.exitCode, 0);
       assert.match(result.output, /Validation of arguments failed/);
@@ -277,9 +310,18 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
 
     it('rejects, in preflight, a job whose path is present but empty, naming it', async () => {
       await fresh();
-      const result = await applyRole(baseVars([{ name: 'ok', path: '/srv' }, { name: 'blank', path: '' }]));
+      const result = await applyRole(
+        baseVars([
+          { name: 'ok', path: '/srv' },
+          { name: 'blank', path: '' },
+        ]),
+      );
       assert.notEqual(result.exitCode, 0);
-      assert.doesNotMatch(result.output, /Validation of arguments failed/, 'the argument spec lets an empty path through');
+      assert.doesNotMatch(
+        result.output,
+        /Validation of arguments failed/,
+        'the argument spec lets an empty path through',
+      );
       assert.match(result.output, /job \\?"blank\\?" needs either `path` \(what to back up\) or `command`/);
       assert.equal(existsSync(paths().lib), false);
     });
@@ -289,7 +331,10 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       const missing = join(tmp.dir, 'no-dist', 'cronvault.mjs');
       const result = await applyRole(baseVars([{ name: 'files', path: '/srv' }], { backup_cronvault_source: missing }));
       assert.notEqual(result.exitCode, 0);
-      assert.ok(result.output.includes(`${missing} does not exist on the controller: run \`npm run build\` first`), result.output);
+      assert.ok(
+        result.output.includes(`${missing} does not exist on the controller: run \`npm run build\` first`),
+        result.output,
+      );
       assert.equal(existsSync(paths().lib), false);
     });
 
@@ -343,17 +388,31 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
         `@daily ${runCommand('nightly')}`,
       ]);
       const config = await readFile(configFile, 'utf8');
-      assert.match(config, new RegExp(`schedule: "${minute} ${hour} \\* \\* \\*"`), 'the config knows the jittered schedule too');
+      assert.match(
+        config,
+        new RegExp(`schedule: "${minute} ${hour} \\* \\* \\*"`),
+        'the config knows the jittered schedule too',
+      );
       assert.match(config, /schedule: "@midnight"/, 'the config keeps the schedule as written');
-      assert.match(await readFile(paths().nodeExporterDefaults, 'utf8'), new RegExp(
-        `^ARGS="--web.listen-address=:9100 --collector.textfile.directory=${paths().textfile}"$`, 'm'));
+      assert.match(
+        await readFile(paths().nodeExporterDefaults, 'utf8'),
+        new RegExp(`^ARGS="--web.listen-address=:9100 --collector.textfile.directory=${paths().textfile}"$`, 'm'),
+      );
     });
 
     it('accepts retention 2W:2D for a job with retention_rounding: keep-more, explaining it with that rounding', () => {
       assert.ok(scenario.converge, 'converged');
       assert.equal(scenario.converge.exitCode, 0, scenario.converge.output);
-      assert.match(scenario.converge.output, /item=2W:2D \(restic, rounding keep-more\)/, 'explained with --rounding keep-more');
-      assert.match(scenario.converge.output, /item=1W:1D,4W:1W,12M:1M \(restic, rounding refuse\)/, 'other jobs keep the default rounding');
+      assert.match(
+        scenario.converge.output,
+        /item=2W:2D \(restic, rounding keep-more\)/,
+        'explained with --rounding keep-more',
+      );
+      assert.match(
+        scenario.converge.output,
+        /item=1W:1D,4W:1W,12M:1M \(restic, rounding refuse\)/,
+        'other jobs keep the default rounding',
+      );
     });
 
     it('idempotence: a second converge changes nothing and keeps the jittered time', () => {
@@ -383,7 +442,9 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       assert.deepEqual(grep.stdout.split('\n').filter(Boolean), [passwordFile]);
     });
 
-    it('verify: cron runs the backup from the installed cron line and writes its metrics', { timeout: 200_000 }, async () => {
+    it('verify: cron runs the backup from the installed cron line and writes its metrics', {
+      timeout: 200_000,
+    }, async () => {
       if (!(await cronIsRunning())) {
         cron = execa('/usr/sbin/cron', ['-f'], { reject: false, stdin: 'ignore' });
       }
@@ -397,22 +458,30 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
         await sleep(2_000);
       }
       assert.match(last, success, `no successful run within 150 s; ${prom}:\n${last}`);
-      const snapshots = await execa('restic', ['-r', paths().repo, '--password-file', passwordFile, 'snapshots', '--json'], {
-        reject: false,
-        env: { RESTIC_CACHE_DIR: join(tmp.dir, 'restic-cache') },
-      });
+      const snapshots = await execa(
+        'restic',
+        ['-r', paths().repo, '--password-file', passwordFile, 'snapshots', '--json'],
+        {
+          reject: false,
+          env: { RESTIC_CACHE_DIR: join(tmp.dir, 'restic-cache') },
+        },
+      );
       assert.equal(snapshots.exitCode, 0, snapshots.stderr);
       assert.ok((JSON.parse(snapshots.stdout) as unknown[]).length >= 1);
     });
   });
 
-  describe('role values, rendered from the role\'s defaults and vars without a play', () => {
+  describe("role values, rendered from the role's defaults and vars without a play", () => {
     it('draws the jittered time as one slot of 240 from "<host>/<job>", like Python, spread over > 200 slots for 500 hosts', async () => {
       const hosts = Array.from({ length: 500 }, (_, i) => `host${String(i).padStart(3, '0')}.example.org`);
       const vars = { backup_jobs: [{ name: 'dump', command: 'pg_dump db' }] };
       const schedules = (await renderRoleVars('{{ _backup_jobs_effective[0].schedule }}', vars, hosts)) as string[];
       const slots = await pythonSlots(hosts.map((host) => `${host}/dump`));
-      assert.deepEqual(schedules, slots.map((slot) => `${slot % 60} ${1 + Math.floor(slot / 60)} * * *`), "the role's draw is Python's");
+      assert.deepEqual(
+        schedules,
+        slots.map((slot) => `${slot % 60} ${1 + Math.floor(slot / 60)} * * *`),
+        "the role's draw is Python's",
+      );
       const distinct = new Set(schedules).size;
       // Two correlated draws from one seed (minute, then hour) reach only 144 of the 240 slots.
       assert.ok(distinct > 200, `500 hosts share only ${distinct} of 240 slots`);
@@ -423,9 +492,19 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
 
       // Other hours: one draw below 60 * len(hours), hour = hours[slot // 60].
       const few = hosts.slice(0, 50);
-      const custom = (await renderRoleVars('{{ _backup_jobs_effective[0].schedule }}', { ...vars, backup_jitter_hours: [22, 23, 5] }, few)) as string[];
-      const customSlots = await pythonSlots(few.map((host) => `${host}/dump`), 180);
-      assert.deepEqual(custom, customSlots.map((slot) => `${slot % 60} ${[22, 23, 5][Math.floor(slot / 60)]} * * *`));
+      const custom = (await renderRoleVars(
+        '{{ _backup_jobs_effective[0].schedule }}',
+        { ...vars, backup_jitter_hours: [22, 23, 5] },
+        few,
+      )) as string[];
+      const customSlots = await pythonSlots(
+        few.map((host) => `${host}/dump`),
+        180,
+      );
+      assert.deepEqual(
+        custom,
+        customSlots.map((slot) => `${slot % 60} ${[22, 23, 5][Math.floor(slot / 60)]} * * *`),
+      );
     });
 
     it('draws the same jittered times as `cronvault cron --host <inventory name>`', async () => {
@@ -445,29 +524,47 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       );
       const hosts = ['localhost', 'db1.example.org', 'files-2'];
       const vars = { backup_jobs: jobNames.map((name) => ({ name, path: '/srv' })) };
-      const byRole = (await renderRoleVars("{{ _backup_jobs_effective | map(attribute='schedule') | list }}", vars, hosts)) as string[][];
+      const byRole = (await renderRoleVars(
+        "{{ _backup_jobs_effective | map(attribute='schedule') | list }}",
+        vars,
+        hosts,
+      )) as string[][];
       for (const [i, host] of hosts.entries()) {
         const cli = await runCronvault(['cron', '--config', config, '--host', host]);
         assert.equal(cli.exitCode, 0, cli.stderr);
         const byCli = Object.fromEntries(
           [...cli.stdout.matchAll(/^(\S+ \S+ \* \* \*) \S+ \S+ run (\S+) /gm)].map((match) => [match[2]!, match[1]!]),
         );
-        assert.deepEqual(byCli, Object.fromEntries(jobNames.map((name, j) => [name, byRole[i]![j]!])), `host ${host}:\n${cli.stdout}`);
+        assert.deepEqual(
+          byCli,
+          Object.fromEntries(jobNames.map((name, j) => [name, byRole[i]![j]!])),
+          `host ${host}:\n${cli.stdout}`,
+        );
       }
     });
 
-    it('leaves -c out of the cron line when the config is cronvault\'s default, and maps cron macros', async () => {
+    it("leaves -c out of the cron line when the config is cronvault's default, and maps cron macros", async () => {
       const jobs = [
         { name: 'files', path: '/srv', schedule: '0 2 * * *' },
         { name: 'nightly', path: '/srv', schedule: '@midnight' },
         { name: 'yearly', path: '/srv', schedule: '@annually' },
       ];
-      const [byDefault, otherDir] = (await Promise.all([
-        renderRoleVars('{{ _backup_cron_entries }}', { backup_jobs: jobs }, ['localhost']),
-        renderRoleVars('{{ _backup_cron_entries }}', { backup_jobs: jobs, backup_config_dir: '/etc/cv two' }, ['localhost']),
-      ])).map((hosts) => hosts[0] as { name: string; command: string; special_time?: string; fields?: string[] }[]);
-      assert.deepEqual(byDefault!.map((entry) => entry.command), jobs.map((job) => `/usr/local/bin/cronvault run ${job.name} --quiet`));
-      assert.deepEqual(byDefault!.map((entry) => entry.special_time ?? entry.fields!.join(' ')), ['0 2 * * *', 'daily', 'annually']);
+      const [byDefault, otherDir] = (
+        await Promise.all([
+          renderRoleVars('{{ _backup_cron_entries }}', { backup_jobs: jobs }, ['localhost']),
+          renderRoleVars('{{ _backup_cron_entries }}', { backup_jobs: jobs, backup_config_dir: '/etc/cv two' }, [
+            'localhost',
+          ]),
+        ])
+      ).map((hosts) => hosts[0] as { name: string; command: string; special_time?: string; fields?: string[] }[]);
+      assert.deepEqual(
+        byDefault!.map((entry) => entry.command),
+        jobs.map((job) => `/usr/local/bin/cronvault run ${job.name} --quiet`),
+      );
+      assert.deepEqual(
+        byDefault!.map((entry) => entry.special_time ?? entry.fields!.join(' ')),
+        ['0 2 * * *', 'daily', 'annually'],
+      );
       // backup_config_file follows backup_config_dir; anything but the default is passed (quoted).
       assert.equal(otherDir![0]!.command, "/usr/local/bin/cronvault run files --quiet -c '/etc/cv two/config.yml'");
     });
@@ -482,9 +579,15 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       // A dropped job's old metrics file would raise BackupNotRun: the rollout removes it.
       const dropped = join(paths().textfile, 'cronvault_dump.prom');
       await writeFile(dropped, 'backup_running{backup="dump"} 0\n');
-      const result = await applyRole(baseVars(mainJobs().slice(0, 1), { backup_pushgateway_url: 'http://pushgateway.example.org:9091' }));
+      const result = await applyRole(
+        baseVars(mainJobs().slice(0, 1), { backup_pushgateway_url: 'http://pushgateway.example.org:9091' }),
+      );
       assert.equal(result.exitCode, 0, result.output);
-      assert.match(await readFile(configFile, 'utf8'), /^ {2}pushgateway_url: "http:\/\/pushgateway\.example\.org:9091"$/m, 'validated by cronvault check as the config was installed');
+      assert.match(
+        await readFile(configFile, 'utf8'),
+        /^ {2}pushgateway_url: "http:\/\/pushgateway\.example\.org:9091"$/m,
+        'validated by cronvault check as the config was installed',
+      );
       const lines = await cronRunLines();
       assert.equal(lines.length, 1);
       assert.match(lines[0]!, / run files --quiet/);
@@ -525,11 +628,23 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       assert.equal(result.exitCode, 0, result.output);
       const config = await readFile(configFile, 'utf8');
       assert.match(config, new RegExp(`textfile_dir: "${neTextfile}"`), "the community role's directory");
-      assert.match(config, /rest:http:\/\/127\.0\.0\.1:\d+\//, 'the config naming the unreachable repository was installed');
-      assert.equal(await readFile(paths().nodeExporterDefaults, 'utf8'), defaultsBefore, "node_exporter's flags are that role's");
+      assert.match(
+        config,
+        /rest:http:\/\/127\.0\.0\.1:\d+\//,
+        'the config naming the unreachable repository was installed',
+      );
+      assert.equal(
+        await readFile(paths().nodeExporterDefaults, 'utf8'),
+        defaultsBefore,
+        "node_exporter's flags are that role's",
+      );
       // The rollout's cleanup task writes cronvault_jobs.prom for the installed config; that
       // `check --config-only` (the validate step) writes nothing is proven in check.test.ts.
-      assert.match(await readFile(join(neTextfile, 'cronvault_jobs.prom'), 'utf8'), /backup_job_info\{backup="files"/, "the jobs file is in the community role's directory");
+      assert.match(
+        await readFile(join(neTextfile, 'cronvault_jobs.prom'), 'utf8'),
+        /backup_job_info\{backup="files"/,
+        "the jobs file is in the community role's directory",
+      );
     });
 
     it('keeps the alert rules of every inventory host when applied with --limit to the canary', async () => {
@@ -565,7 +680,11 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
 
       const rules = await readFile(paths().rules, 'utf8');
       assert.match(rules, /backup="canaryfiles", instance=~"canary1\(:\[0-9\]\+\)\?"/);
-      assert.match(rules, /backup="restfiles", instance=~"rest1\(:\[0-9\]\+\)\?"/, 'the host left out keeps its alerts');
+      assert.match(
+        rules,
+        /backup="restfiles", instance=~"rest1\(:\[0-9\]\+\)\?"/,
+        'the host left out keeps its alerts',
+      );
       assert.match(rules, /\b259200\b/, "rest1's alert_max_age (3d) is read from its inventory vars");
     });
   });
@@ -578,13 +697,32 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     assert.equal(result.exitCode, 0, result.output);
     assert.equal(existsSync(cronPath), false, 'no cron line runs the jobs a second time');
     const units = jobs.flatMap((job) => [`cronvault-${job.name}.service`, `cronvault-${job.name}.timer`]);
-    const verify = await execa('systemd-analyze', ['verify', '--man=no', ...units.map((unit) => join(unitDir, unit))], { reject: false, all: true });
+    const verify = await execa('systemd-analyze', ['verify', '--man=no', ...units.map((unit) => join(unitDir, unit))], {
+      reject: false,
+      all: true,
+    });
     assert.equal(verify.exitCode, 0, String(verify.all));
     const dumpTimer = await readFile(join(unitDir, 'cronvault-dump.timer'), 'utf8');
-    const cli = await runCronvault(['systemd', '--config', configFile, '--dir', unitDir, '--bin', join(paths().bin, 'cronvault'), '--host', 'localhost']);
+    const cli = await runCronvault([
+      'systemd',
+      '--config',
+      configFile,
+      '--dir',
+      unitDir,
+      '--bin',
+      join(paths().bin, 'cronvault'),
+      '--host',
+      'localhost',
+    ]);
     assert.equal(cli.exitCode, 0, cli.stderr);
-    assert.ok(cli.stdout.includes(dumpTimer.trim()), 'the role installs exactly what `cronvault systemd --host <inventory name>` prints');
-    assert.match(await readFile(join(unitDir, 'cronvault-files.service'), 'utf8'), new RegExp(`^ExecStart=${paths().bin}/cronvault run files --config ${configFile} --quiet$`, 'm'));
+    assert.ok(
+      cli.stdout.includes(dumpTimer.trim()),
+      'the role installs exactly what `cronvault systemd --host <inventory name>` prints',
+    );
+    assert.match(
+      await readFile(join(unitDir, 'cronvault-files.service'), 'utf8'),
+      new RegExp(`^ExecStart=${paths().bin}/cronvault run files --config ${configFile} --quiet$`, 'm'),
+    );
     const again = await applyRole(baseVars(jobs, { backup_scheduler: 'systemd', backup_systemd_dir: unitDir }));
     assert.equal(again.changed, 0, again.output);
   });

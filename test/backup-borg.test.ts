@@ -1,18 +1,25 @@
 // `cronvault run`, `restore` and `snapshots` against the real Debian borg (1.2): what borgmatic
 // users get when they switch. One repository serves most cases (repokey init is slow).
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
-import { cronvaultBin, makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
-import { waitFor } from './support/services.ts';
-import { createBorgRepository, holdLock, listArchives, useBorgBaseDir, type BorgRepository } from './support/borg.ts';
-import { metricValue } from './support/restic.ts';
-import { archiveGlobFor, archiveNameFor, borg as borgBackend, borgEnv, classifyBorgExit } from '../src/backends/borg.ts';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import {
+  archiveGlobFor,
+  archiveNameFor,
+  borg as borgBackend,
+  borgEnv,
+  classifyBorgExit,
+} from '../src/backends/borg.ts';
 import type { JobConfig } from '../src/config.ts';
+import { type BorgRepository, createBorgRepository, holdLock, listArchives, useBorgBaseDir } from './support/borg.ts';
+import { cronvaultBin, makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
+import { metricValue } from './support/restic.ts';
+import { waitFor } from './support/services.ts';
 
 const readTree = async (dir: string): Promise<Map<string, string>> => {
   const tree = new Map<string, string>();
@@ -66,7 +73,10 @@ describe('cronvault with real borg', () => {
     const firstProm = await prom('files');
     assert.equal(metricValue(firstProm, 'backup_last_run_success'), 1);
     assert.equal(metricValue(firstProm, 'backup_last_files_processed'), 2);
-    assert.match(await readFile(join(tmp.dir, 'text', 'cronvault_jobs.prom'), 'utf8'), /backup_job_info\{backup="files",engine="borg"/);
+    assert.match(
+      await readFile(join(tmp.dir, 'text', 'cronvault_jobs.prom'), 'utf8'),
+      /backup_job_info\{backup="files",engine="borg"/,
+    );
     assert.ok(metricValue(firstProm, 'backup_last_added_bytes')! > 150_000, 'random data is stored once');
 
     await writeFile(join(data, 'b.txt'), 'a new file\n');
@@ -77,19 +87,31 @@ describe('cronvault with real borg', () => {
     assert.equal(metricValue(text, 'backup_last_run_attempts'), 1);
     // The second archive shares the random file's chunks: far less is added than read.
     assert.ok(metricValue(text, 'backup_last_processed_bytes')! > 200_000);
-    assert.ok(metricValue(text, 'backup_last_added_bytes')! < 50_000, `deduplicated: ${metricValue(text, 'backup_last_added_bytes')}`);
-    assert.equal(metricValue(text, 'backup_last_files_new'), undefined, 'borg reports no new-file count, so none is written');
+    assert.ok(
+      metricValue(text, 'backup_last_added_bytes')! < 50_000,
+      `deduplicated: ${metricValue(text, 'backup_last_added_bytes')}`,
+    );
+    assert.equal(
+      metricValue(text, 'backup_last_files_new'),
+      undefined,
+      'borg reports no new-file count, so none is written',
+    );
 
     const archives = await listArchives(repo);
     const own = archives.filter((a) => a.name.startsWith(`files@${hostname()}-`));
     assert.equal(own.length, 2);
-    const info = JSON.parse(String((await execa('borg', ['info', '--json', `::${own[1]!.name}`], { env: repo.env })).stdout)) as { archives: { comment: string; stats: { original_size: number; nfiles: number } }[] };
+    const info = JSON.parse(
+      String((await execa('borg', ['info', '--json', `::${own[1]!.name}`], { env: repo.env })).stdout),
+    ) as { archives: { comment: string; stats: { original_size: number; nfiles: number } }[] };
     assert.equal(info.archives[0]!.comment, 'cronvault tags: web, nightly', 'tags are kept in the archive comment');
     // create's original_size also counts the archive's own metadata; info's is the files' bytes.
     const fileBytes = info.archives[0]!.stats.original_size;
     assert.equal(fileBytes, 14 + 200_000 + 11);
     const processed = metricValue(text, 'backup_last_processed_bytes')!;
-    assert.ok(processed >= fileBytes && processed < fileBytes + 10_000, `bytes processed ${processed} vs files ${fileBytes}`);
+    assert.ok(
+      processed >= fileBytes && processed < fileBytes + 10_000,
+      `bytes processed ${processed} vs files ${fileBytes}`,
+    );
     assert.equal(metricValue(text, 'backup_last_files_processed'), info.archives[0]!.stats.nfiles);
 
     const promtool = await execa('promtool', ['check', 'metrics'], { input: text, reject: false });
@@ -98,14 +120,19 @@ describe('cronvault with real borg', () => {
     const listed = await runCronvault(['snapshots', 'files', '--config', config, '--json']);
     assert.equal(listed.exitCode, 0, listed.stderr);
     const snapshots = JSON.parse(listed.stdout) as { id: string }[];
-    assert.deepEqual(snapshots.map((s) => s.id), own.map((a) => a.name));
+    assert.deepEqual(
+      snapshots.map((s) => s.id),
+      own.map((a) => a.name),
+    );
 
     const target = join(tmp.dir, 'restored');
     const restored = await runCronvault(['restore', 'files', '--config', config, '--target', target]);
     assert.equal(restored.exitCode, 0, restored.stderr);
     assert.deepEqual(await readTree(join(target, data)), await readTree(data));
 
-    const status = JSON.parse((await runCronvault(['status', '--config', config, '--json'])).stdout) as { jobs: { name: string; engine: string; healthy: boolean; lastRun: { exitMeaning: string } }[] };
+    const status = JSON.parse((await runCronvault(['status', '--config', config, '--json'])).stdout) as {
+      jobs: { name: string; engine: string; healthy: boolean; lastRun: { exitMeaning: string } }[];
+    };
     const files = status.jobs.find((j) => j.name === 'files')!;
     assert.deepEqual([files.engine, files.healthy, files.lastRun.exitMeaning], ['borg', true, 'success']);
     const history = await runCronvault(['history', 'files', '--config', config]);
@@ -116,7 +143,9 @@ describe('cronvault with real borg', () => {
   it('backs up a command job through --content-from-command and restores it to stdout', async () => {
     const run = await runCronvault(['run', 'dump', '--config', config]);
     assert.equal(run.exitCode, 0, run.stderr);
-    const restored = await runCronvault(['restore', 'dump', '--config', config, '--to-stdout'], { stripFinalNewline: false });
+    const restored = await runCronvault(['restore', 'dump', '--config', config, '--to-stdout'], {
+      stripFinalNewline: false,
+    });
     assert.equal(restored.exitCode, 0, restored.stderr);
     assert.equal(restored.stdout, 'line one\nline two\n');
   });
@@ -150,7 +179,9 @@ describe('cronvault with real borg', () => {
   });
 
   it('passes the passphrase only through BORG_PASSCOMMAND: a BORG_PASSPHRASE in its own environment never reaches borg', async () => {
-    const result = await runCronvault(['run', 'files', '--config', config], { env: { BORG_PASSPHRASE: 'not the password', BORG_PASSCOMMAND: 'false' } });
+    const result = await runCronvault(['run', 'files', '--config', config], {
+      env: { BORG_PASSPHRASE: 'not the password', BORG_PASSCOMMAND: 'false' },
+    });
     assert.equal(result.exitCode, 0, result.stderr);
     const history = await readFile(join(tmp.dir, 'state', 'history', 'files.jsonl'), 'utf8');
     assert.match(history, /"outcome":"success"/);
@@ -160,7 +191,11 @@ describe('cronvault with real borg', () => {
   it('quotes a password_file path so borg splits BORG_PASSCOMMAND back into exactly that path', async () => {
     const awkward = "/tmp/a dir/it's $HOME; rm -rf x.pass";
     const env = borgEnv({ passwordFile: awkward, env: {}, repository: '/r' } as unknown as JobConfig);
-    const split = await execa('python3', ['-c', 'import json, shlex, sys; print(json.dumps(shlex.split(sys.argv[1])))', env.BORG_PASSCOMMAND!]);
+    const split = await execa('python3', [
+      '-c',
+      'import json, shlex, sys; print(json.dumps(shlex.split(sys.argv[1])))',
+      env.BORG_PASSCOMMAND!,
+    ]);
     assert.deepEqual(JSON.parse(split.stdout), ['cat', '--', awkward]);
     assert.equal(env.BORG_PASSPHRASE, undefined);
     assert.equal(env.BORG_RELOCATED_REPO_ACCESS_IS_OK, 'no');
@@ -178,17 +213,25 @@ describe('cronvault with real borg', () => {
     const result = await runCronvault(['run', 'fresh', '--config', config]);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stderr, /creating it \(init: true/);
-    const info = JSON.parse(String((await execa('borg', ['info', '--json', join(tmp.dir, 'fresh', 'repo')], { env: repo.env })).stdout)) as { encryption: { mode: string } };
+    const info = JSON.parse(
+      String((await execa('borg', ['info', '--json', join(tmp.dir, 'fresh', 'repo')], { env: repo.env })).stdout),
+    ) as { encryption: { mode: string } };
     assert.equal(info.encryption.mode, 'repokey-blake2');
   });
 
   it('waits for a lock held by a live borg process, retrying until it ends', async () => {
     const holder = await holdLock(repo);
-    const run = execa(process.execPath, [cronvaultBin, 'run', 'locked', '--config', config], { reject: false, stdin: 'ignore' });
+    const run = execa(process.execPath, [cronvaultBin, 'run', 'locked', '--config', config], {
+      reject: false,
+      stdin: 'ignore',
+    });
     let stderr = '';
     run.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // The lock goes away only once an attempt has failed on it.
-    await waitFor(() => /attempt 1\/10 failed: .*repository is locked by another process/.test(stderr), { timeoutMs: 60_000, message: 'a failed attempt on the lock' }).finally(() => holder.release());
+    await waitFor(() => /attempt 1\/10 failed: .*repository is locked by another process/.test(stderr), {
+      timeoutMs: 60_000,
+      message: 'a failed attempt on the lock',
+    }).finally(() => holder.release());
     const result = await run;
     assert.equal(result.exitCode, 0, stderr);
     const text = await prom('locked');
@@ -214,7 +257,10 @@ describe('cronvault with real borg', () => {
       assert.equal(result.exitCode, 1, result.stderr);
       assert.doesNotMatch(result.stderr, /broke a stale lock/);
       const lock = await readdir(join(repo.repository, 'lock.exclusive'));
-      assert.ok(lock.some((entry) => entry.startsWith('otherhost@1.')), 'the other host still holds its lock');
+      assert.ok(
+        lock.some((entry) => entry.startsWith('otherhost@1.')),
+        'the other host still holds its lock',
+      );
       assert.equal(metricValue(await prom('foreignlock'), 'backup_last_run_attempts'), 2);
     } finally {
       await execa('borg', ['break-lock'], { env: repo.env });
@@ -225,10 +271,20 @@ describe('cronvault with real borg', () => {
 describe('borg exit codes and names (no repository)', () => {
   it('classifies borg 1.2 exit 2 by its stderr, and 1.4 modern codes by the table', () => {
     const cases: [number, string, string, string][] = [
-      [2, 'passphrase supplied in BORG_PASSPHRASE, by BORG_PASSCOMMAND or via BORG_PASSPHRASE_FD is incorrect.', 'permanent', 'wrong password'],
+      [
+        2,
+        'passphrase supplied in BORG_PASSPHRASE, by BORG_PASSCOMMAND or via BORG_PASSPHRASE_FD is incorrect.',
+        'permanent',
+        'wrong password',
+      ],
       [2, 'Repository /srv/borg does not exist.', 'permanent', 'repository does not exist'],
       [2, 'Failed to create/acquire the lock /srv/borg/lock.exclusive (timeout).', 'transient', 'locked'],
-      [2, 'Remote: ssh: connect to host nas port 22: Connection refused\nConnection closed by remote host', 'transient', 'unreachable'],
+      [
+        2,
+        'Remote: ssh: connect to host nas port 22: Connection refused\nConnection closed by remote host',
+        'transient',
+        'unreachable',
+      ],
       [13, '', 'permanent', 'repository does not exist'],
       [52, '', 'permanent', 'wrong password'],
       [73, '', 'transient', 'locked'],
@@ -251,11 +307,24 @@ describe('borg exit codes and names (no repository)', () => {
   it('names archives <job>@<host>-<time> and scopes retention to exactly that job on that host', () => {
     const job = { name: 'db', hostname: 'h1' } as unknown as JobConfig;
     assert.equal(archiveNameFor(job), 'db@h1-{now:%Y-%m-%dT%H:%M:%S}');
-    const glob = new RegExp(`^${archiveGlobFor(job).replace(/\[0-9\]/g, '\\d').replace(/\./g, '\\.')}$`);
+    const glob = new RegExp(
+      `^${archiveGlobFor(job)
+        .replace(/\[0-9\]/g, '\\d')
+        .replace(/\./g, '\\.')}$`,
+    );
     assert.ok(glob.test('db@h1-2026-11-24T10:00:00'));
-    for (const other of ['db-old@h1-2026-11-24T10:00:00', 'db@h1-x-2026-11-24T10:00:00', 'db@h10-2026-11-24T10:00:00', 'xdb@h1-2026-11-24T10:00:00', 'db@h1-2026-11-24T10:00:00.checkpoint']) {
+    for (const other of [
+      'db-old@h1-2026-11-24T10:00:00',
+      'db@h1-x-2026-11-24T10:00:00',
+      'db@h10-2026-11-24T10:00:00',
+      'xdb@h1-2026-11-24T10:00:00',
+      'db@h1-2026-11-24T10:00:00.checkpoint',
+    ]) {
       assert.ok(!glob.test(other), other);
     }
-    assert.throws(() => archiveNameFor({ name: 'db', hostname: 'h1@x' } as unknown as JobConfig), /cannot be part of a borg archive name/);
+    assert.throws(
+      () => archiveNameFor({ name: 'db', hostname: 'h1@x' } as unknown as JobConfig),
+      /cannot be part of a borg archive name/,
+    );
   });
 });

@@ -1,9 +1,10 @@
 // The duplicati backend against a test double that follows docs/engines.md (Duplicati cannot be
 // installed here): exit codes scripted per attempt, argv and environment recorded.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { metricValue, readJobProm } from './support/restic.ts';
 
@@ -39,12 +40,39 @@ describe('cronvault run with duplicati-cli', () => {
     const text = join(tmp.dir, `text-${codes.replace(/,/g, '_')}`);
     const state = join(tmp.dir, `state-${codes.replace(/,/g, '_')}`);
     const result = await runCronvault(
-      ['run', '--path', join(tmp.dir, 'photos'), '--engine', 'duplicati', '--repository', repository, '--password-file', passwordFile,
-        '--retention', '1W:1D,4W:1W,12M:1M', '--textfile-dir', text, '--state-dir', state, '--binary', fakeBin,
-        '--retry-min-delay', '10ms', '--retry-max-delay', '50ms', '--retry-attempts', '4', ...extra],
+      [
+        'run',
+        '--path',
+        join(tmp.dir, 'photos'),
+        '--engine',
+        'duplicati',
+        '--repository',
+        repository,
+        '--password-file',
+        passwordFile,
+        '--retention',
+        '1W:1D,4W:1W,12M:1M',
+        '--textfile-dir',
+        text,
+        '--state-dir',
+        state,
+        '--binary',
+        fakeBin,
+        '--retry-min-delay',
+        '10ms',
+        '--retry-max-delay',
+        '50ms',
+        '--retry-attempts',
+        '4',
+        ...extra,
+      ],
       { env: { FAKE_DUPLICATI_CODES: codes, FAKE_DUPLICATI_STATE: fake } },
     );
-    const calls = (await readFile(join(fake, 'calls.jsonl'), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Call);
+    const calls = (await readFile(join(fake, 'calls.jsonl'), 'utf8').catch(() => ''))
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Call);
     const prom = await readJobProm(text);
     return { ...result, calls, prom };
   };
@@ -108,7 +136,14 @@ describe('cronvault run with duplicati-cli', () => {
     // The database name is reversible: base32 of the path, "=" written as "_".
     const name = dbpath.split('/').pop()!.replace('.sqlite', '').replace(/_/g, '=');
     assert.equal(base32Decode(name), photos);
-    for (const flag of ['--encryption-module=aes', '--compression-module=zip', '--dblock-size=50mb', '--retention-policy=1W:1D,4W:1W,12M:1M', '--disable-module=console-password-input', '--exclude=*.tmp']) {
+    for (const flag of [
+      '--encryption-module=aes',
+      '--compression-module=zip',
+      '--dblock-size=50mb',
+      '--retention-policy=1W:1D,4W:1W,12M:1M',
+      '--disable-module=console-password-input',
+      '--exclude=*.tmp',
+    ]) {
       assert.ok(args.includes(flag), `argv has ${flag}: ${args.join(' ')}`);
     }
     assert.equal(r.calls[0]!.passphraseSet, true);
@@ -118,7 +153,11 @@ describe('cronvault run with duplicati-cli', () => {
   });
 
   it('keeps target credentials off argv: user and password in AUTH_*, secret options in a 0600 parameters file', async () => {
-    const r = await run('0', [], 'ftp://backup:ftp%40S3cret@nas.example/photos?auth-password=qs3cret&authid=tok3n&passive=true');
+    const r = await run(
+      '0',
+      [],
+      'ftp://backup:ftp%40S3cret@nas.example/photos?auth-password=qs3cret&authid=tok3n&passive=true',
+    );
     assert.equal(r.exitCode, 0, r.stderr);
     const call = r.calls[0]!;
     assert.equal(call.args[1], 'ftp://nas.example/photos?passive=true');
@@ -130,7 +169,11 @@ describe('cronvault run with duplicati-cli', () => {
       assert.ok(!call.args.some((a) => a.includes(secret)), `${secret} not on argv`);
       assert.ok(!r.stderr.includes(secret) && !r.prom.includes(secret), `${secret} not logged`);
     }
-    assert.deepEqual((await readdir(join(tmp.dir, 'state-0', 'duplicati'))).filter((f) => f.endsWith('.params')), [], 'parameters file removed after the run');
+    assert.deepEqual(
+      (await readdir(join(tmp.dir, 'state-0', 'duplicati'))).filter((f) => f.endsWith('.params')),
+      [],
+      'parameters file removed after the run',
+    );
   });
 });
 

@@ -1,16 +1,38 @@
 // `cronvault run` against the real Debian restic: what operators get from cron.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { makeTempDir, runCronvault, runCronvaultAsNobody, startCronvault } from './support/cli.ts';
+import {
+  createRepository,
+  listSnapshots,
+  metricValue,
+  readJobProm,
+  restic,
+  type TestRepository,
+} from './support/restic.ts';
 import { freePort, waitFor } from './support/services.ts';
-import { createRepository, listSnapshots, metricValue, restic, type TestRepository, readJobProm } from './support/restic.ts';
 
 const runFlags = (repo: TestRepository, data: string, dirs: { text: string; state: string }, extra: string[] = []) => [
-  'run', '--path', data, '--engine', 'restic', '--repository', repo.repository, '--password-file', repo.passwordFile,
-  '--retention', 'none', '--textfile-dir', dirs.text, '--state-dir', dirs.state, ...extra,
+  'run',
+  '--path',
+  data,
+  '--engine',
+  'restic',
+  '--repository',
+  repo.repository,
+  '--password-file',
+  repo.passwordFile,
+  '--retention',
+  'none',
+  '--textfile-dir',
+  dirs.text,
+  '--state-dir',
+  dirs.state,
+  ...extra,
 ];
 
 describe('cronvault run with real restic', () => {
@@ -50,15 +72,23 @@ describe('cronvault run with real restic', () => {
     const snapshots = await listSnapshots(repo);
     assert.equal(snapshots.length, 2);
     const latest = snapshots.at(-1)!;
-    assert.ok(latest.tags?.includes(`cronvault:${promFile.split('cronvault_')[1]!.replace('.prom', '')}`), 'snapshot carries the job tag');
+    assert.ok(
+      latest.tags?.includes(`cronvault:${promFile.split('cronvault_')[1]!.replace('.prom', '')}`),
+      'snapshot carries the job tag',
+    );
     const stats = JSON.parse(await restic(repo, ['stats', '--json', latest.id])) as { total_size: number };
     assert.equal(metricValue(prom, 'backup_last_processed_bytes'), stats.total_size);
     // stats' total_file_count also counts directories; restic ls lists the files themselves.
-    const nodes = (await restic(repo, ['ls', '--json', latest.id])).split('\n').map((line) => JSON.parse(line) as { type?: string; struct_type?: string });
+    const nodes = (await restic(repo, ['ls', '--json', latest.id]))
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type?: string; struct_type?: string });
     const files = nodes.filter((node) => node.struct_type === 'node' && node.type === 'file').length;
     assert.equal(files, 3);
     assert.equal(metricValue(prom, 'backup_last_files_processed'), files);
-    assert.ok(second.stderr.includes(`snapshot ${latest.short_id}`), `summary names snapshot ${latest.short_id}: ${second.stderr}`);
+    assert.ok(
+      second.stderr.includes(`snapshot ${latest.short_id}`),
+      `summary names snapshot ${latest.short_id}: ${second.stderr}`,
+    );
 
     const promtool = await execa('promtool', ['check', 'metrics'], { input: prom, reject: false });
     assert.equal(promtool.exitCode, 0, `${promtool.stdout}${promtool.stderr}`);
@@ -77,7 +107,9 @@ describe('cronvault run with real restic', () => {
     await writeFile(wrong, 'not the password\n');
     await chmod(wrong, 0o600);
     const started = Date.now();
-    const result = await runCronvault(runFlags({ ...repo, passwordFile: wrong }, data, dirs, ['--retry-min-delay', '5s', '--retry-max-delay', '5s']));
+    const result = await runCronvault(
+      runFlags({ ...repo, passwordFile: wrong }, data, dirs, ['--retry-min-delay', '5s', '--retry-max-delay', '5s']),
+    );
     assert.equal(result.exitCode, 1);
     assert.match(result.stderr, /wrong password; not retrying/);
     assert.ok(Date.now() - started < 5000, 'no retry wait happened');
@@ -94,7 +126,11 @@ describe('cronvault run with real restic', () => {
     const served = join(tmp.dir, 'served');
     await mkdir(served);
     const serve = () => execa('rclone', ['serve', 'restic', '--addr', `127.0.0.1:${port}`, served], { reject: false });
-    const waitUp = () => waitFor(() => fetch(`http://127.0.0.1:${port}/`).then(() => true), { intervalMs: 100, message: 'rclone serve restic did not start' });
+    const waitUp = () =>
+      waitFor(() => fetch(`http://127.0.0.1:${port}/`).then(() => true), {
+        intervalMs: 100,
+        message: 'rclone serve restic did not start',
+      });
     let server = serve();
     await waitUp();
     const passwordFile = join(tmp.dir, 'rest.pass');
@@ -109,9 +145,21 @@ describe('cronvault run with real restic', () => {
     await mkdir(data);
     await writeFile(join(data, 'f'), 'over the network');
     const dirs = { text: join(tmp.dir, 'rest-text'), state: join(tmp.dir, 'rest-state') };
-    const run = startCronvault(runFlags({ repository, passwordFile, env: {} }, data, dirs, ['--retry-min-delay', '1s', '--retry-max-delay', '1s', '--retry-attempts', '20']));
+    const run = startCronvault(
+      runFlags({ repository, passwordFile, env: {} }, data, dirs, [
+        '--retry-min-delay',
+        '1s',
+        '--retry-max-delay',
+        '1s',
+        '--retry-attempts',
+        '20',
+      ]),
+    );
     // The server comes back once an attempt has failed against it and the run waits to retry.
-    await waitFor(() => /attempt 2\/20 in /.test(run.stderrSoFar()), { timeoutMs: 120_000, message: 'a retry after the first attempt failed' });
+    await waitFor(() => /attempt 2\/20 in /.test(run.stderrSoFar()), {
+      timeoutMs: 120_000,
+      message: 'a retry after the first attempt failed',
+    });
     server = serve();
     try {
       const result = await run.done;
@@ -120,7 +168,9 @@ describe('cronvault run with real restic', () => {
       const prom = await readJobProm(dirs.text);
       assert.ok(metricValue(prom, 'backup_last_run_attempts')! > 1, 'more than one attempt');
       assert.equal(metricValue(prom, 'backup_last_run_success'), 1);
-      const snapshots = await listSnapshots({ env: { RESTIC_REPOSITORY: repository, RESTIC_PASSWORD_FILE: passwordFile } });
+      const snapshots = await listSnapshots({
+        env: { RESTIC_REPOSITORY: repository, RESTIC_PASSWORD_FILE: passwordFile },
+      });
       assert.equal(snapshots.length, 1, 'retries made exactly one snapshot');
     } finally {
       server.kill();
@@ -142,7 +192,9 @@ describe('cronvault run with real restic', () => {
     await chmod(join(data, 'secret.db'), 0o000);
     await chown(join(data, 'secret.db'), 0, 0);
     const dirs = { text: join(base, 'text'), state: join(base, 'state') };
-    const result = await runCronvaultAsNobody(base, runFlags(repo, data, dirs), { env: { HOME: base, XDG_CACHE_HOME: join(base, 'cache') } });
+    const result = await runCronvaultAsNobody(base, runFlags(repo, data, dirs), {
+      env: { HOME: base, XDG_CACHE_HOME: join(base, 'cache') },
+    });
     assert.equal(result.exitCode, 0, String(result.stderr));
     assert.match(String(result.stderr), /finished with warnings/);
     const prom = await readJobProm(dirs.text);
@@ -154,7 +206,9 @@ describe('cronvault run with real restic', () => {
   it('fails at once, without retries, when the path does not exist', async () => {
     const repo = await createRepository(tmp.dir, 'missing');
     const dirs = { text: join(tmp.dir, 'missing-text'), state: join(tmp.dir, 'missing-state') };
-    const result = await runCronvault(runFlags(repo, join(tmp.dir, 'no-such-dir'), dirs, ['--retry-min-delay', '5s', '--retry-max-delay', '5s']));
+    const result = await runCronvault(
+      runFlags(repo, join(tmp.dir, 'no-such-dir'), dirs, ['--retry-min-delay', '5s', '--retry-max-delay', '5s']),
+    );
     assert.equal(result.exitCode, 1);
     assert.match(result.stderr, /does not exist; not retrying/);
   });
@@ -162,7 +216,9 @@ describe('cronvault run with real restic', () => {
   it('records a failed run when the password file is missing, before restic starts', async () => {
     const dirs = { text: join(tmp.dir, 'nopw-text'), state: join(tmp.dir, 'nopw-state') };
     const data = join(tmp.dir, 'first-data');
-    const result = await runCronvault(runFlags({ repository: join(tmp.dir, 'first'), passwordFile: join(tmp.dir, 'nope.pass'), env: {} }, data, dirs));
+    const result = await runCronvault(
+      runFlags({ repository: join(tmp.dir, 'first'), passwordFile: join(tmp.dir, 'nope.pass'), env: {} }, data, dirs),
+    );
     assert.equal(result.exitCode, 1);
     assert.match(result.stderr, /password file .*nope\.pass does not exist/);
     const prom = await readJobProm(dirs.text);

@@ -1,10 +1,11 @@
 // `cronvault check`: each problem found before 2 a.m., each with its fix. Cases that depend on
 // who runs cronvault are run as nobody (the tests run as root, which can read anything).
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, runCronvault, runCronvaultAsNobody, type CliResult } from './support/cli.ts';
+import { after, before, describe, it } from 'node:test';
+import { type CliResult, makeTempDir, runCronvault, runCronvaultAsNobody } from './support/cli.ts';
 import { createRepository, type TestRepository } from './support/restic.ts';
 import { freePort } from './support/services.ts';
 
@@ -16,9 +17,18 @@ interface CheckJson {
 describe('cronvault check', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let repo: TestRepository;
-  const writeConfig = async (name: string, jobs: Record<string, string>, textfileDir = join(tmp.dir, `${name}-text`)): Promise<string> => {
+  const writeConfig = async (
+    name: string,
+    jobs: Record<string, string>,
+    textfileDir = join(tmp.dir, `${name}-text`),
+  ): Promise<string> => {
     const file = join(tmp.dir, `${name}.yml`);
-    const lines = [`state_dir: ${join(tmp.dir, `${name}-state`)}`, `metrics: { textfile_dir: ${textfileDir} }`, 'defaults: { retention: none }', 'jobs:'];
+    const lines = [
+      `state_dir: ${join(tmp.dir, `${name}-state`)}`,
+      `metrics: { textfile_dir: ${textfileDir} }`,
+      'defaults: { retention: none }',
+      'jobs:',
+    ];
     for (const [job, body] of Object.entries(jobs)) lines.push(`  ${job}: ${body}`);
     await writeFile(file, `${lines.join('\n')}\n`, { mode: 0o644 });
     return file;
@@ -39,7 +49,9 @@ describe('cronvault check', () => {
   after(async () => tmp.cleanup());
 
   it('passes (exit 0) when the engine, password file, repository and directories are fine', async () => {
-    const config = await writeConfig('good', { good: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` });
+    const config = await writeConfig('good', {
+      good: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }`,
+    });
     const result = await runCronvault(['check', '-c', config]);
     assert.equal(result.exitCode, 0, result.stdout);
     assert.match(result.stdout, /ok {3}job good: engine: restic \d+\.\d+\.\d+/);
@@ -50,9 +62,17 @@ describe('cronvault check', () => {
 
   it('announces the jobs in cronvault_jobs.prom only for a config that passed', async () => {
     const textfileDir = join(tmp.dir, 'shared-text');
-    const good = await writeConfig('live', { live: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` }, textfileDir);
+    const good = await writeConfig(
+      'live',
+      { live: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` },
+      textfileDir,
+    );
     assert.equal((await runCronvault(['check', '-c', good])).exitCode, 0);
-    const rejected = await writeConfig('candidate', { bogus: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${join(tmp.dir, 'absent.pass')} }` }, textfileDir);
+    const rejected = await writeConfig(
+      'candidate',
+      { bogus: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${join(tmp.dir, 'absent.pass')} }` },
+      textfileDir,
+    );
     assert.equal((await runCronvault(['check', '-c', rejected])).exitCode, 1);
     const announced = await readFile(join(textfileDir, 'cronvault_jobs.prom'), 'utf8');
     assert.match(announced, /backup_job_info\{backup="live"/);
@@ -125,7 +145,11 @@ describe('cronvault check', () => {
   it('reports a password file and a textfile directory the running user cannot use, each with its fix', async () => {
     const textDir = join(tmp.dir, 'root-only-text');
     await mkdir(textDir, { mode: 0o755 });
-    const config = await writeConfig('nobody', { locked: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` }, textDir);
+    const config = await writeConfig(
+      'nobody',
+      { locked: `{ path: ${tmp.dir}, repository: ${repo.repository}, password_file: ${repo.passwordFile} }` },
+      textDir,
+    );
     const result = await runCronvaultAsNobody(tmp.dir, ['check', '--json', '-c', config]);
     assert.equal(result.exitCode, 1, result.stderr);
 
@@ -151,9 +175,13 @@ describe('cronvault check', () => {
   it('--config-only passes with an unreachable repository, probes nothing and writes no textfile', async () => {
     const port = await freePort();
     const textfileDir = join(tmp.dir, 'config-only-text');
-    const config = await writeConfig('configonly', {
-      offline: `{ path: ${tmp.dir}, repository: "rest:http://127.0.0.1:${port}/", password_file: ${join(tmp.dir, 'not-deployed-yet.pass')} }`,
-    }, textfileDir);
+    const config = await writeConfig(
+      'configonly',
+      {
+        offline: `{ path: ${tmp.dir}, repository: "rest:http://127.0.0.1:${port}/", password_file: ${join(tmp.dir, 'not-deployed-yet.pass')} }`,
+      },
+      textfileDir,
+    );
     const full = await runCronvault(['check', '-c', config]);
     assert.equal(full.exitCode, 1, 'the full check fails: the test would not show what --config-only skips');
     const result = await runCronvault(['check', '--config-only', '--json', '-c', config]);
@@ -162,7 +190,11 @@ describe('cronvault check', () => {
     assert.equal(json.ok, true);
     assert.ok(!json.checks.some((c) => /repository|password|engine/.test(c.subject)), result.stdout);
     assert.match(check(result, 'config').message, /1 job \(config only/);
-    await assert.rejects(readFile(join(textfileDir, 'cronvault_jobs.prom'), 'utf8'), /ENOENT/, 'a candidate config announces no jobs');
+    await assert.rejects(
+      readFile(join(textfileDir, 'cronvault_jobs.prom'), 'utf8'),
+      /ENOENT/,
+      'a candidate config announces no jobs',
+    );
   });
 
   it('--config-only exits 2 on an invalid config, naming the problem', async () => {

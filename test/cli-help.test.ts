@@ -1,11 +1,25 @@
 // Every command explains itself with an example; --version answers.
-import { describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describe, it } from 'node:test';
 import { projectRoot, runCronvault } from './support/cli.ts';
 
-const COMMANDS = [[], ['run'], ['check'], ['cron'], ['status'], ['history'], ['snapshots'], ['restore'], ['init'], ['retention'], ['retention', 'explain'], ['completion']];
+const COMMANDS = [
+  [],
+  ['run'],
+  ['check'],
+  ['cron'],
+  ['status'],
+  ['history'],
+  ['snapshots'],
+  ['restore'],
+  ['init'],
+  ['retention'],
+  ['retention', 'explain'],
+  ['completion'],
+];
 
 describe('cronvault --help and --version', () => {
   for (const command of COMMANDS) {
@@ -31,10 +45,14 @@ describe('cronvault --help and --version', () => {
 });
 
 describe('global options in the help', () => {
-  it('every command\'s --help lists the global options it accepts before or after its name', async () => {
+  it("every command's --help lists the global options it accepts before or after its name", async () => {
     for (const command of COMMANDS.filter((c) => c.length > 0)) {
       const result = await runCronvault([...command, '--help']);
-      assert.match(result.stdout, /Global Options:[\s\S]*-c, --config <file>[\s\S]*-q, --quiet[\s\S]*-v, --verbose[\s\S]*--json[\s\S]*--no-color/, command.join(' '));
+      assert.match(
+        result.stdout,
+        /Global Options:[\s\S]*-c, --config <file>[\s\S]*-q, --quiet[\s\S]*-v, --verbose[\s\S]*--json[\s\S]*--no-color/,
+        command.join(' '),
+      );
     }
   });
 

@@ -1,10 +1,11 @@
 // `cronvault completion bash|zsh`: the scripts parse, and bash completes commands, options and
 // the config's job names (asked of cronvault itself at completion time).
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { cronvaultBin, makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 
 describe('cronvault completion', () => {
@@ -13,7 +14,13 @@ describe('cronvault completion', () => {
   let bashScript: string;
   before(async () => {
     tmp = await makeTempDir('cronvault-completion-');
-    const job = (name: string) => [`  ${name}:`, `    path: ${tmp.dir}`, '    repository: /srv/nowhere', `    password_file: ${join(tmp.dir, 'pass')}`, '    retention: none'];
+    const job = (name: string) => [
+      `  ${name}:`,
+      `    path: ${tmp.dir}`,
+      '    repository: /srv/nowhere',
+      `    password_file: ${join(tmp.dir, 'pass')}`,
+      '    retention: none',
+    ];
     config = await writeTestConfig(tmp.dir, ['jobs:', ...job('influxdb'), ...job('grafana'), ...job('etc')]);
     const result = await runCronvault(['completion', 'bash']);
     assert.equal(result.exitCode, 0, result.stderr);
@@ -44,13 +51,26 @@ describe('cronvault completion', () => {
     assert.deepEqual(await complete([cronvaultBin, 'run', '']), []);
   });
 
-  it('completes commands, and each command\'s own options besides the global ones', async () => {
+  it("completes commands, and each command's own options besides the global ones", async () => {
     const commands = await complete([cronvaultBin, '']);
-    for (const command of ['run', 'check', 'cron', 'status', 'history', 'snapshots', 'restore', 'init', 'retention', 'completion']) assert.ok(commands.includes(command), command);
+    for (const command of [
+      'run',
+      'check',
+      'cron',
+      'status',
+      'history',
+      'snapshots',
+      'restore',
+      'init',
+      'retention',
+      'completion',
+    ])
+      assert.ok(commands.includes(command), command);
     assert.ok(!commands.includes('__complete-jobs'), 'the helper stays hidden');
     const runOptions = await complete([cronvaultBin, 'run', '--']);
-    for (const option of ['--dry-run', '--all', '--config', '--json', '--no-color', '--path']) assert.ok(runOptions.includes(option), option);
-    assert.ok(!runOptions.includes('--to-stdout'), 'restore\'s options are not offered for run');
+    for (const option of ['--dry-run', '--all', '--config', '--json', '--no-color', '--path'])
+      assert.ok(runOptions.includes(option), option);
+    assert.ok(!runOptions.includes('--to-stdout'), "restore's options are not offered for run");
   });
 
   it('the zsh script parses (zsh -n)', async () => {

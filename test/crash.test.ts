@@ -3,12 +3,13 @@
 // (judged by pid, start time and boot id), stops the engine it orphaned, removes the stale
 // restic lock with `restic unlock`, and backs up; no .prom or state file is ever torn; the
 // repository stays consistent.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import { cronvaultBin, makeTempDir, projectRoot, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, restic, type TestRepository } from './support/restic.ts';
 import { waitFor } from './support/services.ts';
@@ -30,7 +31,8 @@ const seeded = (seed: number) => () => {
 };
 
 // Blank lines separate metric families.
-const PROM_LINE = /^(|# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEInfNa]+)$/;
+const PROM_LINE =
+  /^(|# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEInfNa]+)$/;
 
 /** Every .prom file is whole: non-empty, newline-terminated, each line a sample or HELP/TYPE. */
 const assertPromFilesWhole = async (dir: string, when: string): Promise<void> => {
@@ -50,7 +52,8 @@ const assertStateWhole = async (stateDir: string, when: string): Promise<void> =
   for (const name of await readdir(join(stateDir, 'history')).catch(() => [] as string[])) {
     const text = await readFile(join(stateDir, 'history', name), 'utf8');
     assert.ok(text.endsWith('\n'), `${when}: history ${name} is cut off`);
-    for (const line of text.trimEnd().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `${when}: history ${name} is torn`);
+    for (const line of text.trimEnd().split('\n'))
+      assert.doesNotThrow(() => JSON.parse(line), `${when}: history ${name} is torn`);
   }
 };
 
@@ -81,14 +84,17 @@ describe(`kill -9 at random moments (${KILLS} runs)`, () => {
   // Under a reaper, as under cron or systemd: this machine's PID 1 leaves killed orphans as
   // zombies, whose restic locks `restic unlock` would take for live ones.
   const reaper = join(projectRoot, 'test', 'fixtures', 'reaper.py');
-  const run = () => execa('python3', [reaper, process.execPath, cronvaultBin, 'run', 'crashy', '--config', config], { reject: false });
+  const run = () =>
+    execa('python3', [reaper, process.execPath, cronvaultBin, 'run', 'crashy', '--config', config], { reject: false });
   /**
    * Starts a run and SIGKILLs cronvault (only cronvault, as the OOM killer would) after
    * delayMs; `killed` is false when the run ended first.
    */
   const runKilledAfter = async (delayMs: number) => {
     const subprocess = run();
-    const pid = await new Promise<number>((resolve) => subprocess.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0]))));
+    const pid = await new Promise<number>((resolve) =>
+      subprocess.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0]))),
+    );
     await sleep(delayMs);
     let killed = true;
     try {
@@ -97,7 +103,13 @@ describe(`kill -9 at random moments (${KILLS} runs)`, () => {
       killed = false;
     }
     // Gone once the reaper has reaped it; the engines it orphaned may still run.
-    while (await readFile(`/proc/${pid}/stat`).then(() => true, () => false)) await sleep(10);
+    while (
+      await readFile(`/proc/${pid}/stat`).then(
+        () => true,
+        () => false,
+      )
+    )
+      await sleep(10);
     return { killed, finished: subprocess };
   };
   const changeData = (i: number) => writeFile(join(tmp.dir, 'data', 'f0'), `changed ${i}\n`.repeat(500 + i));
@@ -150,43 +162,82 @@ describe(`kill -9 at random moments (${KILLS} runs)`, () => {
     assert.equal(last.exitCode, 0, String(last.stderr));
     let takeovers = 0;
     let orphansStopped = 0;
-    for (const stderr of [...(await Promise.all(killedRuns.map(async ({ when, finished }) => {
-      const text = String((await finished).stderr);
-      // Until it was killed, a run never stepped aside for a dead run's lock or failed on a stale restic lock.
-      assert.doesNotMatch(text, /already running|backup failed|retention failed/, `${when}\n${text}`);
-      return text;
-    }))), String(last.stderr)]) {
+    for (const stderr of [
+      ...(await Promise.all(
+        killedRuns.map(async ({ when, finished }) => {
+          const text = String((await finished).stderr);
+          // Until it was killed, a run never stepped aside for a dead run's lock or failed on a stale restic lock.
+          assert.doesNotMatch(text, /already running|backup failed|retention failed/, `${when}\n${text}`);
+          return text;
+        }),
+      )),
+      String(last.stderr),
+    ]) {
       if (/ended without releasing its lock; taking it over/.test(stderr)) takeovers += 1;
       if (/stopping engine process group/.test(stderr)) orphansStopped += 1;
     }
-    t.diagnostic(`${kills} kills, ${completedAfterKill} runs right after a kill ran to the end, ${takeovers} lock takeovers seen, ${orphansStopped} orphaned engine groups stopped`);
+    t.diagnostic(
+      `${kills} kills, ${completedAfterKill} runs right after a kill ran to the end, ${takeovers} lock takeovers seen, ${orphansStopped} orphaned engine groups stopped`,
+    );
     // (An engine orphaned by the kill mostly dies of SIGPIPE on its next write before the next
     // run starts; restic then leaves its lock behind, which that run's `restic unlock` removes.)
     await restic(repo, ['check']);
     assert.ok((await listSnapshots(repo, '--tag', 'cronvault:crashy')).length >= 1);
   });
 
-  it('the run that takes over a killed run\'s lock stops the engine it orphaned, SIGKILLing one that ignores SIGINT', async () => {
+  it("the run that takes over a killed run's lock stops the engine it orphaned, SIGKILLing one that ignores SIGINT", async () => {
     const base = join(tmp.dir, 'orphan');
     await mkdir(join(base, 'fake'), { recursive: true });
     await mkdir(join(base, 'data'));
     await writeFile(join(base, 'p'), 'pw\n', { mode: 0o600 });
-    const args = ['run', '--path', join(base, 'data'), '--engine', 'duplicati', '--repository', 'file:///x', '--password-file', join(base, 'p'), '--retention', 'none',
-      '--textfile-dir', join(base, 'text'), '--state-dir', join(base, 'state'), '--binary', join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')];
+    const args = [
+      'run',
+      '--path',
+      join(base, 'data'),
+      '--engine',
+      'duplicati',
+      '--repository',
+      'file:///x',
+      '--password-file',
+      join(base, 'p'),
+      '--retention',
+      'none',
+      '--textfile-dir',
+      join(base, 'text'),
+      '--state-dir',
+      join(base, 'state'),
+      '--binary',
+      join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli'),
+    ];
     const env = { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: join(base, 'fake') };
     // An engine that neither writes (so no SIGPIPE ends it) nor stops on SIGINT.
-    const victim = execa(process.execPath, [cronvaultBin, ...args], { reject: false, env: { ...env, FAKE_DUPLICATI_SLEEP_MS: '120000', FAKE_DUPLICATI_IGNORE_SIGINT: '1' } });
-    const orphan = await waitFor(async () => (JSON.parse((await readFile(join(base, 'fake', 'calls.jsonl'), 'utf8')).split('\n')[0]!) as { pid: number }).pid, { timeoutMs: 30_000, intervalMs: 50 });
+    const victim = execa(process.execPath, [cronvaultBin, ...args], {
+      reject: false,
+      env: { ...env, FAKE_DUPLICATI_SLEEP_MS: '120000', FAKE_DUPLICATI_IGNORE_SIGINT: '1' },
+    });
+    const orphan = await waitFor(
+      async () =>
+        (JSON.parse((await readFile(join(base, 'fake', 'calls.jsonl'), 'utf8')).split('\n')[0]!) as { pid: number })
+          .pid,
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     // The lock records the engine's group before the engine is far along; wait for it.
     const lockRecord = async () => {
       const name = (await readdir(join(base, 'state', 'locks'))).find((file) => file.endsWith('.lock'));
       return name ? readFile(join(base, 'state', 'locks', name), 'utf8') : '';
     };
-    await waitFor(async () => (await lockRecord()).includes(`"pid":${orphan}`), { timeoutMs: 30_000, intervalMs: 50, message: 'the lock records the engine' });
+    await waitFor(async () => (await lockRecord()).includes(`"pid":${orphan}`), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: 'the lock records the engine',
+    });
     victim.kill('SIGKILL');
     await victim;
     assert.equal(await running(orphan), true, 'the engine outlived cronvault');
-    const next = await execa(process.execPath, [cronvaultBin, ...args], { reject: false, env: { ...env, FAKE_DUPLICATI_SLEEP_MS: '0' } });
+    const next = await execa(process.execPath, [cronvaultBin, ...args], {
+      reject: false,
+      env: { ...env, FAKE_DUPLICATI_SLEEP_MS: '0' },
+    });
     assert.equal(next.exitCode, 0, String(next.stderr));
     assert.match(String(next.stderr), new RegExp(`stopping engine process group ${orphan} left running by that run`));
     assert.equal(await running(orphan), false, 'the orphaned engine was killed');

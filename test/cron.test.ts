@@ -1,10 +1,11 @@
 // `cronvault cron`: the crontab lines an operator installs, with the same daily times the
 // Ansible role draws for jobs that have no schedule.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { makeTempDir, runCronvault } from './support/cli.ts';
 
 describe('cronvault cron', () => {
@@ -13,15 +14,18 @@ describe('cronvault cron', () => {
   before(async () => {
     tmp = await makeTempDir();
     config = join(tmp.dir, 'config.yml');
-    await writeFile(config, [
-      `state_dir: ${join(tmp.dir, 'state')}`,
-      `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
-      'defaults: { repository: /srv/restic, password_file: /etc/cronvault/repo.pass, retention: none }',
-      'jobs:',
-      '  influxdb: { path: /var/lib/influxdb, schedule: "0 2 * * *" }',
-      '  photos: { path: /srv/photos }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `state_dir: ${join(tmp.dir, 'state')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
+        'defaults: { repository: /srv/restic, password_file: /etc/cronvault/repo.pass, retention: none }',
+        'jobs:',
+        '  influxdb: { path: /var/lib/influxdb, schedule: "0 2 * * *" }',
+        '  photos: { path: /srv/photos }',
+        '',
+      ].join('\n'),
+    );
   });
   after(async () => tmp.cleanup());
 
@@ -30,9 +34,15 @@ describe('cronvault cron', () => {
     assert.equal(result.exitCode, 0, result.stderr);
     const lines = result.stdout.split('\n').filter((l) => l.includes(' run '));
     assert.deepEqual(lines[0], `0 2 * * * root /usr/local/bin/cronvault run influxdb --config ${config} --quiet`);
-    const python = await execa('/usr/bin/python3', ['-c', 'import random; s = random.Random("web1.example.org/photos").randrange(240); print(s % 60, 1 + s // 60)']);
+    const python = await execa('/usr/bin/python3', [
+      '-c',
+      'import random; s = random.Random("web1.example.org/photos").randrange(240); print(s % 60, 1 + s // 60)',
+    ]);
     const [minute, hour] = python.stdout.split(' ');
-    assert.equal(lines[1], `${minute} ${hour} * * * root /usr/local/bin/cronvault run photos --config ${config} --quiet`);
+    assert.equal(
+      lines[1],
+      `${minute} ${hour} * * * root /usr/local/bin/cronvault run photos --config ${config} --quiet`,
+    );
     assert.equal(lines.length, 2);
   });
 
@@ -52,7 +62,10 @@ describe('cronvault cron', () => {
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#') && !l.includes('='))) {
       assert.match(line, /^\S+ \S+ \S+ \S+ \S+ root \/usr\/local\/bin\/cronvault run \S+ --config \S+ --quiet$/);
     }
-    assert.match(await readFile(join(tmp.dir, 'text', 'cronvault_jobs.prom'), 'utf8'), /backup_job_info\{backup="photos"/);
+    assert.match(
+      await readFile(join(tmp.dir, 'text', 'cronvault_jobs.prom'), 'utf8'),
+      /backup_job_info\{backup="photos"/,
+    );
   });
 
   it('refuses to replace a cron file the Ansible role manages, unless forced', async () => {
@@ -69,7 +82,14 @@ describe('cronvault cron', () => {
   });
 
   it('refuses a file name in /etc/cron.d that cron would ignore', async () => {
-    const result = await runCronvault(['cron', '--config', config, '--install', '--file', '/etc/cron.d/cronvault.cron']);
+    const result = await runCronvault([
+      'cron',
+      '--config',
+      config,
+      '--install',
+      '--file',
+      '/etc/cron.d/cronvault.cron',
+    ]);
     assert.equal(result.exitCode, 2);
     assert.match(result.stderr, /cron ignores files in \/etc\/cron\.d whose names contain a dot/);
   });

@@ -2,13 +2,14 @@
 // this machine with dpkg, then removed and purged as Debian policy says. It touches /usr/bin,
 // /etc and /var/lib, so it runs only as root and only when no cronvault is there already; the
 // package is purged afterwards whatever happens. The last test installs it with the Ansible role.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { makeTempDir, projectRoot } from './support/cli.ts';
 
 const VERSION = (JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -17,24 +18,32 @@ const DEB_NAME = `cronvault_${VERSION}_all.deb`;
 const packageStatus = async (): Promise<string> => {
   const result = await execa('dpkg-query', ['-W', '-f=${Status}', 'cronvault'], { reject: false });
   // A package dpkg has forgotten prints nothing, or "unknown ok not-installed".
-  return result.exitCode === 0 && !String(result.stdout).endsWith('not-installed') ? String(result.stdout) : 'not-installed';
+  return result.exitCode === 0 && !String(result.stdout).endsWith('not-installed')
+    ? String(result.stdout)
+    : 'not-installed';
 };
 
 /** Why this machine must not be touched, if it must not. */
 const skipReason = async (): Promise<string | false> => {
   if (process.getuid?.() !== 0) return 'installing a .deb needs root';
   if (!existsSync('/usr/bin/dpkg-deb')) return 'dpkg-deb is not installed (Debian only)';
-  if ((await packageStatus()) !== 'not-installed') return 'a cronvault package is already on this machine; not touching it';
+  if ((await packageStatus()) !== 'not-installed')
+    return 'a cronvault package is already on this machine; not touching it';
   for (const path of ['/usr/bin/cronvault', '/etc/cronvault', '/var/lib/cronvault']) {
     if (existsSync(path)) return `${path} exists already (an install by hand); not touching it`;
   }
   return false;
 };
 
-const sha256 = async (file: string): Promise<string> => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha256 = async (file: string): Promise<string> =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 const build = async (outDir: string): Promise<string> => {
-  const result = await execa('bash', [join(projectRoot, 'scripts', 'build-deb.sh'), outDir], { env: { SOURCE_DATE_EPOCH: '1790000000' } });
+  const result = await execa('bash', [join(projectRoot, 'scripts', 'build-deb.sh'), outDir], {
+    env: { SOURCE_DATE_EPOCH: '1790000000' },
+  });
   assert.match(String(result.stdout), new RegExp(`built .*${DEB_NAME.replace(/[.]/g, '\\.')}`));
   return join(outDir, DEB_NAME);
 };
@@ -50,11 +59,14 @@ describe('the .deb package', async () => {
   });
   after(async () => {
     // Only a package this test installed is purged: skipReason made sure none was there before.
-    if (!skip && (await packageStatus()) !== 'not-installed') await execa('dpkg', ['-P', 'cronvault'], { reject: false });
+    if (!skip && (await packageStatus()) !== 'not-installed')
+      await execa('dpkg', ['-P', 'cronvault'], { reject: false });
     await tmp.cleanup();
   });
 
-  it('builds byte for byte the same twice (SOURCE_DATE_EPOCH, root:root owners)', { skip: !existsSync('/usr/bin/dpkg-deb') && 'dpkg-deb is not installed' }, async () => {
+  it('builds byte for byte the same twice (SOURCE_DATE_EPOCH, root:root owners)', {
+    skip: !existsSync('/usr/bin/dpkg-deb') && 'dpkg-deb is not installed',
+  }, async () => {
     const again = await build(join(tmp.dir, 'b'));
     assert.equal(await sha256(again), await sha256(deb));
     const listing = String((await execa('dpkg-deb', ['--contents', deb])).stdout);
@@ -65,8 +77,11 @@ describe('the .deb package', async () => {
     assert.match(listing, /\.\/usr\/share\/doc\/cronvault\/changelog\.gz$/m);
   });
 
-  it('declares its dependencies, its conffile and a DEP-5 copyright file', { skip: !existsSync('/usr/bin/dpkg-deb') && 'dpkg-deb is not installed' }, async () => {
-    const field = async (name: string): Promise<string> => String((await execa('dpkg-deb', ['--field', deb, name])).stdout).trim();
+  it('declares its dependencies, its conffile and a DEP-5 copyright file', {
+    skip: !existsSync('/usr/bin/dpkg-deb') && 'dpkg-deb is not installed',
+  }, async () => {
+    const field = async (name: string): Promise<string> =>
+      String((await execa('dpkg-deb', ['--field', deb, name])).stdout).trim();
     assert.equal(await field('Package'), 'cronvault');
     assert.equal(await field('Version'), VERSION);
     assert.equal(await field('Architecture'), 'all');
@@ -79,9 +94,13 @@ describe('the .deb package', async () => {
     assert.match(copyright, /^Format: https:\/\/www\.debian\.org\/doc\/packaging-manuals\/copyright-format\/1\.0\/$/m);
   });
 
-  it('lintian finds no error and no warning in it', { skip: !existsSync('/usr/bin/lintian') && 'lintian is not installed' }, async () => {
+  it('lintian finds no error and no warning in it', {
+    skip: !existsSync('/usr/bin/lintian') && 'lintian is not installed',
+  }, async () => {
     const result = await execa('lintian', ['--fail-on', 'error,warning', deb], { reject: false });
-    const tags = String(result.stdout).split('\n').filter((line) => /^[EW]: /.test(line));
+    const tags = String(result.stdout)
+      .split('\n')
+      .filter((line) => /^[EW]: /.test(line));
     assert.deepEqual(tags, []);
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
   });
@@ -92,14 +111,22 @@ describe('the .deb package', async () => {
     const uncommented = join(tmp.dir, 'uncommented.yml');
     // The example starts at "# state_dir:"; above it is prose.
     const example = text.slice(text.indexOf('# state_dir:'));
-    await writeFile(uncommented, example.split('\n').map((line) => line.replace(/^# ?/, '')).join('\n'));
+    await writeFile(
+      uncommented,
+      example
+        .split('\n')
+        .map((line) => line.replace(/^# ?/, ''))
+        .join('\n'),
+    );
     const { parseConfig } = await import('../src/config.ts');
     const config = parseConfig(await readFile(uncommented, 'utf8'), uncommented);
     assert.deepEqual([...config.jobs.keys()], ['etc', 'postgres']);
     assert.equal(config.jobs.get('etc')!.schedule, '30 2 * * *');
   });
 
-  it('installs with dpkg -i, runs from /usr/bin, and dpkg -r keeps the conffile while dpkg -P removes it', { skip }, async () => {
+  it('installs with dpkg -i, runs from /usr/bin, and dpkg -r keeps the conffile while dpkg -P removes it', {
+    skip,
+  }, async () => {
     const install = await execa('dpkg', ['-i', deb], { reject: false });
     assert.equal(install.exitCode, 0, `${install.stdout}\n${install.stderr}`);
     assert.equal(await packageStatus(), 'install ok installed');
@@ -132,7 +159,10 @@ describe('the .deb package', async () => {
     assert.ok(!existsSync('/var/lib/cronvault'), 'and the state postinst created');
   });
 
-  it('the Ansible role installs it with backup_install_method: deb and runs the jobs from /usr/bin/cronvault', { skip, timeout: 300_000 }, async () => {
+  it('the Ansible role installs it with backup_install_method: deb and runs the jobs from /usr/bin/cronvault', {
+    skip,
+    timeout: 300_000,
+  }, async () => {
     const dir = join(tmp.dir, 'role');
     const cronFile = `cronvault-debtest-${process.pid}`;
     await mkdir(join(dir, 'data'), { recursive: true });
@@ -156,18 +186,46 @@ describe('the .deb package', async () => {
     };
     await writeFile(join(dir, 'vars.json'), JSON.stringify(vars), { mode: 0o600 });
     try {
-      const apply = await execa('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '-e', `@${join(dir, 'vars.json')}`, join(projectRoot, 'test', 'fixtures', 'ansible', 'apply.yml')], {
-        reject: false,
-        all: true,
-        stdin: 'ignore',
-        env: { ANSIBLE_ROLES_PATH: join(projectRoot, 'ansible', 'roles'), ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: 'false', ANSIBLE_LOCALHOST_WARNING: 'false' },
-      });
+      const apply = await execa(
+        'ansible-playbook',
+        [
+          '-i',
+          'localhost,',
+          '-c',
+          'local',
+          '-e',
+          `@${join(dir, 'vars.json')}`,
+          join(projectRoot, 'test', 'fixtures', 'ansible', 'apply.yml'),
+        ],
+        {
+          reject: false,
+          all: true,
+          stdin: 'ignore',
+          env: {
+            ANSIBLE_ROLES_PATH: join(projectRoot, 'ansible', 'roles'),
+            ANSIBLE_NOCOLOR: '1',
+            ANSIBLE_RETRY_FILES_ENABLED: 'false',
+            ANSIBLE_LOCALHOST_WARNING: 'false',
+          },
+        },
+      );
       assert.equal(apply.exitCode, 0, String(apply.all));
       assert.equal(await packageStatus(), 'install ok installed');
-      assert.equal(await realpath(join(dir, 'bin', 'cronvault')), '/usr/bin/cronvault', 'backup_bin_dir links to the packaged binary');
+      assert.equal(
+        await realpath(join(dir, 'bin', 'cronvault')),
+        '/usr/bin/cronvault',
+        'backup_bin_dir links to the packaged binary',
+      );
       assert.ok(!existsSync(join(dir, 'lib', 'cronvault.mjs')), 'the bundle is not copied as well');
-      assert.match(await readFile(join('/etc/cron.d', cronFile), 'utf8'), new RegExp(` root ${join(dir, 'bin')}/cronvault run files --quiet -c `));
-      const run = await execa(join(dir, 'bin', 'cronvault'), ['run', 'files', '--quiet', '-c', join(dir, 'etc', 'config.yml')], { reject: false });
+      assert.match(
+        await readFile(join('/etc/cron.d', cronFile), 'utf8'),
+        new RegExp(` root ${join(dir, 'bin')}/cronvault run files --quiet -c `),
+      );
+      const run = await execa(
+        join(dir, 'bin', 'cronvault'),
+        ['run', 'files', '--quiet', '-c', join(dir, 'etc', 'config.yml')],
+        { reject: false },
+      );
       assert.equal(run.exitCode, 0, String(run.stderr));
     } finally {
       await rm(join('/etc/cron.d', cronFile), { force: true });

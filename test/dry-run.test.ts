@@ -1,14 +1,15 @@
 // `cronvault run --dry-run` says what a run would do (the engine's argv, restic's own dry-run
 // summary, the snapshots retention would remove) and changes nothing at all: no metrics, no
 // state, no history, no lock left behind, not one byte of the repository.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { makeTempDir, projectRoot, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, type TestRepository } from './support/restic.ts';
 
@@ -29,7 +30,10 @@ const fingerprint = async (dir: string): Promise<Record<string, string>> => {
       if (entry.isDirectory()) {
         out[`${key}/`] = 'dir';
         await walk(full);
-      } else out[key] = `${(await stat(full)).size}:${createHash('sha256').update(await readFile(full)).digest('hex')}`;
+      } else
+        out[key] = `${(await stat(full)).size}:${createHash('sha256')
+          .update(await readFile(full))
+          .digest('hex')}`;
     }
   };
   await walk(dir);
@@ -44,7 +48,11 @@ describe('cronvault run --dry-run', () => {
   const watched = () => ({ state: join(tmp.dir, 'state'), text: join(tmp.dir, 'text'), repo: repo.repository });
   const snapshot = async (): Promise<Record<string, Record<string, string>>> => {
     const dirs = watched();
-    return { state: await fingerprint(dirs.state), text: await fingerprint(dirs.text), repo: await fingerprint(dirs.repo) };
+    return {
+      state: await fingerprint(dirs.state),
+      text: await fingerprint(dirs.text),
+      repo: await fingerprint(dirs.repo),
+    };
   };
 
   before(async () => {
@@ -76,7 +84,11 @@ describe('cronvault run --dry-run', () => {
     // Three more of the job's snapshots on one day two days ago (same host, tag and path).
     for (const time of ['10:00:00', '12:00:00', '14:00:00']) {
       const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
-      await execa('restic', ['backup', '--quiet', '--host', hostname(), '--tag', 'cronvault:alpha', '--time', `${day} ${time}`, '--', data], { env: repo.env });
+      await execa(
+        'restic',
+        ['backup', '--quiet', '--host', hostname(), '--tag', 'cronvault:alpha', '--time', `${day} ${time}`, '--', data],
+        { env: repo.env },
+      );
     }
     await writeFile(join(data, 'b.txt'), 'new since the last backup\n');
   });
@@ -84,14 +96,23 @@ describe('cronvault run --dry-run', () => {
 
   it('says what would be added and removed, and leaves metrics, state, history and the repository byte for byte unchanged', async () => {
     const beforeRun = await snapshot();
-    assert.ok(Object.keys(beforeRun.state!).some((f) => f.includes('history')), 'the real run wrote a history');
+    assert.ok(
+      Object.keys(beforeRun.state!).some((f) => f.includes('history')),
+      'the real run wrote a history',
+    );
     assert.ok(Object.keys(beforeRun.text!).length > 0, 'the real run wrote metrics');
     const snapshotsBefore = await listSnapshots(repo);
     const result = await runCronvault(['run', 'alpha', '--dry-run', '-c', config]);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stdout, /would run: {3}restic backup --json --host \S+ --tag cronvault:alpha -- /);
-    assert.match(result.stdout, /backup: {6}would add 1 new file, \d+ changed, [\d.]+ \S+ added to the repository \(of 2 files/);
-    const oldest = snapshotsBefore.filter((s) => s.time.includes('T10:') || s.time.includes('T12:')).map((s) => s.short_id).sort();
+    assert.match(
+      result.stdout,
+      /backup: {6}would add 1 new file, \d+ changed, [\d.]+ \S+ added to the repository \(of 2 files/,
+    );
+    const oldest = snapshotsBefore
+      .filter((s) => s.time.includes('T10:') || s.time.includes('T12:'))
+      .map((s) => s.short_id)
+      .sort();
     const removed = /would remove 2 snapshots \(([0-9a-f]{8}), ([0-9a-f]{8})\), keep 2/.exec(result.stdout);
     assert.ok(removed, result.stdout);
     assert.deepEqual([removed[1], removed[2]].sort(), oldest, 'the older two of that day go, as in a real run');
@@ -103,10 +124,24 @@ describe('cronvault run --dry-run', () => {
     const beforeRun = await snapshot();
     const fake = join(tmp.dir, 'fake-duplicati');
     await mkdir(fake, { recursive: true });
-    const result = await runCronvault(['run', '--all', '--dry-run', '--json', '-c', config], { env: { FAKE_DUPLICATI_STATE: fake } });
+    const result = await runCronvault(['run', '--all', '--dry-run', '--json', '-c', config], {
+      env: { FAKE_DUPLICATI_STATE: fake },
+    });
     assert.equal(result.exitCode, 0, result.stderr);
-    const plan = JSON.parse(result.stdout) as { dryRun: boolean; jobs: { job: string; command: string[]; repository: string; backup: { asked: boolean; stats?: { filesNew?: number } }; retention: { wouldRemove: string[] } | null }[] };
-    assert.deepEqual(plan.jobs.map((j) => j.job), ['alpha', 'files']);
+    const plan = JSON.parse(result.stdout) as {
+      dryRun: boolean;
+      jobs: {
+        job: string;
+        command: string[];
+        repository: string;
+        backup: { asked: boolean; stats?: { filesNew?: number } };
+        retention: { wouldRemove: string[] } | null;
+      }[];
+    };
+    assert.deepEqual(
+      plan.jobs.map((j) => j.job),
+      ['alpha', 'files'],
+    );
     assert.equal(plan.jobs[0]!.backup.stats?.filesNew, 1);
     assert.equal(plan.jobs[0]!.retention?.wouldRemove.length, 2);
     const files = plan.jobs[1]!;
@@ -120,10 +155,27 @@ describe('cronvault run --dry-run', () => {
     assert.deepEqual(await readdir(fake), []);
   });
 
-  it('a --path job\'s dry run creates neither its state dir nor its textfile dir', async () => {
+  it("a --path job's dry run creates neither its state dir nor its textfile dir", async () => {
     const state = join(tmp.dir, 'flag-state');
     const text = join(tmp.dir, 'flag-text');
-    const result = await runCronvault(['run', '--dry-run', '--path', data, '--engine', 'restic', '--repository', repo.repository, '--password-file', repo.passwordFile, '--retention', 'none', '--state-dir', state, '--textfile-dir', text]);
+    const result = await runCronvault([
+      'run',
+      '--dry-run',
+      '--path',
+      data,
+      '--engine',
+      'restic',
+      '--repository',
+      repo.repository,
+      '--password-file',
+      repo.passwordFile,
+      '--retention',
+      'none',
+      '--state-dir',
+      state,
+      '--textfile-dir',
+      text,
+    ]);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stdout, /would add/);
     assert.deepEqual(await fingerprint(state), {});
@@ -140,7 +192,18 @@ describe('cronvault run --dry-run', () => {
   it('a backup that would fail makes the dry run exit 1 and says why, still changing nothing', async () => {
     const wrong = join(tmp.dir, 'wrong.pass');
     await writeFile(wrong, 'not the password\n', { mode: 0o600 });
-    const bad = await writeTestConfig(tmp.dir, ['jobs:', '  alpha:', `    path: ${data}`, `    repository: ${repo.repository}`, `    password_file: ${wrong}`, '    retention: "1W:1D"'], 'bad.yml');
+    const bad = await writeTestConfig(
+      tmp.dir,
+      [
+        'jobs:',
+        '  alpha:',
+        `    path: ${data}`,
+        `    repository: ${repo.repository}`,
+        `    password_file: ${wrong}`,
+        '    retention: "1W:1D"',
+      ],
+      'bad.yml',
+    );
     const beforeRun = await snapshot();
     const result = await runCronvault(['run', 'alpha', '--dry-run', '-c', bad]);
     assert.equal(result.exitCode, 1, result.stderr);

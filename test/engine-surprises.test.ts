@@ -1,10 +1,11 @@
 // Engines that do not behave: a summary with wrongly typed or impossible fields, garbage instead
 // of JSON, no output at all, exit codes restic does not define. Each is a small `binary:`
 // wrapper around the real restic (test/fixtures/bin/restic-*), run by the shipped bundle.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { createRepository, listSnapshots, metricValue, readJobProm, type TestRepository } from './support/restic.ts';
@@ -37,21 +38,27 @@ describe('engine surprises', () => {
     runs += 1;
     const dirs = { state: join(tmp.dir, `state${runs}`), text: join(tmp.dir, `text${runs}`) };
     const config = join(tmp.dir, `config${runs}.yml`);
-    await writeFile(config, [
-      `state_dir: ${dirs.state}`,
-      `metrics: { textfile_dir: ${dirs.text} }`,
-      'jobs:',
-      '  data:',
-      `    path: ${source}`,
-      `    repository: ${repo.repository}`,
-      `    password_file: ${repo.passwordFile}`,
-      `    binary: ${wrapper(binary)}`,
-      '    retention: none',
-      `    retry: { attempts: ${attempts}, min_delay: 10ms, max_delay: 20ms }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `state_dir: ${dirs.state}`,
+        `metrics: { textfile_dir: ${dirs.text} }`,
+        'jobs:',
+        '  data:',
+        `    path: ${source}`,
+        `    repository: ${repo.repository}`,
+        `    password_file: ${repo.passwordFile}`,
+        `    binary: ${wrapper(binary)}`,
+        '    retention: none',
+        `    retry: { attempts: ${attempts}, min_delay: 10ms, max_delay: 20ms }`,
+        '',
+      ].join('\n'),
+    );
     const result = await runCronvault(['run', 'data', '--config', config]);
-    const history = (await readFile(join(dirs.state, 'history', 'data.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const history = (await readFile(join(dirs.state, 'history', 'data.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     return { exitCode: result.exitCode, stderr: result.stderr, prom: await readJobProm(dirs.text), history, dirs };
   };
 
@@ -64,7 +71,10 @@ describe('engine surprises', () => {
     const before = (await listSnapshots(repo)).length;
     const run = await runWith('restic-corrupt-summary');
     assert.equal(run.exitCode, 0, run.stderr);
-    assert.match(run.stderr, /restic's backup summary is malformed \(files_new is string "lots", not a count; files_changed is null, not a count\)/);
+    assert.match(
+      run.stderr,
+      /restic's backup summary is malformed \(files_new is string "lots", not a count; files_changed is null, not a count\)/,
+    );
     assert.doesNotMatch(run.stderr, /lots new|null changed|could not write metrics/);
     assert.equal(metricValue(run.prom, 'backup_running'), 0, 'the final metrics write succeeded');
     assert.equal(metricValue(run.prom, 'backup_last_run_success'), 1);
@@ -84,7 +94,10 @@ describe('engine surprises', () => {
   it('negative, infinite and non-hex summary values never become stats', async () => {
     const run = await runWith('restic-impossible-summary');
     assert.equal(run.exitCode, 0, run.stderr);
-    assert.match(run.stderr, /total_bytes_processed is number Infinity, not a count; data_added is number -5, not a count; snapshot_id is string "\.\.\/\.\.\/etc", not a snapshot id/);
+    assert.match(
+      run.stderr,
+      /total_bytes_processed is number Infinity, not a count; data_added is number -5, not a count; snapshot_id is string "\.\.\/\.\.\/etc", not a snapshot id/,
+    );
     assert.equal(metricValue(run.prom, 'backup_last_added_bytes'), undefined);
     assert.equal(metricValue(run.prom, 'backup_last_processed_bytes'), undefined);
     assert.equal(metricValue(run.prom, 'backup_running'), 0);
@@ -96,7 +109,10 @@ describe('engine surprises', () => {
   it('garbage instead of JSON, with exit 0, is a failed run that quotes the garbage and is not retried', async () => {
     const run = await runWith('restic-garbage-output');
     assert.equal(run.exitCode, 1, run.stderr);
-    assert.match(run.stderr, /backup failed after 1 attempt .*restic exited 0 but printed "<html><body><h1>502 Bad Gateway<\/h1><\/body><\/html>" instead of its JSON and no backup summary, so the snapshot cannot be confirmed/);
+    assert.match(
+      run.stderr,
+      /backup failed after 1 attempt .*restic exited 0 but printed "<html><body><h1>502 Bad Gateway<\/h1><\/body><\/html>" instead of its JSON and no backup summary, so the snapshot cannot be confirmed/,
+    );
     assert.equal(metricValue(run.prom, 'backup_last_run_success'), 0);
     assert.equal(metricValue(run.prom, 'backup_last_run_attempts'), 1);
     assert.equal(metricValue(run.prom, 'backup_last_success_timestamp_seconds'), 0);
@@ -123,11 +139,14 @@ describe('engine surprises', () => {
     assert.equal((await listSnapshots(repo)).length, before + 1, 'exactly one snapshot, no duplicate');
   });
 
-  it('an unknown exit code without a summary is a failure, retried, with restic\'s last line', async () => {
+  it("an unknown exit code without a summary is a failure, retried, with restic's last line", async () => {
     const before = (await listSnapshots(repo)).length;
     const run = await runWith('restic-exit-42', 2);
     assert.equal(run.exitCode, 1, run.stderr);
-    assert.match(run.stderr, /backup failed after 2 attempts .*restic exited with unknown exit code 42, treated as failure: something unheard of happened/);
+    assert.match(
+      run.stderr,
+      /backup failed after 2 attempts .*restic exited with unknown exit code 42, treated as failure: something unheard of happened/,
+    );
     assert.equal(metricValue(run.prom, 'backup_last_run_success'), 0);
     assert.equal(metricValue(run.prom, 'backup_last_exit_code'), 42);
     assert.equal((await listSnapshots(repo)).length, before);

@@ -2,19 +2,23 @@
 // cronvault records itself (src/exit-meaning.ts) and one for its process exit codes
 // (src/errors.ts). The alert rules and the docs say the same codes in words; these tests make
 // a change to a table fail until the rules and docs follow.
-import { describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describe, it } from 'node:test';
 import { EXIT_CODES as DUPLICATI } from '../src/backends/duplicati.ts';
-import { EXIT_CODES as RESTIC, classifyResticFailure } from '../src/backends/restic.ts';
+import { classifyResticFailure, EXIT_CODES as RESTIC } from '../src/backends/restic.ts';
 import { EXIT, RECORDED_EXIT } from '../src/errors.ts';
 import { CRONVAULT_EXIT_CODES, type ExitMeaning } from '../src/exit-meaning.ts';
 import { projectRoot } from './support/cli.ts';
 
 const read = (file: string): Promise<string> => readFile(join(projectRoot, file), 'utf8');
 const alertWords = (entry: ExitMeaning): string => entry.alert ?? entry.meaning;
-const codes = (table: Record<number, unknown>): number[] => Object.keys(table).map(Number).sort((a, b) => a - b);
+const codes = (table: Record<number, unknown>): number[] =>
+  Object.keys(table)
+    .map(Number)
+    .sort((a, b) => a - b);
 const noBackticks = (text: string): string => text.replaceAll('`', '');
 
 /** Codes an engine's table counts as a failed run: these are the ones BackupFailed names. */
@@ -25,7 +29,12 @@ const failing = {
 
 /** `{ code: words }` from the `eq $code "N" }} (WORDS)` branches of one part of the macro. */
 const branchWords = (text: string, prefix = ''): Record<number, string> =>
-  Object.fromEntries([...text.matchAll(/eq \$code "(-?\d+)" \}\} \(([^\n]*?)\)(?:\{\{|\n|$)/g)].map(([, code, words]) => [Number(code), words!.replace(prefix, '')]));
+  Object.fromEntries(
+    [...text.matchAll(/eq \$code "(-?\d+)" \}\} \(([^\n]*?)\)(?:\{\{|\n|$)/g)].map(([, code, words]) => [
+      Number(code),
+      words!.replace(prefix, ''),
+    ]),
+  );
 
 describe('exit-code tables', async () => {
   const rules = await read('prometheus/rules.yml.j2');
@@ -39,7 +48,11 @@ describe('exit-code tables', async () => {
   });
 
   it("the rules say cronvault's own codes with the words of CRONVAULT_EXIT_CODES", () => {
-    const expected = Object.fromEntries(codes(CRONVAULT_EXIT_CODES).filter((c) => c !== RECORDED_EXIT.engineNeverStarted).map((c) => [c, alertWords(CRONVAULT_EXIT_CODES[c]!)]));
+    const expected = Object.fromEntries(
+      codes(CRONVAULT_EXIT_CODES)
+        .filter((c) => c !== RECORDED_EXIT.engineNeverStarted)
+        .map((c) => [c, alertWords(CRONVAULT_EXIT_CODES[c]!)]),
+    );
     const { [RECORDED_EXIT.engineNeverStarted]: _argument, ...named } = branchWords(ownPart);
     assert.deepEqual(named, expected);
     // -1 reads differently per alert (engine never started / retention refused), so the macro takes it as an argument.
@@ -51,24 +64,35 @@ describe('exit-code tables', async () => {
     const named = branchWords(part, `${engine}: `);
     // cronvault's own branch comes first, so the engine's 130 is never reached.
     const expected = failing[engine].filter((c) => CRONVAULT_EXIT_CODES[c] === undefined);
-    for (const code of expected) assert.ok(code in named, `rules: ${engine} exit ${code} (${table[code]!.meaning}) has no words`);
+    for (const code of expected)
+      assert.ok(code in named, `rules: ${engine} exit ${code} (${table[code]!.meaning}) has no words`);
     for (const [code, words] of Object.entries(named)) {
       assert.ok(table[Number(code)], `rules: ${engine} exit ${code} is not in the table`);
       assert.equal(words, alertWords(table[Number(code)]!), `rules: ${engine} exit ${code}`);
     }
   };
 
-  it("the rules name every failing restic code with the restic table's words", () => assertEngineBranch(resticPart, 'restic', RESTIC));
+  it("the rules name every failing restic code with the restic table's words", () =>
+    assertEngineBranch(resticPart, 'restic', RESTIC));
 
-  it("the rules name every failing duplicati code with the duplicati table's words", () => assertEngineBranch(duplicatiPart, 'duplicati', DUPLICATI));
+  it("the rules name every failing duplicati code with the duplicati table's words", () =>
+    assertEngineBranch(duplicatiPart, 'duplicati', DUPLICATI));
 
   it("the runbook's table of cronvault's own codes lists exactly those codes, in their words", async () => {
     const runbook = await read('docs/runbook.md');
-    const rows = [...runbook.matchAll(/^\| both \| (-?\d+) \| ([^|]+) \|/gm)].map(([, code, text]) => [Number(code), noBackticks(text!.trim())] as const);
-    assert.deepEqual(rows.map(([code]) => code).sort((a, b) => a - b), codes(CRONVAULT_EXIT_CODES));
+    const rows = [...runbook.matchAll(/^\| both \| (-?\d+) \| ([^|]+) \|/gm)].map(
+      ([, code, text]) => [Number(code), noBackticks(text!.trim())] as const,
+    );
+    assert.deepEqual(
+      rows.map(([code]) => code).sort((a, b) => a - b),
+      codes(CRONVAULT_EXIT_CODES),
+    );
     for (const [code, text] of rows) {
       const entry = CRONVAULT_EXIT_CODES[code]!;
-      assert.ok(text.startsWith(entry.meaning) || text.startsWith(alertWords(entry)), `runbook: ${code} "${text}" does not start with "${entry.meaning}" or "${alertWords(entry)}"`);
+      assert.ok(
+        text.startsWith(entry.meaning) || text.startsWith(alertWords(entry)),
+        `runbook: ${code} "${text}" does not start with "${entry.meaning}" or "${alertWords(entry)}"`,
+      );
     }
   });
 
@@ -80,13 +104,20 @@ describe('exit-code tables', async () => {
     for (const [whole, engine, list, words] of mentions) {
       const table: Record<number, ExitMeaning> = engine === 'restic' ? RESTIC : DUPLICATI;
       for (const code of [...list!.matchAll(/`(\d+)`/g)].map((m) => Number(m[1]))) {
-        assert.ok(failing[engine as 'restic' | 'duplicati'].includes(code), `runbook "${whole}": ${engine} ${code} is not a failing code in its table`);
-        if (words) assert.ok(table[code]!.meaning.includes(words), `runbook "${whole}": "${words}" is not in "${table[code]!.meaning}"`);
+        assert.ok(
+          failing[engine as 'restic' | 'duplicati'].includes(code),
+          `runbook "${whole}": ${engine} ${code} is not a failing code in its table`,
+        );
+        if (words)
+          assert.ok(
+            table[code]!.meaning.includes(words),
+            `runbook "${whole}": "${words}" is not in "${table[code]!.meaning}"`,
+          );
       }
     }
   });
 
-  it('docs/metrics.md and the README list the codes that count as success per engine, and cronvault\'s own codes', async () => {
+  it("docs/metrics.md and the README list the codes that count as success per engine, and cronvault's own codes", async () => {
     // Exit 0 goes without saying; the docs name the non-zero codes that are not failures.
     const successes = {
       restic: codes(RESTIC).filter((c) => c !== 0 && !failing.restic.includes(c)),
@@ -94,7 +125,10 @@ describe('exit-code tables', async () => {
     };
     const metrics = await read('docs/metrics.md');
     const readme = await read('README.md');
-    for (const [file, text] of [['docs/metrics.md', metrics], ['README.md', readme]] as const) {
+    for (const [file, text] of [
+      ['docs/metrics.md', metrics],
+      ['README.md', readme],
+    ] as const) {
       const claims = [...text.matchAll(/(Duplicati|restic)(?:'s)? (\d+(?: and \d+)*) (?:are successes|is a warning)/g)];
       assert.ok(claims.length >= 2, `${file}: no "Duplicati 1 and 2 are successes" sentence found`);
       for (const [whole, engine, list] of claims) {
@@ -103,35 +137,64 @@ describe('exit-code tables', async () => {
       }
     }
     const own = /cronvault's own: (.*)\|/.exec(metrics)?.[1] ?? '';
-    assert.deepEqual([...own.matchAll(/`(-?\d+)`/g)].map((m) => Number(m[1])).sort((a, b) => a - b), codes(CRONVAULT_EXIT_CODES));
+    assert.deepEqual(
+      [...own.matchAll(/`(-?\d+)`/g)].map((m) => Number(m[1])).sort((a, b) => a - b),
+      codes(CRONVAULT_EXIT_CODES),
+    );
   });
 
   it("the README's exit-code table lists exactly cronvault's process exit codes (EXIT)", async () => {
     const readme = await read('README.md');
-    const listed = [...readme.matchAll(/^\| (\d+(?: \/ \d+)*) \| /gm)].flatMap(([, list]) => list!.split(' / ').map(Number));
-    assert.deepEqual(listed.sort((a, b) => a - b), [...new Set(Object.values(EXIT))].sort((a, b) => a - b));
+    const listed = [...readme.matchAll(/^\| (\d+(?: \/ \d+)*) \| /gm)].flatMap(([, list]) =>
+      list!.split(' / ').map(Number),
+    );
+    assert.deepEqual(
+      listed.sort((a, b) => a - b),
+      [...new Set(Object.values(EXIT))].sort((a, b) => a - b),
+    );
   });
 
   it("docs/engines.md's restic table is restic's EXIT_CODES, meaning and version for each code", async () => {
     const engines = await read('docs/engines.md');
     const section = /## restic\n([\s\S]*?)\n## Duplicati/.exec(engines)?.[1] ?? '';
-    const rows = [...section.matchAll(/^\| (\d+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, code, meaning, since]) => [Number(code), meaning!.trim(), since!.trim()]);
-    assert.deepEqual(rows, codes(RESTIC).map((c) => [c, RESTIC[c]!.meaning, RESTIC[c]!.since]));
+    const rows = [...section.matchAll(/^\| (\d+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, code, meaning, since]) => [
+      Number(code),
+      meaning!.trim(),
+      since!.trim(),
+    ]);
+    assert.deepEqual(
+      rows,
+      codes(RESTIC).map((c) => [c, RESTIC[c]!.meaning, RESTIC[c]!.since]),
+    );
   });
 
   it("docs/engines.md's duplicati table is duplicati's EXIT_CODES, meaning and kind for each code", async () => {
     const engines = await read('docs/engines.md');
     const section = /## Duplicati[^\n]*\n([\s\S]*)$/.exec(engines)?.[1] ?? '';
-    const rows = [...section.matchAll(/^\| (\d+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, code, meaning, kind]) => [Number(code), meaning!.trim(), kind!.trim()]);
-    assert.deepEqual(rows, codes(DUPLICATI).map((c) => [c, DUPLICATI[c]!.meaning, DUPLICATI[c]!.kind]));
+    const rows = [...section.matchAll(/^\| (\d+) \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, code, meaning, kind]) => [
+      Number(code),
+      meaning!.trim(),
+      kind!.trim(),
+    ]);
+    assert.deepEqual(
+      rows,
+      codes(DUPLICATI).map((c) => [c, DUPLICATI[c]!.meaning, DUPLICATI[c]!.kind]),
+    );
   });
 
   it('classification follows the restic table: a code that proves its cause ignores stderr', () => {
     for (const code of codes(RESTIC)) {
       if (code === 1) continue;
-      assert.deepEqual(classifyResticFailure(code, 'Fatal: wrong password or no key found'), classifyResticFailure(code, ''), `restic exit ${code}`);
+      assert.deepEqual(
+        classifyResticFailure(code, 'Fatal: wrong password or no key found'),
+        classifyResticFailure(code, ''),
+        `restic exit ${code}`,
+      );
     }
     // Exit 1 is read from stderr, as restic 0.14 reports nearly everything with it.
-    assert.notEqual(classifyResticFailure(1, 'Fatal: wrong password or no key found').kind, classifyResticFailure(1, 'unable to create lock in backend: repository is already locked').kind);
+    assert.notEqual(
+      classifyResticFailure(1, 'Fatal: wrong password or no key found').kind,
+      classifyResticFailure(1, 'unable to create lock in backend: repository is already locked').kind,
+    );
   });
 });

@@ -14,14 +14,22 @@
 //     so the alerts panel is checked against alerts that lack `instance` or `backup`.
 // Needs root (the warnings run drops to nobody with setpriv), restic, prometheus, promtool and
 // prometheus-node-exporter: `make deps-test` installs them.
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { access, chmod, chown, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { access, chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
-import { cronvaultBin, makeTempDir, projectRoot, runCronvault, runCronvaultAsNobody, type CliResult } from './support/cli.ts';
+import {
+  type CliResult,
+  cronvaultBin,
+  makeTempDir,
+  projectRoot,
+  runCronvault,
+  runCronvaultAsNobody,
+} from './support/cli.ts';
 import { queryPrometheus, startNodeExporter, startPrometheus, waitFor } from './support/services.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -87,10 +95,14 @@ interface DashboardQuery {
 /** Every PromQL expression of the dashboard: panel targets, then query variables. */
 const panelQueries = (dashboard: Dashboard): DashboardQuery[] =>
   allPanels(dashboard.panels).flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ where: `panel ${panel.id} "${panel.title}" target ${target.refId}`, expr: target.expr ?? '' })),
+    (panel.targets ?? []).map((target) => ({
+      where: `panel ${panel.id} "${panel.title}" target ${target.refId}`,
+      expr: target.expr ?? '',
+    })),
   );
 
-const variableQuery = (variable: Variable): string => (typeof variable.query === 'string' ? variable.query : variable.query?.query ?? '');
+const variableQuery = (variable: Variable): string =>
+  typeof variable.query === 'string' ? variable.query : (variable.query?.query ?? '');
 
 /**
  * Grafana's interpolation: "All" (allValue `.+`) unless a value is given. A single selected value
@@ -124,16 +136,41 @@ const documentedMetrics = async (): Promise<Set<string>> => {
 };
 
 const PROMQL_WORDS = new Set([
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset',
-  'count', 'sum', 'max', 'min', 'avg', 'time', 'vector', 'label_values', 'ALERTS', 'inf', 'nan', 'clamp_min',
-  'topk', 'label_replace',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'count',
+  'sum',
+  'max',
+  'min',
+  'avg',
+  'time',
+  'vector',
+  'label_values',
+  'ALERTS',
+  'inf',
+  'nan',
+  'clamp_min',
+  'topk',
+  'label_replace',
 ]);
 
 /** Metric names in an expression: identifiers that are neither labels, keywords nor functions. */
 const metricNames = (expr: string): string[] => {
   const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   const withoutMatchers = withoutStrings.replace(/\{[^}]*\}/g, '{}');
-  const withoutGroupings = withoutMatchers.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '$1');
+  const withoutGroupings = withoutMatchers.replace(
+    /\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g,
+    '$1',
+  );
   return [...withoutGroupings.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)]
     .map((match) => match[0])
     .filter((word) => !PROMQL_WORDS.has(word) && !/^\d/.test(word));
@@ -144,10 +181,18 @@ const labelNames = (expr: string): string[] => {
   const names: string[] = [];
   const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   for (const [, body] of withoutStrings.matchAll(/\{([^}]*)\}/g)) {
-    for (const [, name] of (body ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g)) names.push(name as string);
+    for (const [, name] of (body ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g))
+      names.push(name as string);
   }
-  for (const [, list] of withoutStrings.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)) {
-    names.push(...(list ?? '').split(',').map((name) => name.trim()).filter(Boolean));
+  for (const [, list] of withoutStrings.matchAll(
+    /\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g,
+  )) {
+    names.push(
+      ...(list ?? '')
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    );
   }
   const labelValues = /^label_values\((?:.+,\s*)?([A-Za-z_][A-Za-z0-9_]*)\)\s*$/s.exec(expr);
   if (labelValues) names.push(labelValues[1] as string);
@@ -170,7 +215,8 @@ describe('grafana dashboard JSON', () => {
     const dashboard = await loadDashboard();
     const panels = allPanels(dashboard.panels);
     const ids = panels.map((panel) => panel.id);
-    for (const id of ids) assert.ok(Number.isInteger(id) && (id as number) > 0, `panel id ${id} is not a positive integer`);
+    for (const id of ids)
+      assert.ok(Number.isInteger(id) && (id as number) > 0, `panel id ${id} is not a positive integer`);
     assert.equal(new Set(ids).size, ids.length, `duplicate panel ids: ${ids.join(',')}`);
     for (const panel of panels) {
       const name = `panel ${panel.id} "${panel.title}"`;
@@ -195,7 +241,10 @@ describe('grafana dashboard JSON', () => {
     assert.equal(datasource?.type, 'datasource');
     assert.equal((datasource as { query?: unknown } | undefined)?.query, 'prometheus');
     // job is Prometheus' scrape job; backup is cronvault's job. Each narrows the ones after it.
-    assert.deepEqual(dashboard.templating.list.map((v) => v.name), ['datasource', 'job', 'instance', 'backup']);
+    assert.deepEqual(
+      dashboard.templating.list.map((v) => v.name),
+      ['datasource', 'job', 'instance', 'backup'],
+    );
     for (const name of ['job', 'instance', 'backup']) {
       const variable = byName.get(name);
       assert.ok(variable, `variable ${name} missing`);
@@ -204,7 +253,10 @@ describe('grafana dashboard JSON', () => {
       assert.equal(variable.includeAll, true, `${name}: All`);
       assert.equal(variable.multi, true, `${name}: multi`);
       assert.equal(variable.allValue, '.+', `${name}: All must be a regex that matches every value`);
-      assert.match(variableQuery(variable), new RegExp(`^label_values\\(backup_last_run_start_timestamp_seconds.*, ${name}\\)$`));
+      assert.match(
+        variableQuery(variable),
+        new RegExp(`^label_values\\(backup_last_run_start_timestamp_seconds.*, ${name}\\)$`),
+      );
     }
   });
 
@@ -214,12 +266,17 @@ describe('grafana dashboard JSON', () => {
     assert.ok(documented.has('backup_last_run_success'), 'docs/metrics.md could not be parsed');
     const queries = [
       ...panelQueries(dashboard),
-      ...dashboard.templating.list.filter((v) => v.type === 'query').map((v) => ({ where: `variable ${v.name}`, expr: variableQuery(v) })),
+      ...dashboard.templating.list
+        .filter((v) => v.type === 'query')
+        .map((v) => ({ where: `variable ${v.name}`, expr: variableQuery(v) })),
     ];
     for (const { where, expr } of queries) {
       const usesAlerts = /\bALERTS\b/.test(expr);
       for (const metric of metricNames(expr.replace(/^label_values\((.*),\s*\w+\)$/s, '$1'))) {
-        assert.ok(documented.has(metric), `${where}: ${metric} is not in docs/metrics.md (a recording rule or a typo?)`);
+        assert.ok(
+          documented.has(metric),
+          `${where}: ${metric} is not in docs/metrics.md (a recording rule or a typo?)`,
+        );
       }
       for (const label of labelNames(expr)) {
         assert.ok(
@@ -233,9 +290,10 @@ describe('grafana dashboard JSON', () => {
       const selectors = [...expr.matchAll(/\b((?:backup|cronvault)_[a-z_]+|ALERTS)\b(\{[^}]*\})?/g)];
       assert.ok(selectors.length > 0, `${where}: no cronvault metric`);
       for (const [selector, name, matchers] of selectors) {
-        const filters = name === 'ALERTS'
-          ? ['job=~"$job|"', 'instance=~"$instance|"', 'backup=~"$backup|"']
-          : ['job=~"$job"', 'instance=~"$instance"', 'backup=~"$backup"'];
+        const filters =
+          name === 'ALERTS'
+            ? ['job=~"$job|"', 'instance=~"$instance|"', 'backup=~"$backup|"']
+            : ['job=~"$job"', 'instance=~"$instance"', 'backup=~"$backup"'];
         assert.ok(
           filters.every((filter) => matchers?.includes(filter)),
           `${where}: ${selector} is not filtered by ${filters.join(', ')}`,
@@ -254,12 +312,14 @@ describe('grafana dashboard JSON', () => {
         assert.equal(target.instant, true, `table ${table.title} target ${target.refId} instant`);
       }
     }
-    const fleet = tables.find((panel) => (panel.targets ?? []).length > 1) as Panel & { transformations?: { id: string }[] };
+    const fleet = tables.find((panel) => (panel.targets ?? []).length > 1) as Panel & {
+      transformations?: { id: string }[];
+    };
     assert.ok(fleet, 'no multi-query fleet table');
-    assert.deepEqual(
-      (fleet.transformations ?? []).map((transformation) => transformation.id).slice(0, 2),
-      ['merge', 'organize'],
-    );
+    assert.deepEqual((fleet.transformations ?? []).map((transformation) => transformation.id).slice(0, 2), [
+      'merge',
+      'organize',
+    ]);
   });
 });
 
@@ -286,14 +346,22 @@ const lintExclusions = async (): Promise<Map<string, Set<string>>> => {
 };
 
 /** The vector selectors of an expression: their matchers, `undefined` for a bare metric name. */
-const selectorsOf = (expr: string): { selector: string; matchers?: { name: string; op: string; value: string }[] }[] => {
+const selectorsOf = (
+  expr: string,
+): { selector: string; matchers?: { name: string; op: string; value: string }[] }[] => {
   const withMatchers = [...expr.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)?\{([^}]*)\}/g)].map(([selector, , body]) => ({
     selector,
-    matchers: [...(body ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(([, name, op, value]) => ({
-      name: name as string, op: op as string, value: value as string,
-    })),
+    matchers: [...(body ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(
+      ([, name, op, value]) => ({
+        name: name as string,
+        op: op as string,
+        value: value as string,
+      }),
+    ),
   }));
-  const bare = metricNames(expr.replace(/([A-Za-z_:][A-Za-z0-9_:]*)?\{[^}]*\}/g, ' ')).map((selector) => ({ selector }));
+  const bare = metricNames(expr.replace(/([A-Za-z_:][A-Za-z0-9_:]*)?\{[^}]*\}/g, ' ')).map((selector) => ({
+    selector,
+  }));
   return [...withMatchers, ...bare];
 };
 
@@ -302,7 +370,10 @@ describe("grafana/dashboard-linter's rules", () => {
     test(`template-${name}-rule: a multi-select "${name}" query variable on $datasource, labelled ${name[0]!.toUpperCase()}${name.slice(1)}, allValue .+`, async () => {
       const variable = (await loadDashboard()).templating.list.find((v) => v.name === name);
       assert.ok(variable, `is missing the ${name} template`);
-      assert.ok(['$datasource', '${datasource}'].includes(variable.datasource?.uid ?? ''), `${name} template should use datasource '$datasource'`);
+      assert.ok(
+        ['$datasource', '${datasource}'].includes(variable.datasource?.uid ?? ''),
+        `${name} template should use datasource '$datasource'`,
+      );
       assert.equal(variable.type, 'query', `${name} template should be a Prometheus query`);
       assert.equal(variable.label, `${name[0]!.toUpperCase()}${name.slice(1)}`, `${name} template label`);
       assert.equal(variable.multi, true, `${name} template should be a multi select`);
@@ -317,8 +388,15 @@ describe("grafana/dashboard-linter's rules", () => {
         for (const target of panel.targets ?? []) {
           for (const { selector, matchers } of selectorsOf(target.expr ?? '')) {
             const matcher = matchers?.find((m) => m.name === name);
-            assert.ok(matcher, `panel "${panel.title}" target ${target.refId}: ${name} selector not found in ${selector}`);
-            assert.equal(`${matcher.op}"${matcher.value}"`, `=~"$${name}"`, `panel "${panel.title}" target ${target.refId}: ${selector}`);
+            assert.ok(
+              matcher,
+              `panel "${panel.title}" target ${target.refId}: ${name} selector not found in ${selector}`,
+            );
+            assert.equal(
+              `${matcher.op}"${matcher.value}"`,
+              `=~"$${name}"`,
+              `panel "${panel.title}" target ${target.refId}: ${selector}`,
+            );
             checked += 1;
           }
         }
@@ -336,9 +414,15 @@ describe("grafana/dashboard-linter's rules", () => {
   });
 
   test('panel-datasource-rule: every singlestat, graph, table and timeseries panel uses the templated datasource', async () => {
-    const panels = allPanels((await loadDashboard()).panels).filter((p) => ['singlestat', 'graph', 'table', 'timeseries'].includes(p.type ?? ''));
+    const panels = allPanels((await loadDashboard()).panels).filter((p) =>
+      ['singlestat', 'graph', 'table', 'timeseries'].includes(p.type ?? ''),
+    );
     assert.ok(panels.length >= 5);
-    for (const panel of panels) assert.ok(['$datasource', '${datasource}'].includes(panel.datasource?.uid ?? ''), `panel "${panel.title}" does not use a templated datasource`);
+    for (const panel of panels)
+      assert.ok(
+        ['$datasource', '${datasource}'].includes(panel.datasource?.uid ?? ''),
+        `panel "${panel.title}" does not use a templated datasource`,
+      );
   });
 
   test('uneditable-dashboard-rule: the dashboard is not editable (the JSON file is the source of truth)', async () => {
@@ -349,22 +433,42 @@ describe("grafana/dashboard-linter's rules", () => {
 describe('grafana dashboard links to the runbook', () => {
   test('a dashboard link to the runbook', async () => {
     const links = (await loadDashboard()).links ?? [];
-    assert.ok(links.some((link) => link.type === 'link' && link.url === RUNBOOK && /runbook/i.test(link.title ?? '')), JSON.stringify(links));
+    assert.ok(
+      links.some((link) => link.type === 'link' && link.url === RUNBOOK && /runbook/i.test(link.title ?? '')),
+      JSON.stringify(links),
+    );
   });
 
   test("the alert column links to the alert's section: every alert of the rules has its lower-case anchor", async () => {
-    const alerts = allPanels((await loadDashboard()).panels).find((p) => p.title === 'Firing backup alerts') as Panel & {
+    const alerts = allPanels((await loadDashboard()).panels).find(
+      (p) => p.title === 'Firing backup alerts',
+    ) as Panel & {
       fieldConfig?: { overrides?: { matcher: { options?: string }; properties: { id: string; value?: unknown }[] }[] };
     };
     assert.ok(alerts);
     const column = alerts.fieldConfig?.overrides?.find((o) => o.matcher.options === 'Alert');
     const links = column?.properties.find((p) => p.id === 'links')?.value as { url?: string }[] | undefined;
-    assert.deepEqual(links?.map((link) => link.url), [`${RUNBOOK}#\${__data.fields.anchor}`]);
+    assert.deepEqual(
+      links?.map((link) => link.url),
+      [`${RUNBOOK}#\${__data.fields.anchor}`],
+    );
     // Grafana has no lower-case formatter: the query adds each alert's anchor as a label.
     const expr = alerts.targets?.[0]?.expr ?? '';
-    const mapped = new Map([...expr.matchAll(/"anchor", "([a-z]+)", "alertname", "([A-Za-z]+)"/g)].map(([, anchor, alert]) => [alert, anchor]));
-    const rendered = await execa('/usr/bin/python3', [join(projectRoot, 'scripts', 'render-j2.py'), join(projectRoot, 'prometheus', 'rules.yml.j2')]);
-    const names = new Set((parseYaml(rendered.stdout) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.alert)));
+    const mapped = new Map(
+      [...expr.matchAll(/"anchor", "([a-z]+)", "alertname", "([A-Za-z]+)"/g)].map(([, anchor, alert]) => [
+        alert,
+        anchor,
+      ]),
+    );
+    const rendered = await execa('/usr/bin/python3', [
+      join(projectRoot, 'scripts', 'render-j2.py'),
+      join(projectRoot, 'prometheus', 'rules.yml.j2'),
+    ]);
+    const names = new Set(
+      (parseYaml(rendered.stdout) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) =>
+        g.rules.map((r) => r.alert),
+      ),
+    );
     const runbook = await readFile(join(projectRoot, 'docs', 'runbook.md'), 'utf8');
     const anchors = new Set([...runbook.matchAll(/^## (\S+)\s*$/gm)].map((match) => match[1]!.toLowerCase()));
     for (const name of names) {
@@ -385,7 +489,11 @@ interface PromSample {
 const NOBODY = 65534;
 const NOGROUP = 65534;
 
-const exists = async (path: string): Promise<boolean> => access(path, constants.F_OK).then(() => true, () => false);
+const exists = async (path: string): Promise<boolean> =>
+  access(path, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
 
 describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
   let tmp: { dir: string; cleanup: () => Promise<void> } | undefined;
@@ -416,7 +524,15 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     const repo = dir('repo');
     const password = dir('password');
     const wrongPassword = dir('wrong-password');
-    for (const d of [textfileDir, stateDir, dir('home'), dir('cache'), dir('data', 'ok'), dir('data', 'fail'), dir('data', 'warn')]) {
+    for (const d of [
+      textfileDir,
+      stateDir,
+      dir('home'),
+      dir('cache'),
+      dir('data', 'ok'),
+      dir('data', 'fail'),
+      dir('data', 'warn'),
+    ]) {
       await mkdir(d, { recursive: true, mode: 0o755 });
     }
     paths.ok = dir('data', 'ok');
@@ -439,12 +555,31 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     assert.equal(init.exitCode, 0, `restic init failed: ${init.stderr}`);
 
     const runArgs = (path: string, passwordFile: string, ...more: string[]) => [
-      'run', '--path', path, '--engine', 'restic', '--repository', repo, '--password-file', passwordFile,
-      '--textfile-dir', textfileDir, '--state-dir', stateDir, '--retry-attempts', '1', '--retention', 'none', ...more,
+      'run',
+      '--path',
+      path,
+      '--engine',
+      'restic',
+      '--repository',
+      repo,
+      '--password-file',
+      passwordFile,
+      '--textfile-dir',
+      textfileDir,
+      '--state-dir',
+      stateDir,
+      '--retry-attempts',
+      '1',
+      '--retention',
+      'none',
+      ...more,
     ];
     // 1. success (root), with retention so the snapshot series exist, and a schedule so
     //    backup_schedule_max_interval_seconds exists (the overdue queries use it when present)
-    results.ok = await runCronvault(runArgs(paths.ok, password, '--retention', '1W:1D', '--schedule', '*/5 * * * *'), { env, cwd: root });
+    results.ok = await runCronvault(runArgs(paths.ok, password, '--retention', '1W:1D', '--schedule', '*/5 * * * *'), {
+      env,
+      cwd: root,
+    });
     // 2. failure: wrong password
     results.fail = await runCronvault(runArgs(paths.fail, wrongPassword), { env, cwd: root });
     // 3. success with warnings: as nobody, who cannot read unreadable.txt (root reads everything)
@@ -454,17 +589,30 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     for (const path of [paths.warn, join(paths.warn, 'readable.txt')]) await chown(path, NOBODY, NOGROUP);
     results.warn = await runCronvaultAsNobody(root, runArgs(paths.warn, password), { env });
 
-    const describeRun = (name: string) => `${name} run: exit ${results[name]?.exitCode}\nstdout: ${results[name]?.stdout}\nstderr: ${results[name]?.stderr}`;
+    const describeRun = (name: string) =>
+      `${name} run: exit ${results[name]?.exitCode}\nstdout: ${results[name]?.stdout}\nstderr: ${results[name]?.stderr}`;
     assert.equal(results.ok?.exitCode, 0, describeRun('ok'));
     assert.notEqual(results.fail?.exitCode, 0, describeRun('fail'));
     const files = await readdir(textfileDir);
-    assert.ok(files.filter((file) => /^cronvault_.+\.prom$/.test(file)).length >= 3, `textfiles: ${files.join(', ')}\n${describeRun('warn')}`);
+    assert.ok(
+      files.filter((file) => /^cronvault_.+\.prom$/.test(file)).length >= 3,
+      `textfiles: ${files.join(', ')}\n${describeRun('warn')}`,
+    );
 
     // The real alert rules, firing at once; a listed job that exists nowhere gives an alert
     // without `instance` (absent), the fixture's foreign malformed file one without `backup`.
     const vars = dir('rules-vars.yml');
-    await writeFile(vars, ['backup_alert_for: 0s', 'backup_alert_jobs:', '  - {host: ghost.example.org, job: ghost, max_age: 1s}', ''].join('\n'));
-    const rendered = await execa('/usr/bin/python3', [join(projectRoot, 'scripts', 'render-j2.py'), join(projectRoot, 'prometheus', 'rules.yml.j2'), vars]);
+    await writeFile(
+      vars,
+      ['backup_alert_for: 0s', 'backup_alert_jobs:', '  - {host: ghost.example.org, job: ghost, max_age: 1s}', ''].join(
+        '\n',
+      ),
+    );
+    const rendered = await execa('/usr/bin/python3', [
+      join(projectRoot, 'scripts', 'render-j2.py'),
+      join(projectRoot, 'prometheus', 'rules.yml.j2'),
+      vars,
+    ]);
     const rules = dir('rules.yml');
     await writeFile(rules, rendered.stdout);
     const check = await execa('promtool', ['check', 'rules', rules], { reject: false });
@@ -496,9 +644,12 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     // Declared jobs: the fixture's, plus one that never started.
     await writeFile(
       join(fixtureDir, 'cronvault_jobs.prom'),
-      [...['stale_unscheduled', 'stale_hourly', 'weekly', 'running_long', 'never_ran'].map(
-        (name) => `backup_job_info{backup="${name}",engine="restic",path="/fixture/${name}",schedule=""} 1`,
-      ), ''].join('\n'),
+      [
+        ...['stale_unscheduled', 'stale_hourly', 'weekly', 'running_long', 'never_ran'].map(
+          (name) => `backup_job_info{backup="${name}",engine="restic",path="/fixture/${name}",schedule=""} 1`,
+        ),
+        '',
+      ].join('\n'),
     );
     // Another tool's broken file: node_exporter reports node_textfile_scrape_error 1.
     await writeFile(join(fixtureDir, 'foreign.prom'), 'this is { not the text format\n');
@@ -518,17 +669,24 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     promUrl = prometheus.url;
 
     // Wait until the jobs are scraped and the alerts the tests look for fire.
-    await waitFor(async () => {
-      const series = await query('backup_last_run_success');
-      const alerts = await query('ALERTS{alertstate="firing"}');
-      const firing = (name: string, labels: Record<string, string>) =>
-        alerts.some((a) => a.metric.alertname === name && Object.entries(labels).every(([k, v]) => a.metric[k] === v));
-      return series.length >= 7 &&
-        firing('BackupFailed', { instance: realInstance }) &&
-        firing('BackupNotRun', { reason: 'absent', backup: 'ghost' }) &&
-        firing('BackupMetricsStale', { reason: 'scrape_error', instance: fixtureInstance }) &&
-        firing('BackupNotRun', { reason: 'max_age', backup: 'stale_unscheduled' });
-    }, { timeout: 30_000, message: 'fixture scraped and the alerts firing' });
+    await waitFor(
+      async () => {
+        const series = await query('backup_last_run_success');
+        const alerts = await query('ALERTS{alertstate="firing"}');
+        const firing = (name: string, labels: Record<string, string>) =>
+          alerts.some(
+            (a) => a.metric.alertname === name && Object.entries(labels).every(([k, v]) => a.metric[k] === v),
+          );
+        return (
+          series.length >= 7 &&
+          firing('BackupFailed', { instance: realInstance }) &&
+          firing('BackupNotRun', { reason: 'absent', backup: 'ghost' }) &&
+          firing('BackupMetricsStale', { reason: 'scrape_error', instance: fixtureInstance }) &&
+          firing('BackupNotRun', { reason: 'max_age', backup: 'stale_unscheduled' })
+        );
+      },
+      { timeout: 30_000, message: 'fixture scraped and the alerts firing' },
+    );
     const byPath = new Map(
       (await query(`backup_job_info{instance="${realInstance}"}`)).map((s) => [s.metric.path, s.metric.backup]),
     );
@@ -561,7 +719,9 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
       // Only the real runs' host: the data must come from what cronvault wrote, not the fixture.
       const promql = substitute(expr, { instance: realInstance });
       assert.doesNotMatch(promql, /\$/, `${where}: unresolved variable in ${promql}`);
-      const result = await query(promql).catch((error: unknown) => assert.fail(`${where}: ${String(error)}\n${promql}`));
+      const result = await query(promql).catch((error: unknown) =>
+        assert.fail(`${where}: ${String(error)}\n${promql}`),
+      );
       assert.ok(result.length > 0, `${where}: no data for\n${promql}`);
     }
   });
@@ -572,8 +732,13 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
       const match = /^label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\)\s*$/s.exec(variableQuery(variable));
       assert.ok(match, `variable ${variable.name}: expected label_values(<selector>, <label>)`);
       const [, selector, label] = match as unknown as [string, string, string];
-      const values = new Set((await query(substitute(selector, { instance: realInstance }))).map((sample) => sample.metric[label]));
-      assert.ok(values.size > 0 && !values.has(undefined as unknown as string), `variable ${variable.name}: ${[...values]}`);
+      const values = new Set(
+        (await query(substitute(selector, { instance: realInstance }))).map((sample) => sample.metric[label]),
+      );
+      assert.ok(
+        values.size > 0 && !values.has(undefined as unknown as string),
+        `variable ${variable.name}: ${[...values]}`,
+      );
       if (label === 'instance') {
         const all = new Set((await query(substitute(selector))).map((sample) => sample.metric[label]));
         assert.deepEqual([...all].sort(), [realInstance, fixtureInstance].sort());
@@ -595,7 +760,8 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     };
     const expr = (p: Panel, refId = 'A', backup?: string): string =>
       substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance: realInstance, backup });
-    const sampleOf = (samples: PromSample[], job: string) => samples.find((sample) => sample.metric.backup === job)?.value[1];
+    const sampleOf = (samples: PromSample[], job: string) =>
+      samples.find((sample) => sample.metric.backup === job)?.value[1];
 
     const failing = await query(expr(panel(/failing/i)));
     assert.ok(Number(failing[0]?.value[1]) >= 1, `jobs failing now: ${JSON.stringify(failing)}`);
@@ -629,7 +795,10 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     for (const job of Object.values(jobs)) assert.equal(sampleOf(overdueColumn, job), '0', `overdue column for ${job}`);
 
     const alerts = await query(expr(panel(/alerts/i)));
-    assert.ok(alerts.some((sample) => sample.metric.backup === jobs.fail && sample.metric.anchor === 'backupfailed'), `firing alerts: ${JSON.stringify(alerts)}`);
+    assert.ok(
+      alerts.some((sample) => sample.metric.backup === jobs.fail && sample.metric.anchor === 'backupfailed'),
+      `firing alerts: ${JSON.stringify(alerts)}`,
+    );
     assert.ok(!alerts.some((sample) => sample.metric.backup === jobs.ok));
   });
 
@@ -639,23 +808,56 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     const template = alertsPanel?.targets?.[0]?.expr ?? '';
     const firing = async (values: { instance?: string; backup?: string }) =>
       (await query(substitute(template, values))).map((s) => s.metric);
-    const names = (alerts: Record<string, string>[]) => alerts.map((a) => `${a.alertname}/${a.reason ?? ''}/${a.instance ?? ''}/${a.backup ?? ''}`);
+    const names = (alerts: Record<string, string>[]) =>
+      alerts.map((a) => `${a.alertname}/${a.reason ?? ''}/${a.instance ?? ''}/${a.backup ?? ''}`);
 
     // The real host, every job: its failure, and the listed job whose metrics are absent (no instance).
     const real = await firing({ instance: realInstance });
-    assert.ok(real.some((a) => a.alertname === 'BackupFailed' && a.backup === jobs.fail), names(real).join('\n'));
-    assert.ok(real.some((a) => a.reason === 'absent' && a.backup === 'ghost' && a.instance === undefined), names(real).join('\n'));
-    assert.ok(real.every((a) => a.instance === undefined || a.instance === realInstance), names(real).join('\n'));
+    assert.ok(
+      real.some((a) => a.alertname === 'BackupFailed' && a.backup === jobs.fail),
+      names(real).join('\n'),
+    );
+    assert.ok(
+      real.some((a) => a.reason === 'absent' && a.backup === 'ghost' && a.instance === undefined),
+      names(real).join('\n'),
+    );
+    assert.ok(
+      real.every((a) => a.instance === undefined || a.instance === realInstance),
+      names(real).join('\n'),
+    );
 
     // The fixture host and one job: that job's alert, and the scrape error (no backup label);
     // not the other jobs' alerts, not the absent listed job (its backup label is another job).
     const one = await firing({ instance: fixtureInstance, backup: 'stale_unscheduled' });
-    assert.ok(one.some((a) => a.alertname === 'BackupNotRun' && a.backup === 'stale_unscheduled'), names(one).join('\n'));
-    assert.ok(one.some((a) => a.alertname === 'BackupMetricsStale' && a.reason === 'scrape_error' && a.backup === undefined), names(one).join('\n'));
-    assert.ok(one.every((a) => (a.backup === undefined || a.backup === 'stale_unscheduled') && (a.instance === undefined || a.instance === fixtureInstance)), names(one).join('\n'));
+    assert.ok(
+      one.some((a) => a.alertname === 'BackupNotRun' && a.backup === 'stale_unscheduled'),
+      names(one).join('\n'),
+    );
+    assert.ok(
+      one.some((a) => a.alertname === 'BackupMetricsStale' && a.reason === 'scrape_error' && a.backup === undefined),
+      names(one).join('\n'),
+    );
+    assert.ok(
+      one.every(
+        (a) =>
+          (a.backup === undefined || a.backup === 'stale_unscheduled') &&
+          (a.instance === undefined || a.instance === fixtureInstance),
+      ),
+      names(one).join('\n'),
+    );
     // The same query with plain `instance=~"$instance", backup=~"$backup"` (the old panel) loses both.
-    const strict = (await query(substitute(template.replace('$job|', '$job').replace('$instance|', '$instance').replace('$backup|', '$backup'), { instance: fixtureInstance, backup: 'stale_unscheduled' }))).map((s) => s.metric);
-    assert.ok(!strict.some((a) => a.reason === 'scrape_error'), 'the strict filter drops the scrape error: the test would not show a regression');
+    const strict = (
+      await query(
+        substitute(
+          template.replace('$job|', '$job').replace('$instance|', '$instance').replace('$backup|', '$backup'),
+          { instance: fixtureInstance, backup: 'stale_unscheduled' },
+        ),
+      )
+    ).map((s) => s.metric);
+    assert.ok(
+      !strict.some((a) => a.reason === 'scrape_error'),
+      'the strict filter drops the scrape error: the test would not show a regression',
+    );
   });
 
   test('never started: counted, and listed in the fleet table as "never ran" (-1)', async () => {
@@ -664,7 +866,8 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     const stat = panels.find((p) => /never started/i.test(p.title ?? ''));
     const fleet = panels.find((p) => /fleet/i.test(p.title ?? ''));
     assert.ok(stat && fleet);
-    const on = (p: Panel, refId: string, instance: string) => substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance });
+    const on = (p: Panel, refId: string, instance: string) =>
+      substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance });
     assert.equal((await query(on(stat, 'A', fixtureInstance)))[0]?.value[1], '1');
     assert.equal((await query(on(stat, 'A', realInstance)))[0]?.value[1], '0');
     const outcome = new Map((await query(on(fleet, 'A', fixtureInstance))).map((s) => [s.metric.backup, s.value[1]]));
@@ -672,21 +875,37 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     assert.equal(outcome.get('weekly'), '1');
   });
 
-  test('success age / limit: a share of the job\'s own limit (schedule gap + 1 h, at least 26 h; 26 h without schedule)', async () => {
+  test("success age / limit: a share of the job's own limit (schedule gap + 1 h, at least 26 h; 26 h without schedule)", async () => {
     const dashboard = await loadDashboard();
     const fleet = allPanels(dashboard.panels).find((p) => /fleet/i.test(p.title ?? ''));
     assert.ok(fleet);
     const ratio = async (instance: string) =>
-      new Map((await query(substitute(fleet.targets?.find((t) => t.refId === 'J')?.expr ?? '', { instance }))).map((s) => [s.metric.backup, Number(s.value[1])]));
+      new Map(
+        (await query(substitute(fleet.targets?.find((t) => t.refId === 'J')?.expr ?? '', { instance }))).map((s) => [
+          s.metric.backup,
+          Number(s.value[1]),
+        ]),
+      );
     const fixtureRatios = await ratio(fixtureInstance);
     const age = 30 * 3600 - 60;
-    const near = (actual: number | undefined, expected: number) => actual !== undefined && Math.abs(actual - expected) < 0.01;
-    assert.ok(near(fixtureRatios.get('stale_unscheduled'), age / 93600), `unscheduled: ${fixtureRatios.get('stale_unscheduled')}`); // red: > 100 %
+    const near = (actual: number | undefined, expected: number) =>
+      actual !== undefined && Math.abs(actual - expected) < 0.01;
+    assert.ok(
+      near(fixtureRatios.get('stale_unscheduled'), age / 93600),
+      `unscheduled: ${fixtureRatios.get('stale_unscheduled')}`,
+    ); // red: > 100 %
     assert.ok(near(fixtureRatios.get('weekly'), age / (7 * 86400 + 3600)), `weekly: ${fixtureRatios.get('weekly')}`); // 30 h of a week: green
-    assert.ok(near(fixtureRatios.get('stale_hourly'), (3 * 3600 - 60) / 93600), `hourly: ${fixtureRatios.get('stale_hourly')}`); // floor of 26 h
+    assert.ok(
+      near(fixtureRatios.get('stale_hourly'), (3 * 3600 - 60) / 93600),
+      `hourly: ${fixtureRatios.get('stale_hourly')}`,
+    ); // floor of 26 h
     const realRatios = await ratio(realInstance);
     assert.ok((realRatios.get(jobs.ok) ?? 1) < 0.01, JSON.stringify([...realRatios]));
-    assert.equal(realRatios.has(jobs.fail), false, 'a job that never succeeded has no ratio ("never" in the column before)');
+    assert.equal(
+      realRatios.has(jobs.fail),
+      false,
+      'a job that never succeeded has no ratio ("never" in the column before)',
+    );
   });
 
   test('overdue: schedule gap + 1 h when the job has a schedule, 26 h otherwise, never while running', async () => {
@@ -695,12 +914,18 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     const stat = panels.find((p) => /overdue/i.test(p.title ?? ''));
     const fleet = panels.find((p) => /fleet/i.test(p.title ?? ''));
     assert.ok(stat && fleet);
-    const on = (p: Panel, refId: string) => substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance: fixtureInstance });
+    const on = (p: Panel, refId: string) =>
+      substitute(p.targets?.find((t) => t.refId === refId)?.expr ?? '', { instance: fixtureInstance });
     // running_long started 30 h ago too, but is still running: BackupStuck's business, not overdue.
     const count = await query(on(stat, 'A'));
     assert.equal(count[0]?.value[1], '2', `jobs overdue on the fixture host: ${JSON.stringify(count)}`);
     const column = new Map((await query(on(fleet, 'D'))).map((sample) => [sample.metric.backup, sample.value[1]]));
-    assert.deepEqual(Object.fromEntries(column), { stale_unscheduled: '1', stale_hourly: '1', weekly: '0', running_long: '0' });
+    assert.deepEqual(Object.fromEntries(column), {
+      stale_unscheduled: '1',
+      stale_hourly: '1',
+      weekly: '0',
+      running_long: '0',
+    });
     // All hosts: the real jobs (seconds old) add nothing.
     const everywhere = await query(substitute(stat.targets?.[0]?.expr ?? ''));
     assert.equal(everywhere[0]?.value[1], '2');
@@ -709,10 +934,14 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
   test('promtool: the dashboard uses no recording rules, and every query is valid PromQL', async () => {
     const dashboard = await loadDashboard();
     const queries = panelQueries(dashboard);
-    for (const { where, expr } of queries) assert.doesNotMatch(expr, /[a-z_]+:[a-z_:]+/, `${where} uses a recording rule`);
+    for (const { where, expr } of queries)
+      assert.doesNotMatch(expr, /[a-z_]+:[a-z_:]+/, `${where} uses a recording rule`);
     const rules = join(tmp?.dir ?? '', 'dashboard-queries.yml');
     const body = queries
-      .map(({ expr }, index) => `      - record: cronvault_dashboard:query_${index}\n        expr: ${JSON.stringify(substitute(expr))}`)
+      .map(
+        ({ expr }, index) =>
+          `      - record: cronvault_dashboard:query_${index}\n        expr: ${JSON.stringify(substitute(expr))}`,
+      )
       .join('\n');
     await writeFile(rules, `groups:\n  - name: cronvault-dashboard\n    rules:\n${body}\n`);
     const check = await execa('promtool', ['check', 'rules', rules], { reject: false });

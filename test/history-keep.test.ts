@@ -1,25 +1,43 @@
 // history_keep: each job's history file holds at most that many runs (default 1,000), so the
 // state dir cannot grow forever on a host that backs up every few minutes for years.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository, type TestRepository } from './support/restic.ts';
 
-interface Entry { start: number; outcome: string; reason: string }
+interface Entry {
+  start: number;
+  outcome: string;
+  reason: string;
+}
 
 const historyFile = (dir: string, job: string): string => join(dir, 'state', 'history', `${job}.jsonl`);
 
 /** `count` old runs, oldest first, marked so the test can tell which survived. */
 const seedHistory = async (dir: string, job: string, count: number): Promise<void> => {
   await mkdir(join(dir, 'state', 'history'), { recursive: true });
-  const lines = Array.from({ length: count }, (_, i) => JSON.stringify({ start: 1_000_000 + i, end: 1_000_001 + i, durationSeconds: 1, outcome: 'success', exitCode: 0, attempts: 1, reason: `seed ${i}` }));
+  const lines = Array.from({ length: count }, (_, i) =>
+    JSON.stringify({
+      start: 1_000_000 + i,
+      end: 1_000_001 + i,
+      durationSeconds: 1,
+      outcome: 'success',
+      exitCode: 0,
+      attempts: 1,
+      reason: `seed ${i}`,
+    }),
+  );
   await writeFile(historyFile(dir, job), `${lines.join('\n')}\n`);
 };
 
 const readEntries = async (dir: string, job: string): Promise<Entry[]> =>
-  (await readFile(historyFile(dir, job), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Entry);
+  (await readFile(historyFile(dir, job), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Entry);
 
 describe('history_keep', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -35,7 +53,11 @@ describe('history_keep', () => {
   after(async () => tmp.cleanup());
 
   const config = (lines: string[], name: string): Promise<string> =>
-    writeTestConfig(tmp.dir, [`defaults: { repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none }`, ...lines], name);
+    writeTestConfig(
+      tmp.dir,
+      [`defaults: { repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none }`, ...lines],
+      name,
+    );
 
   it("a job's own history_keep trims its history to the newest runs, the new one last", async () => {
     await seedHistory(tmp.dir, 'own', 10);
@@ -71,6 +93,9 @@ describe('history_keep', () => {
     const file = await config(['jobs:', `  bad: { path: ${data}, history_keep: 0 }`], 'bad.yml');
     const result = await runCronvault(['check', '-c', file]);
     assert.equal(result.exitCode, 2);
-    assert.match(result.stderr, /bad\.yml:5: jobs\.bad\.history_keep: expected a whole number of runs from 1 to 100000, found number 0/);
+    assert.match(
+      result.stderr,
+      /bad\.yml:5: jobs\.bad\.history_keep: expected a whole number of runs from 1 to 100000, found number 0/,
+    );
   });
 });

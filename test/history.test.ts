@@ -1,14 +1,23 @@
 // `cronvault history`: the job's last runs from its bounded history file, newest first.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository } from './support/restic.ts';
 
 interface HistoryJson {
   job: string;
-  runs: { start: number; durationSeconds: number; outcome: string; exitCode: number; attempts: number; bytesAdded?: number; snapshotId?: string }[];
+  runs: {
+    start: number;
+    durationSeconds: number;
+    outcome: string;
+    exitCode: number;
+    attempts: number;
+    bytesAdded?: number;
+    snapshotId?: string;
+  }[];
 }
 
 describe('cronvault history', () => {
@@ -57,7 +66,11 @@ describe('cronvault history', () => {
     const lines = result.stdout.trim().split('\n');
     assert.match(lines[0]!, /^START\s+DURATION\s+OUTCOME\s+EXIT\s+ATTEMPTS\s+ADDED\s+SNAPSHOT$/);
     assert.equal(lines.length, 4);
-    for (const line of lines.slice(1)) assert.match(line, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+[\d.]+ s\s+success\s+0\s+1\s+[\d.]+ (B|KiB)\s+[0-9a-f]{8}$/);
+    for (const line of lines.slice(1))
+      assert.match(
+        line,
+        /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+[\d.]+ s\s+success\s+0\s+1\s+[\d.]+ (B|KiB)\s+[0-9a-f]{8}$/,
+      );
   });
 
   it('says so when a job has never run', async () => {

@@ -1,9 +1,10 @@
 // Under systemd, stderr goes to journald, which stamps every line itself: cronvault then leaves
 // out its own timestamp. It knows from JOURNAL_STREAM, which must name the very stream it writes to.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { cronvaultBin, makeTempDir, writeTestConfig } from './support/cli.ts';
 
 describe('log lines under systemd', () => {
@@ -12,13 +13,26 @@ describe('log lines under systemd', () => {
   before(async () => {
     tmp = await makeTempDir();
     // The password file is missing: the run logs an error line without starting restic.
-    config = await writeTestConfig(tmp.dir, ['jobs:', `  files: { path: ${tmp.dir}, repository: ${join(tmp.dir, 'repo')}, password_file: ${join(tmp.dir, 'missing.pass')}, retention: none }`]);
+    config = await writeTestConfig(tmp.dir, [
+      'jobs:',
+      `  files: { path: ${tmp.dir}, repository: ${join(tmp.dir, 'repo')}, password_file: ${join(tmp.dir, 'missing.pass')}, retention: none }`,
+    ]);
   });
   after(async () => tmp.cleanup());
 
   /** Runs cronvault with JOURNAL_STREAM set to `journal` (a shell expression) and returns stderr. */
   const stderrWith = async (journal: string): Promise<string> => {
-    const result = await execa('/bin/sh', ['-c', `JOURNAL_STREAM=${journal} exec "$0" "$1" run files --config "$2"`, process.execPath, cronvaultBin, config], { reject: false, stdin: 'ignore' });
+    const result = await execa(
+      '/bin/sh',
+      [
+        '-c',
+        `JOURNAL_STREAM=${journal} exec "$0" "$1" run files --config "$2"`,
+        process.execPath,
+        cronvaultBin,
+        config,
+      ],
+      { reject: false, stdin: 'ignore' },
+    );
     assert.equal(result.exitCode, 1, result.stderr);
     return String(result.stderr);
   };

@@ -1,12 +1,13 @@
 // node_exporter's textfile collector merges every cronvault file: twenty jobs, one host, no
 // scrape error. This is what breaks when HELP/TYPE lines differ between files.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
-import { startNodeExporter, type Service } from './support/services.ts';
+import { after, before, describe, it } from 'node:test';
 import { jobNameFromPath } from '../src/job-name.ts';
+import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
+import { type Service, startNodeExporter } from './support/services.ts';
 
 const JOBS = 20;
 
@@ -28,34 +29,69 @@ describe('node_exporter textfile collector', () => {
     await writeFile(pass, 'secret\n');
     await chmod(pass, 0o600);
     // Every third job fails for good (duplicati exit 200), so success and failure files mix.
-    const jobs = Array.from({ length: JOBS }, (_, i) =>
-      `  job${i}:\n    path: ${join(tmp.dir, `data${i}`)}\n${i % 2 ? '    schedule: "0 */6 * * *"\n' : ''}${i % 3 === 0 ? '    env: { FAKE_DUPLICATI_CODES: "200" }\n' : ''}`);
+    const jobs = Array.from(
+      { length: JOBS },
+      (_, i) =>
+        `  job${i}:\n    path: ${join(tmp.dir, `data${i}`)}\n${i % 2 ? '    schedule: "0 */6 * * *"\n' : ''}${i % 3 === 0 ? '    env: { FAKE_DUPLICATI_CODES: "200" }\n' : ''}`,
+    );
     const config = join(tmp.dir, 'config.yml');
-    await writeFile(config, [
-      `state_dir: ${join(tmp.dir, 'state')}`,
-      `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
-      'defaults:',
-      '  engine: duplicati',
-      '  repository: file:///mnt/backup',
-      `  password_file: ${pass}`,
-      '  retention: "1W:1D,4W:1W,12M:1M"',
-      `  binary: ${join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')}`,
-      'jobs:',
-      ...jobs,
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `state_dir: ${join(tmp.dir, 'state')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
+        'defaults:',
+        '  engine: duplicati',
+        '  repository: file:///mnt/backup',
+        `  password_file: ${pass}`,
+        '  retention: "1W:1D,4W:1W,12M:1M"',
+        `  binary: ${join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')}`,
+        'jobs:',
+        ...jobs,
+      ].join('\n'),
+    );
     for (let i = 0; i < JOBS; i += 1) await mkdir(join(tmp.dir, `data${i}`));
-    const result = await runCronvault(['run', '--all', '--quiet', '--config', config], { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    const result = await runCronvault(['run', '--all', '--quiet', '--config', config], {
+      env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake },
+    });
     assert.equal(result.exitCode, 1, 'run --all fails when any job failed');
     const failedJobs = Array.from({ length: JOBS }, (_, i) => i).filter((i) => i % 3 === 0);
-    assert.deepEqual(result.stderr.split('\n').filter((l) => l.includes('error: backup failed')).map((l) => /\[(job\d+)\]/.exec(l)?.[1]), failedJobs.map((i) => `job${i}`), '--quiet prints the failures only');
+    assert.deepEqual(
+      result.stderr
+        .split('\n')
+        .filter((l) => l.includes('error: backup failed'))
+        .map((l) => /\[(job\d+)\]/.exec(l)?.[1]),
+      failedJobs.map((i) => `job${i}`),
+      '--quiet prints the failures only',
+    );
     assert.doesNotMatch(result.stderr, /succeeded/);
     // A job run by flags only, beside the config's jobs: its own file carries its backup_job_info,
     // and no series is written twice (which node_exporter would refuse).
     const loose = join(tmp.dir, 'loose');
     await mkdir(loose);
-    const byFlags = await runCronvault(['run', '--quiet', '--path', loose, '--engine', 'duplicati', '--repository', 'file:///mnt/backup', '--password-file', pass, '--retention', 'none',
-      '--binary', join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli'), '--textfile-dir', join(tmp.dir, 'text'), '--state-dir', join(tmp.dir, 'state')],
-    { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } });
+    const byFlags = await runCronvault(
+      [
+        'run',
+        '--quiet',
+        '--path',
+        loose,
+        '--engine',
+        'duplicati',
+        '--repository',
+        'file:///mnt/backup',
+        '--password-file',
+        pass,
+        '--retention',
+        'none',
+        '--binary',
+        join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli'),
+        '--textfile-dir',
+        join(tmp.dir, 'text'),
+        '--state-dir',
+        join(tmp.dir, 'state'),
+      ],
+      { env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: fake } },
+    );
     assert.equal(byFlags.exitCode, 0, byFlags.stderr);
     const looseName = jobNameFromPath(loose);
 
@@ -71,16 +107,36 @@ describe('node_exporter textfile collector', () => {
     assert.ok(body.split('\n').includes(`backup_last_run_success{backup="${looseName}"} 1`), body);
     const infos = body.split('\n').filter((l) => l.startsWith('backup_job_info{'));
     assert.equal(infos.length, JOBS + 1, infos.join('\n'));
-    assert.ok(infos.some((l) => l.includes('backup="job1"') && l.includes('engine="duplicati"') && l.includes(`path="${join(tmp.dir, 'data1')}"`)), infos.join('\n'));
-    assert.ok(infos.some((l) => l.includes(`backup="${looseName}"`) && l.includes(`path="${loose}"`)), infos.join('\n'));
-    assert.equal(body.split('\n').filter((l) => l.startsWith('backup_schedule_max_interval_seconds{')).length, JOBS / 2);
+    assert.ok(
+      infos.some(
+        (l) =>
+          l.includes('backup="job1"') &&
+          l.includes('engine="duplicati"') &&
+          l.includes(`path="${join(tmp.dir, 'data1')}"`),
+      ),
+      infos.join('\n'),
+    );
+    assert.ok(
+      infos.some((l) => l.includes(`backup="${looseName}"`) && l.includes(`path="${loose}"`)),
+      infos.join('\n'),
+    );
+    assert.equal(
+      body.split('\n').filter((l) => l.startsWith('backup_schedule_max_interval_seconds{')).length,
+      JOBS / 2,
+    );
     assert.match(body, /^backup_schedule_max_interval_seconds\{backup="job1"\} 21600$/m);
-    const mtimes = body.split('\n').filter((l) => l.startsWith('node_textfile_mtime_seconds{file=') && l.includes('cronvault_'));
+    const mtimes = body
+      .split('\n')
+      .filter((l) => l.startsWith('node_textfile_mtime_seconds{file=') && l.includes('cronvault_'));
     assert.equal(mtimes.length, JOBS + 2, 'one mtime per job file (the flags job too) plus cronvault_jobs.prom');
 
     // A series repeated across files fails the exporter's gathering on every scrape, which
     // node_textfile_scrape_error does not show: only its log and this counter do.
-    assert.equal(body.split('\n').filter((l) => l.startsWith('cronvault_build_info{')).length, 1, 'build info once per host');
+    assert.equal(
+      body.split('\n').filter((l) => l.startsWith('cronvault_build_info{')).length,
+      1,
+      'build info once per host',
+    );
     const again = await (await fetch(`${exporter.url}/metrics`)).text();
     assert.match(again, /^promhttp_metric_handler_errors_total\{cause="gathering"\} 0$/m);
     assert.doesNotMatch(exporter.output?.() ?? '', /was collected before/);

@@ -1,12 +1,13 @@
 // A remote repository (rclone serve restic on 127.0.0.1) that goes away: stopped in the middle
 // of an upload and brought back, retries finish the backup with exactly one new snapshot; one
 // that stays down ends in a failure after the configured attempts, with the cause in words.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa, type ResultPromise } from 'execa';
 import { makeTempDir, runCronvault } from './support/cli.ts';
 import { listSnapshots, metricValue, readJobProm } from './support/restic.ts';
 import { freePort, waitFor } from './support/services.ts';
@@ -20,7 +21,9 @@ describe('remote repository outages', () => {
 
   const start = async () => {
     server = execa('rclone', ['serve', 'restic', '--addr', `127.0.0.1:${port}`, served()], { reject: false });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`)).status > 0, { message: 'rclone serve restic up' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`)).status > 0, {
+      message: 'rclone serve restic up',
+    });
   };
   const stop = async () => {
     server?.kill('SIGKILL');
@@ -28,9 +31,27 @@ describe('remote repository outages', () => {
     server = undefined;
   };
   const args = (data: string, dirs: { text: string; state: string }, attempts: string) => [
-    'run', '--path', data, '--engine', 'restic', '--repository', repo.repository, '--password-file', repo.passwordFile,
-    '--retention', 'none', '--textfile-dir', dirs.text, '--state-dir', dirs.state,
-    '--retry-attempts', attempts, '--retry-min-delay', '1s', '--retry-max-delay', '2s',
+    'run',
+    '--path',
+    data,
+    '--engine',
+    'restic',
+    '--repository',
+    repo.repository,
+    '--password-file',
+    repo.passwordFile,
+    '--retention',
+    'none',
+    '--textfile-dir',
+    dirs.text,
+    '--state-dir',
+    dirs.state,
+    '--retry-attempts',
+    attempts,
+    '--retry-min-delay',
+    '1s',
+    '--retry-max-delay',
+    '2s',
   ];
 
   before(async () => {
@@ -57,10 +78,14 @@ describe('remote repository outages', () => {
     const dirs = { text: join(tmp.dir, 'mid-text'), state: join(tmp.dir, 'mid-state') };
     const run = runCronvault(args(data, dirs, '20'));
     // Cut the connection as soon as the first pack file has arrived on the server.
-    await waitFor(async () => (await readdir(join(served(), 'data'), { recursive: true })).some((f) => /[0-9a-f]{64}$/.test(String(f))), {
-      intervalMs: 20,
-      message: 'upload started',
-    });
+    await waitFor(
+      async () =>
+        (await readdir(join(served(), 'data'), { recursive: true })).some((f) => /[0-9a-f]{64}$/.test(String(f))),
+      {
+        intervalMs: 20,
+        message: 'upload started',
+      },
+    );
     await stop();
     await new Promise((resolve) => setTimeout(resolve, 1500));
     await start();

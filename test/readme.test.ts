@@ -1,9 +1,10 @@
 // The README's examples are what operators copy: each `console` block is run and its output
 // compared literally, so the docs cannot drift from the code.
-import { describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describe, it } from 'node:test';
 import { projectRoot, runCronvault } from './support/cli.ts';
 
 const splitArgs = (line: string): string[] => [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
@@ -23,7 +24,13 @@ describe('README examples', async () => {
     const invalid = await runCronvault(['retention', 'explain', '7d:1D']);
     assert.equal(invalid.exitCode, 2);
     assert.match(invalid.stderr, /did you mean "7D"/);
-    const inexpressible = await runCronvault(['retention', 'explain', '7D:0s,3M:1D,10Y:2M', '--restic-version', '0.14.0']);
+    const inexpressible = await runCronvault([
+      'retention',
+      'explain',
+      '7D:0s,3M:1D,10Y:2M',
+      '--restic-version',
+      '0.14.0',
+    ]);
     assert.equal(inexpressible.exitCode, 2);
     assert.match(inexpressible.stdout, /restic cannot keep one backup every 2 months/);
     assert.match(inexpressible.stderr, /restic cannot apply "7D:0s,3M:1D,10Y:2M" \(see above\)/);

@@ -1,9 +1,10 @@
 // A job removed from the config on purpose takes its metrics file and state with it, so its old
 // series cannot raise BackupNotRun; files of jobs run by flags only, and of running jobs, stay.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { makeTempDir, projectRoot, runCronvault, writeTestConfig } from './support/cli.ts';
 
 const fakeDuplicati = join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli');
@@ -40,9 +41,29 @@ describe('jobs removed from the config', () => {
     const file = await config(['photos', 'mail', 'etc']);
     assert.equal((await runCronvault(['run', '--all', '--quiet', '--config', file], { env })).exitCode, 0);
     // A job run by flags alone writes into the same textfile directory; it was never declared.
-    const flagRun = await runCronvault(['run', '--path', join(tmp.dir, 'data'), '--engine', 'duplicati', '--repository', 'file:///mnt/x',
-      '--password-file', join(tmp.dir, 'pass'), '--retention', 'none', '--binary', fakeDuplicati, '--textfile-dir', text(),
-      '--state-dir', join(tmp.dir, 'state'), '--quiet'], { env });
+    const flagRun = await runCronvault(
+      [
+        'run',
+        '--path',
+        join(tmp.dir, 'data'),
+        '--engine',
+        'duplicati',
+        '--repository',
+        'file:///mnt/x',
+        '--password-file',
+        join(tmp.dir, 'pass'),
+        '--retention',
+        'none',
+        '--binary',
+        fakeDuplicati,
+        '--textfile-dir',
+        text(),
+        '--state-dir',
+        join(tmp.dir, 'state'),
+        '--quiet',
+      ],
+      { env },
+    );
     assert.equal(flagRun.exitCode, 0, flagRun.stderr);
     const before = (await readdir(text())).sort();
     assert.equal(before.length, 5, before.join(' '));
@@ -50,11 +71,20 @@ describe('jobs removed from the config', () => {
     await config(['photos']);
     const result = await runCronvault(['run', 'photos', '--config', file], { env });
     assert.equal(result.exitCode, 0, result.stderr);
-    assert.match(result.stderr, /job mail is no longer declared in .*config\.yml: removed .*cronvault_mail\.prom, .*mail\.json/);
+    assert.match(
+      result.stderr,
+      /job mail is no longer declared in .*config\.yml: removed .*cronvault_mail\.prom, .*mail\.json/,
+    );
     assert.match(result.stderr, /job etc is no longer declared/);
     const after = (await readdir(text())).sort();
-    assert.deepEqual(after, before.filter((f) => f !== 'cronvault_mail.prom' && f !== 'cronvault_etc.prom'));
-    assert.deepEqual((await readdir(state())).filter((f) => f === 'mail.json' || f === 'etc.json'), []);
+    assert.deepEqual(
+      after,
+      before.filter((f) => f !== 'cronvault_mail.prom' && f !== 'cronvault_etc.prom'),
+    );
+    assert.deepEqual(
+      (await readdir(state())).filter((f) => f === 'mail.json' || f === 'etc.json'),
+      [],
+    );
 
     const again = await runCronvault(['cleanup', '--config', file], { env });
     assert.equal(again.exitCode, 0);
@@ -66,13 +96,19 @@ describe('jobs removed from the config', () => {
     assert.equal((await runCronvault(['run', '--all', '--quiet', '--config', file], { env })).exitCode, 0);
     await mkdir(join(tmp.dir, 'state', 'locks'), { recursive: true });
     // The test runner itself stands for the running cronvault: its pid is alive.
-    await writeFile(join(tmp.dir, 'state', 'locks', 'busy.lock'), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+    await writeFile(
+      join(tmp.dir, 'state', 'locks', 'busy.lock'),
+      JSON.stringify({ pid: process.pid, since: new Date().toISOString() }),
+    );
     await config(['photos']);
     const busy = await runCronvault(['cleanup', '--config', file]);
     assert.match(busy.stderr, /job busy is no longer declared .* still in progress/);
     assert.ok((await readdir(text())).includes('cronvault_busy.prom'));
 
-    await writeFile(join(tmp.dir, 'state', 'locks', 'busy.lock'), JSON.stringify({ pid: 2 ** 22 + 1, since: new Date().toISOString() }));
+    await writeFile(
+      join(tmp.dir, 'state', 'locks', 'busy.lock'),
+      JSON.stringify({ pid: 2 ** 22 + 1, since: new Date().toISOString() }),
+    );
     const later = await runCronvault(['cleanup', '--config', file]);
     assert.match(later.stderr, /job busy is no longer declared .*: removed .*cronvault_busy\.prom/);
     assert.ok(!(await readdir(text())).includes('cronvault_busy.prom'));

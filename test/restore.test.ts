@@ -1,9 +1,10 @@
 // `cronvault restore`, `snapshots` and `init` against the real Debian restic.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, restic, type TestRepository } from './support/restic.ts';
 
@@ -71,7 +72,16 @@ describe('cronvault restore, snapshots and init with real restic', () => {
     assert.equal(own.length, 2);
     const target = join(tmp.dir, 'restore-first');
     await mkdir(target);
-    const result = await runCronvault(['restore', 'files', '-c', config, '--target', target, '--snapshot', own[0]!.short_id]);
+    const result = await runCronvault([
+      'restore',
+      'files',
+      '-c',
+      config,
+      '--target',
+      target,
+      '--snapshot',
+      own[0]!.short_id,
+    ]);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stderr, /restored snapshot/);
     assertSameTree(await readTree(join(target, data)), firstState);
@@ -100,12 +110,21 @@ describe('cronvault restore, snapshots and init with real restic', () => {
     assert.equal((await runCronvault(['run', 'other', '-c', config])).exitCode, 0);
     const foreign = (await listSnapshots(repo, '--tag', 'cronvault:other'))[0]!;
     const target = join(tmp.dir, 'foreign');
-    const result = await runCronvault(['restore', 'files', '-c', config, '--target', target, '--snapshot', foreign.short_id]);
+    const result = await runCronvault([
+      'restore',
+      'files',
+      '-c',
+      config,
+      '--target',
+      target,
+      '--snapshot',
+      foreign.short_id,
+    ]);
     assert.equal(result.exitCode, 2);
     assert.match(result.stderr, /not one of job files's snapshots/);
   });
 
-  it('writes a command job\'s dump to stdout with --to-stdout', async () => {
+  it("writes a command job's dump to stdout with --to-stdout", async () => {
     assert.equal((await runCronvault(['run', 'dump', '-c', config])).exitCode, 0);
     const result = await runCronvault(['restore', 'dump', '-c', config, '--to-stdout']);
     assert.equal(result.exitCode, 0, result.stderr);
@@ -120,9 +139,15 @@ describe('cronvault restore, snapshots and init with real restic', () => {
     assert.equal(result.exitCode, 0, result.stderr);
     const listed = JSON.parse(result.stdout) as { id: string; hostname: string; tags: string[]; paths: string[] }[];
     const expected = all.filter((s) => s.tags?.includes('cronvault:files') && s.hostname !== 'other-host');
-    assert.ok(all.some((s) => s.tags?.includes('cronvault:other')), 'the repository holds another job');
+    assert.ok(
+      all.some((s) => s.tags?.includes('cronvault:other')),
+      'the repository holds another job',
+    );
     assert.equal(listed.length, 2);
-    assert.deepEqual(listed.map((s) => s.id), expected.map((s) => s.short_id));
+    assert.deepEqual(
+      listed.map((s) => s.id),
+      expected.map((s) => s.short_id),
+    );
     for (const snapshot of listed) {
       assert.ok(snapshot.tags.includes('cronvault:files'));
       assert.notEqual(snapshot.hostname, 'other-host');
@@ -147,7 +172,10 @@ describe('cronvault restore, snapshots and init with real restic', () => {
     const wrong = join(tmp.dir, 'wrong.yml');
     const pass = join(tmp.dir, 'wrong.pass');
     await writeFile(pass, 'nope\n', { mode: 0o600 });
-    await writeFile(wrong, (await readFile(config, 'utf8')).replace(`password_file: ${repo.passwordFile}`, `password_file: ${pass}`));
+    await writeFile(
+      wrong,
+      (await readFile(config, 'utf8')).replace(`password_file: ${repo.passwordFile}`, `password_file: ${pass}`),
+    );
     const result = await runCronvault(['init', 'files', '-c', wrong]);
     assert.equal(result.exitCode, 1);
     assert.match(result.stderr, /wrong password/);

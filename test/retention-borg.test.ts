@@ -7,17 +7,32 @@
 //     an hour, borg keeps s itself;
 //   - otherwise, with P the coarsest calendar period (hour, day, week, month, year) whose nominal
 //     length is at most the rule's interval, borg keeps at least one archive in s's P-period (UTC).
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
-import { createBorgRepository, listArchives, useBorgBaseDir, type BorgArchiveInfo, type BorgRepository } from './support/borg.ts';
-import { metricValue } from './support/restic.ts';
-import { D, prng, randomHistory, randomPolicy, type DuplicatiPolicy } from './support/retention-random.ts';
-import { borgBucketOf, explainRetention, parseRetention, simulateBorgPrune, simulateDuplicatiRetention, toBorgPruneArgs, type BorgBucket } from '../src/retention/index.ts';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { parsePruneList } from '../src/backends/borg.ts';
+import {
+  type BorgBucket,
+  borgBucketOf,
+  explainRetention,
+  parseRetention,
+  simulateBorgPrune,
+  simulateDuplicatiRetention,
+  toBorgPruneArgs,
+} from '../src/retention/index.ts';
+import {
+  type BorgArchiveInfo,
+  type BorgRepository,
+  createBorgRepository,
+  listArchives,
+  useBorgBaseDir,
+} from './support/borg.ts';
+import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
+import { metricValue } from './support/restic.ts';
+import { D, type DuplicatiPolicy, prng, randomHistory, randomPolicy } from './support/retention-random.ts';
 
 const PERIODS: readonly [BorgBucket, number][] = [
   ['yearly', 31_536_000],
@@ -28,7 +43,12 @@ const PERIODS: readonly [BorgBucket, number][] = [
 ];
 
 /** The first archive Duplicati keeps that borg does not cover, or undefined. */
-const findCounterexample = (policy: DuplicatiPolicy, args: readonly string[], times: Date[], now: Date): string | undefined => {
+const findCounterexample = (
+  policy: DuplicatiPolicy,
+  args: readonly string[],
+  times: Date[],
+  now: Date,
+): string | undefined => {
   const duplicati = simulateDuplicatiRetention(policy, times, now);
   const borg = simulateBorgPrune(args, times, now);
   const newest = times.reduce((best, t, i) => (t > (times[best] as Date) ? i : best), 0);
@@ -41,23 +61,57 @@ const findCounterexample = (policy: DuplicatiPolicy, args: readonly string[], ti
     const age = (now.getTime() - time.getTime()) / 1000;
     const rule = policy.rules.find((r) => r.timeframe === 'unlimited' || age <= r.timeframe);
     assert.ok(rule, `Duplicati kept ${time.toISOString()} outside every timeframe`);
-    const period = rule.interval === 'keep-all' ? undefined : PERIODS.find(([, seconds]) => seconds <= (rule.interval as number))?.[0];
-    const covered = period === undefined ? borg.has(s) : [...borg].some((b) => borgBucketOf(period, times[b] as Date) === borgBucketOf(period, time));
-    if (!covered) return `${time.toISOString()} (rule ${rule.text}, ${period ?? 'itself'}) kept by Duplicati at ${now.toISOString()} is not covered by borg prune ${args.join(' ')}`;
+    const period =
+      rule.interval === 'keep-all'
+        ? undefined
+        : PERIODS.find(([, seconds]) => seconds <= (rule.interval as number))?.[0];
+    const covered =
+      period === undefined
+        ? borg.has(s)
+        : [...borg].some((b) => borgBucketOf(period, times[b] as Date) === borgBucketOf(period, time));
+    if (!covered)
+      return `${time.toISOString()} (rule ${rule.text}, ${period ?? 'itself'}) kept by Duplicati at ${now.toISOString()} is not covered by borg prune ${args.join(' ')}`;
   }
   return undefined;
 };
 
 describe('borg retention translation properties', () => {
   it('translates the common policy into counts that cover each window, plus the newest archive', () => {
-    assert.deepEqual(toBorgPruneArgs(parseRetention('1W:1D,4W:1W,12M:1M')).args, ['--keep-last', '1', '--keep-daily', '8', '--keep-weekly', '5', '--keep-monthly', '14']);
-    assert.deepEqual(toBorgPruneArgs(parseRetention('7D:0s,U:1Y')).args, ['--keep-within', '7d', '--keep-last', '1', '--keep-yearly', '-1']);
+    assert.deepEqual(toBorgPruneArgs(parseRetention('1W:1D,4W:1W,12M:1M')).args, [
+      '--keep-last',
+      '1',
+      '--keep-daily',
+      '8',
+      '--keep-weekly',
+      '5',
+      '--keep-monthly',
+      '14',
+    ]);
+    assert.deepEqual(toBorgPruneArgs(parseRetention('7D:0s,U:1Y')).args, [
+      '--keep-within',
+      '7d',
+      '--keep-last',
+      '1',
+      '--keep-yearly',
+      '-1',
+    ]);
     assert.deepEqual(toBorgPruneArgs(parseRetention('36h:0s')).args, ['--keep-within', '36H', '--keep-last', '1']);
     assert.equal(toBorgPruneArgs(parseRetention('U:0s')).keepAll, true);
     assert.throws(() => toBorgPruneArgs(parseRetention('1W:3D')), /borg cannot keep one backup every 3 days/);
-    assert.deepEqual(toBorgPruneArgs(parseRetention({ daily: 7, within: '2D' })).args, ['--keep-within', '2d', '--keep-daily', '7']);
-    assert.match(explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'), /borg prune --keep-within 2d --keep-daily 7\nthen borg compact/);
-    assert.match(explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'), /borg measures --keep-within back from now/);
+    assert.deepEqual(toBorgPruneArgs(parseRetention({ daily: 7, within: '2D' })).args, [
+      '--keep-within',
+      '2d',
+      '--keep-daily',
+      '7',
+    ]);
+    assert.match(
+      explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'),
+      /borg prune --keep-within 2d --keep-daily 7\nthen borg compact/,
+    );
+    assert.match(
+      explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'),
+      /borg measures --keep-within back from now/,
+    );
     assert.match(explainRetention(parseRetention('1W:3D'), 'borg'), /borg cannot apply this policy: rule 1W:3D/);
   });
 
@@ -67,7 +121,11 @@ describe('borg retention translation properties', () => {
       const policy = randomPolicy(rng, true);
       const translation = toBorgPruneArgs(policy, { rounding: 'refuse' });
       const { times, now } = randomHistory(rng, policy);
-      assert.equal(findCounterexample(policy, translation.keepAll ? [] : translation.args, times, now), undefined, policy.rules.map((r) => r.text).join(','));
+      assert.equal(
+        findCounterexample(policy, translation.keepAll ? [] : translation.args, times, now),
+        undefined,
+        policy.rules.map((r) => r.text).join(','),
+      );
     }
   });
 
@@ -78,15 +136,23 @@ describe('borg retention translation properties', () => {
       const translation = toBorgPruneArgs(policy, { rounding: 'keep-more' });
       if (translation.keepAll) continue;
       const { times, now } = randomHistory(rng, policy);
-      assert.equal(findCounterexample(policy, translation.args, times, now), undefined, policy.rules.map((r) => r.text).join(','));
+      assert.equal(
+        findCounterexample(policy, translation.args, times, now),
+        undefined,
+        policy.rules.map((r) => r.text).join(','),
+      );
     }
   });
 
   it('the checker catches a count one period short (a window touches one more period than it is long)', () => {
     const rng = prng(7);
     const policy = parseRetention('2W:1D') as DuplicatiPolicy;
-    const args = toBorgPruneArgs(policy).args.map((arg, i, all) => (all[i - 1] === '--keep-daily' ? String(Number(arg) - 2) : arg));
-    const found = Array.from({ length: 100 }, () => randomHistory(rng, policy)).some(({ times, now }) => findCounterexample(policy, args, times, now));
+    const args = toBorgPruneArgs(policy).args.map((arg, i, all) =>
+      all[i - 1] === '--keep-daily' ? String(Number(arg) - 2) : arg,
+    );
+    const found = Array.from({ length: 100 }, () => randomHistory(rng, policy)).some(({ times, now }) =>
+      findCounterexample(policy, args, times, now),
+    );
     assert.ok(found);
   });
 
@@ -94,7 +160,9 @@ describe('borg retention translation properties', () => {
     const rng = prng(5);
     const policy = parseRetention('2W:1D') as DuplicatiPolicy;
     const args = toBorgPruneArgs(policy).args.map((arg) => arg.replace('--keep-daily', '--keep-weekly'));
-    const found = Array.from({ length: 50 }, () => randomHistory(rng, policy)).some(({ times, now }) => findCounterexample(policy, args, times, now));
+    const found = Array.from({ length: 50 }, () => randomHistory(rng, policy)).some(({ times, now }) =>
+      findCounterexample(policy, args, times, now),
+    );
     assert.ok(found);
   });
 });
@@ -119,7 +187,9 @@ describe('retention with real borg, shared by two jobs and two hosts', () => {
     await writeFile(join(data, 'file.txt'), 'content');
     const synthetic = async (name: string, ageDays: number) => {
       const time = stamp(now - ageDays * D - 3_600_000);
-      await execa('borg', ['create', '--timestamp', time, `::${name}-${time}`, data], { env: { ...repo.env, TZ: 'UTC' } });
+      await execa('borg', ['create', '--timestamp', time, `::${name}-${time}`, data], {
+        env: { ...repo.env, TZ: 'UTC' },
+      });
     };
     // Job A on h1: daily for ten days, then monthly back to 22 months ago.
     const ages = [...Array.from({ length: 10 }, (_, i) => i + 1), ...Array.from({ length: 21 }, (_, i) => 40 + i * 30)];
@@ -142,10 +212,13 @@ describe('retention with real borg, shared by two jobs and two hosts', () => {
   });
   after(async () => tmp.cleanup());
 
-  it('refuses to remove more than retention_max_delete of the job\'s archives, deleting nothing', async () => {
+  it("refuses to remove more than retention_max_delete of the job's archives, deleting nothing", async () => {
     const result = await runCronvault(['run', 'jobA', '--config', configFile]);
     assert.equal(result.exitCode, 1, result.stderr);
-    assert.match(result.stderr, /retention refused: retention would remove \d+ of \d+ archives, more than retention_max_delete \(10%\); nothing was deleted/);
+    assert.match(
+      result.stderr,
+      /retention refused: retention would remove \d+ of \d+ archives, more than retention_max_delete \(10%\); nothing was deleted/,
+    );
     const afterRun = await listArchives(repo);
     assert.equal(afterRun.length, jobAHistory.length + others.length + 1, 'the backup was made, nothing was deleted');
     const prom = await readFile(join(tmp.dir, 'text', 'cronvault_jobA.prom'), 'utf8');
@@ -158,18 +231,29 @@ describe('retention with real borg, shared by two jobs and two hosts', () => {
     const result = await runCronvault(['run', 'jobA', '--config', configFile, '--force-retention']);
     assert.equal(result.exitCode, 0, result.stderr);
     const all = await listArchives(repo);
-    assert.deepEqual(all.filter((a) => !a.name.startsWith('jobA@h1-')).map((a) => a.id).sort(), others.map((a) => a.id).sort(), 'job B, host h2 and job jobA-old are untouched');
+    assert.deepEqual(
+      all
+        .filter((a) => !a.name.startsWith('jobA@h1-'))
+        .map((a) => a.id)
+        .sort(),
+      others.map((a) => a.id).sort(),
+      'job B, host h2 and job jobA-old are untouched',
+    );
     const kept = all.filter((a) => a.name.startsWith('jobA@h1-'));
     const removed = before.length + 1 - kept.length;
     assert.ok(removed > 0 && removed < before.length, `some archives were pruned (${removed})`);
     const newest = kept.map((a) => Date.parse(`${a.time}Z`)).sort((a, b) => b - a)[0]!;
-    assert.ok(Math.abs(newest - Date.now()) < 10 * 60_000, 'this run\'s archive is kept');
+    assert.ok(Math.abs(newest - Date.now()) < 10 * 60_000, "this run's archive is kept");
     // Every archive the model keeps is kept; borg 1.2 may keep one more (the oldest, when a rule's
     // count is not reached).
     const fresh = kept.filter((a) => !before.some((b) => b.name === a.name));
     assert.equal(fresh.length, 1, 'one new archive');
     const history = [...before, ...fresh];
-    const modelKept = simulateBorgPrune(toBorgPruneArgs(parseRetention('1W:1D,4W:1W,12M:1M')).args, history.map((a) => new Date(`${a.time}Z`)), new Date());
+    const modelKept = simulateBorgPrune(
+      toBorgPruneArgs(parseRetention('1W:1D,4W:1W,12M:1M')).args,
+      history.map((a) => new Date(`${a.time}Z`)),
+      new Date(),
+    );
     const keptNames = new Set(kept.map((a) => a.name));
     for (const index of modelKept) assert.ok(keptNames.has(history[index]!.name), `${history[index]!.name} is kept`);
     assert.ok(kept.length - modelKept.size <= 1, `kept ${kept.length}, model ${modelKept.size}`);
@@ -185,6 +269,9 @@ describe('retention with real borg, shared by two jobs and two hosts', () => {
       'Would prune:                             jobA@h1-2026-11-22T10:00:00          Sun, 2026-11-22 10:00:00 [fb65]',
       'some other log line',
     ];
-    assert.deepEqual(parsePruneList(lines), { keep: ['jobA@h1-2026-11-24T10:00:00'], remove: ['jobA@h1-2026-11-22T10:00:00'] });
+    assert.deepEqual(parsePruneList(lines), {
+      keep: ['jobA@h1-2026-11-24T10:00:00'],
+      remove: ['jobA@h1-2026-11-22T10:00:00'],
+    });
   });
 });

@@ -16,13 +16,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   parseRetention,
+  type ResticBucket,
+  type RetentionPolicy,
   resticBucketOf,
   simulateDuplicatiRetention,
   simulateResticForget,
   toDuplicatiPolicy,
   toResticForgetArgs,
-  type ResticBucket,
-  type RetentionPolicy,
 } from '../src/retention/index.ts';
 
 type DuplicatiPolicy = Extract<RetentionPolicy, { kind: 'duplicati' }>;
@@ -60,17 +60,44 @@ const randomTimeframe = (rng: Rng): string =>
     () => String(rng.int(1, 30) * 86_400 + rng.int(0, 3) * 1800),
   ])();
 
-const EXPRESSIBLE_INTERVALS = ['0s', '0', '', 'U', '1h', '60m', '3600', '1D', '24h', '1W', '7D', '1M', '30D', '1Y', '365D'];
+const EXPRESSIBLE_INTERVALS = [
+  '0s',
+  '0',
+  '',
+  'U',
+  '1h',
+  '60m',
+  '3600',
+  '1D',
+  '24h',
+  '1W',
+  '7D',
+  '1M',
+  '30D',
+  '1Y',
+  '365D',
+];
 const randomInterval = (rng: Rng, expressible: boolean): string =>
   expressible
     ? rng.pick(EXPRESSIBLE_INTERVALS)
-    : rng.pick([() => '0s', () => `${rng.int(1, 59)}m`, () => `${rng.int(1, 48)}h`, () => `${rng.int(1, 20)}D`, () => `${rng.int(1, 6)}W`, () => `${rng.int(1, 13)}M`, () => `${rng.int(1, 2)}Y`])();
+    : rng.pick([
+        () => '0s',
+        () => `${rng.int(1, 59)}m`,
+        () => `${rng.int(1, 48)}h`,
+        () => `${rng.int(1, 20)}D`,
+        () => `${rng.int(1, 6)}W`,
+        () => `${rng.int(1, 13)}M`,
+        () => `${rng.int(1, 2)}Y`,
+      ])();
 
 /** A random valid policy string (retrying invalid combinations), in random order and spacing. */
 const randomPolicy = (rng: Rng, expressible: boolean): { text: string; policy: DuplicatiPolicy } => {
   for (;;) {
     const count = rng.int(1, 4);
-    const entries = Array.from({ length: count }, () => `${rng.next() < 0.15 ? 'U' : randomTimeframe(rng)}:${randomInterval(rng, expressible)}`);
+    const entries = Array.from(
+      { length: count },
+      () => `${rng.next() < 0.15 ? 'U' : randomTimeframe(rng)}:${randomInterval(rng, expressible)}`,
+    );
     const text = entries.map((entry) => (rng.next() < 0.2 ? ` ${entry} ` : entry)).join(rng.next() < 0.1 ? ',,' : ',');
     try {
       const policy = parseRetention(text);
@@ -109,7 +136,12 @@ const PERIODS: readonly [ResticBucket, number][] = [
 ];
 
 /** The first snapshot Duplicati keeps that restic does not cover, or undefined. */
-const findCounterexample = (policy: DuplicatiPolicy, args: readonly string[], times: Date[], now: Date): string | undefined => {
+const findCounterexample = (
+  policy: DuplicatiPolicy,
+  args: readonly string[],
+  times: Date[],
+  now: Date,
+): string | undefined => {
   const duplicati = simulateDuplicatiRetention(policy, times, now);
   const restic = simulateResticForget(args, times);
   const newest = times.reduce((best, t, i) => (t > (times[best] as Date) ? i : best), 0);
@@ -122,12 +154,16 @@ const findCounterexample = (policy: DuplicatiPolicy, args: readonly string[], ti
     const age = (now.getTime() - time.getTime()) / 1000;
     const rule = policy.rules.find((r) => r.timeframe === 'unlimited' || age <= r.timeframe);
     assert.ok(rule, `Duplicati kept ${time.toISOString()} outside every timeframe`);
-    const period = rule.interval === 'keep-all' ? undefined : PERIODS.find(([, seconds]) => seconds <= (rule.interval as number))?.[0];
+    const period =
+      rule.interval === 'keep-all'
+        ? undefined
+        : PERIODS.find(([, seconds]) => seconds <= (rule.interval as number))?.[0];
     const covered =
       period === undefined
         ? restic.has(s)
         : [...restic].some((r) => resticBucketOf(period, times[r] as Date) === resticBucketOf(period, time));
-    if (!covered) return `${time.toISOString()} (rule ${rule.text}, ${period ?? 'itself'}) kept by Duplicati at ${now.toISOString()} is not covered by restic ${args.join(' ')}`;
+    if (!covered)
+      return `${time.toISOString()} (rule ${rule.text}, ${period ?? 'itself'}) kept by Duplicati at ${now.toISOString()} is not covered by restic ${args.join(' ')}`;
   }
   return undefined;
 };
@@ -169,8 +205,12 @@ describe('retention translation properties', () => {
   it('the checker catches a period coarser than the interval (daily rules sent as weekly)', () => {
     const rng = prng(5);
     const policy = parseRetention('2W:1D') as DuplicatiPolicy;
-    const args = toResticForgetArgs(policy, { resticVersion: '0.14.0' }).args.map((arg) => arg.replace('-daily', '-weekly'));
-    const found = Array.from({ length: 50 }, () => randomHistory(rng, policy)).some(({ times, now }) => findCounterexample(policy, args, times, now));
+    const args = toResticForgetArgs(policy, { resticVersion: '0.14.0' }).args.map((arg) =>
+      arg.replace('-daily', '-weekly'),
+    );
+    const found = Array.from({ length: 50 }, () => randomHistory(rng, policy)).some(({ times, now }) =>
+      findCounterexample(policy, args, times, now),
+    );
     assert.ok(found);
   });
 
@@ -179,7 +219,9 @@ describe('retention translation properties', () => {
     const policy = parseRetention('1M:1h') as DuplicatiPolicy;
     assert.deepEqual(toResticForgetArgs(policy, { resticVersion: '0.14.0' }).args, ['--keep-within-hourly', '30d']);
     const naive = ['--keep-within-hourly', '1m'];
-    const found = Array.from({ length: 200 }, () => randomHistory(rng, policy)).some(({ times, now }) => findCounterexample(policy, naive, times, now));
+    const found = Array.from({ length: 200 }, () => randomHistory(rng, policy)).some(({ times, now }) =>
+      findCounterexample(policy, naive, times, now),
+    );
     assert.ok(found);
   });
 });

@@ -1,11 +1,12 @@
 // The alert rules template: renders (with the example variables, and with none), passes
 // `promtool check rules`, and every alert fires and stays silent where the promtool unit tests
 // in prometheus/tests/ say. Rendering happens in a temporary directory: nothing is left in the repo.
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
 import { makeTempDir, projectRoot } from './support/cli.ts';
@@ -14,7 +15,10 @@ const PYTHON = '/usr/bin/python3';
 const template = join(projectRoot, 'prometheus', 'rules.yml.j2');
 const renderer = join(projectRoot, 'scripts', 'render-j2.py');
 const testsDir = join(projectRoot, 'prometheus', 'tests');
-const hasAnsible = await execa('ansible-playbook', ['--version'], { reject: false }).then((result) => result.exitCode === 0, () => false);
+const hasAnsible = await execa('ansible-playbook', ['--version'], { reject: false }).then(
+  (result) => result.exitCode === 0,
+  () => false,
+);
 const ALERTS = [
   'BackupNotRun',
   'BackupFailed',
@@ -35,12 +39,16 @@ interface Rule {
 }
 
 const render = async (vars?: string): Promise<string> => {
-  const result = await execa(PYTHON, [renderer, template, ...(vars ? [vars] : [])], { reject: false, stripFinalNewline: false });
+  const result = await execa(PYTHON, [renderer, template, ...(vars ? [vars] : [])], {
+    reject: false,
+    stripFinalNewline: false,
+  });
   assert.equal(result.exitCode, 0, `render-j2.py failed:\n${result.stderr}`);
   return result.stdout;
 };
 
-const checkRules = async (file: string) => execa('promtool', ['check', 'rules', '--lint-fatal', file], { reject: false, all: true });
+const checkRules = async (file: string) =>
+  execa('promtool', ['check', 'rules', '--lint-fatal', file], { reject: false, all: true });
 
 const rulesOf = (text: string): Rule[] => {
   const doc = parseYaml(text) as { groups: { name: string; rules: Rule[] }[] };
@@ -67,7 +75,10 @@ describe('prometheus/rules.yml.j2', () => {
     const rules = rulesOf(text);
     assert.deepEqual([...new Set(rules.map((rule) => rule.alert))].sort(), [...ALERTS].sort());
     // the example lists a host with dots: matched literally
-    assert.ok(rules.some((rule) => rule.expr.includes('instance=~"files\\\\.example\\\\.org(:[0-9]+)?"')), 'escaped host regex');
+    assert.ok(
+      rules.some((rule) => rule.expr.includes('instance=~"files\\\\.example\\\\.org(:[0-9]+)?"')),
+      'escaped host regex',
+    );
   });
 
   test('renders with no variables at all, using the documented defaults', async () => {
@@ -78,11 +89,23 @@ describe('prometheus/rules.yml.j2', () => {
     assert.equal(check.exitCode, 0, check.all);
     const rules = rulesOf(text);
     assert.deepEqual([...new Set(rules.map((rule) => rule.alert))].sort(), [...ALERTS].sort());
-    assert.ok(rules.every((rule) => !rule.expr.includes('absent(')), 'no absent() rule without listed jobs');
+    assert.ok(
+      rules.every((rule) => !rule.expr.includes('absent(')),
+      'no absent() rule without listed jobs',
+    );
     const notRun = rules.filter((rule) => rule.alert === 'BackupNotRun');
-    assert.ok(notRun.some((rule) => rule.expr.includes('> 93600')), 'max age 26h');
-    assert.ok(rules.some((rule) => rule.alert === 'BackupStuck' && rule.expr.includes('> 43200')), 'stuck after 12h');
-    assert.ok(rules.some((rule) => rule.alert === 'BackupOverdueBySchedule' && rule.expr.includes('+ 3600')), 'grace 1h');
+    assert.ok(
+      notRun.some((rule) => rule.expr.includes('> 93600')),
+      'max age 26h',
+    );
+    assert.ok(
+      rules.some((rule) => rule.alert === 'BackupStuck' && rule.expr.includes('> 43200')),
+      'stuck after 12h',
+    );
+    assert.ok(
+      rules.some((rule) => rule.alert === 'BackupOverdueBySchedule' && rule.expr.includes('+ 3600')),
+      'grace 1h',
+    );
     for (const rule of rules) {
       // "never started" measures the wait in its expression (it differs per job); "never
       // succeeded" and a listed job's "absent" wait the max age with `for:`.
@@ -94,26 +117,46 @@ describe('prometheus/rules.yml.j2', () => {
     assert.ok(neverStarted?.expr.includes('backup_job_schedule_max_interval_seconds'), 'never started: schedule-aware');
   });
 
-  test('a listed job has its own six rules on its own max age (its schedule\'s gap + grace when longer)', async () => {
+  test("a listed job has its own six rules on its own max age (its schedule's gap + grace when longer)", async () => {
     const vars = join(tmp.dir, 'listed.yml');
     await writeFile(vars, 'backup_alert_jobs:\n  - {host: nas.example.org, job: media.archive, max_age: 8d}\n');
     const rules = rulesOf(await render(vars));
     const listed = rules.filter((rule) => rule.labels?.backup === 'media.archive');
     assert.deepEqual(listed.map((rule) => `${rule.alert}/${rule.labels?.reason}`).sort(), [
-      'BackupMetricsStale/file_age', 'BackupNoRecentSuccess/max_age', 'BackupNoRecentSuccess/never_succeeded',
-      'BackupNotRun/absent', 'BackupNotRun/max_age', 'BackupNotRun/never_started',
+      'BackupMetricsStale/file_age',
+      'BackupNoRecentSuccess/max_age',
+      'BackupNoRecentSuccess/never_succeeded',
+      'BackupNotRun/absent',
+      'BackupNotRun/max_age',
+      'BackupNotRun/never_started',
     ]);
     // absent (and not declared) waits the max age; declared but never started measures it
     assert.equal(listed.find((rule) => rule.labels?.reason === 'absent')?.for, '8d');
-    assert.match(listed.find((rule) => rule.labels?.reason === 'absent')?.expr ?? '', /unless on\(\) backup_job_info\{backup="media\.archive"/);
+    assert.match(
+      listed.find((rule) => rule.labels?.reason === 'absent')?.expr ?? '',
+      /unless on\(\) backup_job_info\{backup="media\.archive"/,
+    );
     for (const rule of listed.filter((r) => r.labels?.reason === 'max_age' || r.labels?.reason === 'never_started')) {
-      assert.ok(rule.expr.includes(', 691200)'), `${rule.alert} ${rule.labels?.reason}: max(8d, schedule gap + grace)\n${rule.expr}`);
+      assert.ok(
+        rule.expr.includes(', 691200)'),
+        `${rule.alert} ${rule.labels?.reason}: max(8d, schedule gap + grace)\n${rule.expr}`,
+      );
     }
     const stale = listed.find((rule) => rule.alert === 'BackupMetricsStale');
-    assert.ok(stale?.expr.includes('cronvault_media\\\\.archive\\\\.prom') && stale.expr.includes('> 691200'), stale?.expr);
+    assert.ok(
+      stale?.expr.includes('cronvault_media\\\\.archive\\\\.prom') && stale.expr.includes('> 691200'),
+      stale?.expr,
+    );
     // the fleet-wide stale rule leaves the listed job's file (and cronvault_jobs.prom) out
-    const fleet = rules.find((rule) => rule.alert === 'BackupMetricsStale' && rule.labels?.reason === 'file_age' && !rule.labels?.backup);
-    assert.ok(fleet?.expr.includes('unless on(instance, file) node_textfile_mtime_seconds{file=~"(.*/)?cronvault_media\\\\.archive\\\\.prom"'), fleet?.expr);
+    const fleet = rules.find(
+      (rule) => rule.alert === 'BackupMetricsStale' && rule.labels?.reason === 'file_age' && !rule.labels?.backup,
+    );
+    assert.ok(
+      fleet?.expr.includes(
+        'unless on(instance, file) node_textfile_mtime_seconds{file=~"(.*/)?cronvault_media\\\\.archive\\\\.prom"',
+      ),
+      fleet?.expr,
+    );
     assert.ok(fleet?.expr.includes('file!~"(.*/)?cronvault_jobs\\\\.prom"'), fleet?.expr);
   });
 
@@ -134,7 +177,10 @@ describe('prometheus/rules.yml.j2', () => {
   test('the number of rules grows with listed jobs only, not with hosts', async () => {
     const none = rulesOf(await render()).length;
     const vars = join(tmp.dir, 'three-jobs.yml');
-    await writeFile(vars, 'backup_alert_jobs:\n  - {host: a, job: x}\n  - {host: b, job: x}\n  - {host: c, job: y, max_age: 2d}\n');
+    await writeFile(
+      vars,
+      'backup_alert_jobs:\n  - {host: a, job: x}\n  - {host: b, job: x}\n  - {host: c, job: y, max_age: 2d}\n',
+    );
     assert.equal(rulesOf(await render(vars)).length, none + 3 * 6);
   });
 
@@ -148,25 +194,48 @@ describe('prometheus/rules.yml.j2', () => {
   });
 
   test('the example prometheus.yml and alertmanager.yml are valid', async () => {
-    const prometheus = await execa('promtool', ['check', 'config', '--syntax-only', join(projectRoot, 'prometheus', 'examples', 'prometheus.yml')], { reject: false, all: true });
+    const prometheus = await execa(
+      'promtool',
+      ['check', 'config', '--syntax-only', join(projectRoot, 'prometheus', 'examples', 'prometheus.yml')],
+      { reject: false, all: true },
+    );
     assert.equal(prometheus.exitCode, 0, prometheus.all);
-    const alertmanager = await execa('amtool', ['check-config', join(projectRoot, 'prometheus', 'examples', 'alertmanager.yml')], { reject: false, all: true });
+    const alertmanager = await execa(
+      'amtool',
+      ['check-config', join(projectRoot, 'prometheus', 'examples', 'alertmanager.yml')],
+      { reject: false, all: true },
+    );
     assert.equal(alertmanager.exitCode, 0, alertmanager.all);
-    const config = parseYaml(await readFile(join(projectRoot, 'prometheus', 'examples', 'alertmanager.yml'), 'utf8')) as {
+    const config = parseYaml(
+      await readFile(join(projectRoot, 'prometheus', 'examples', 'alertmanager.yml'), 'utf8'),
+    ) as {
       route: { routes: { matchers: string[]; receiver: string }[] };
-      receivers: { name: string; email_configs?: { send_resolved?: boolean }[]; webhook_configs?: { send_resolved?: boolean }[] }[];
+      receivers: {
+        name: string;
+        email_configs?: { send_resolved?: boolean }[];
+        webhook_configs?: { send_resolved?: boolean }[];
+      }[];
     };
     const route = config.route.routes.find((r) => r.matchers.includes('alertname=~"Backup.*"'));
     assert.ok(route, 'a route for alertname=~"Backup.*"');
     const receiver = config.receivers.find((r) => r.name === route.receiver);
     assert.ok(receiver?.email_configs?.length && receiver.webhook_configs?.length, 'e-mail and webhook');
-    assert.ok([...receiver.email_configs, ...receiver.webhook_configs].every((c) => c.send_resolved === true), 'send_resolved');
+    assert.ok(
+      [...receiver.email_configs, ...receiver.webhook_configs].every((c) => c.send_resolved === true),
+      'send_resolved',
+    );
   });
 
   // An inhibition must never hide a missed backup: no inhibit rule may be able to mute these.
   test('the example alertmanager.yml inhibits none of the missed-backup alerts', async () => {
-    const config = parseYaml(await readFile(join(projectRoot, 'prometheus', 'examples', 'alertmanager.yml'), 'utf8')) as {
-      inhibit_rules?: { target_matchers?: string[]; target_match?: Record<string, string>; target_match_re?: Record<string, string> }[];
+    const config = parseYaml(
+      await readFile(join(projectRoot, 'prometheus', 'examples', 'alertmanager.yml'), 'utf8'),
+    ) as {
+      inhibit_rules?: {
+        target_matchers?: string[];
+        target_match?: Record<string, string>;
+        target_match_re?: Record<string, string>;
+      }[];
     };
     const acceptsName = (matcher: string, name: string): boolean => {
       const m = /^\s*alertname\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$/.exec(matcher);
@@ -188,7 +257,9 @@ describe('prometheus/rules.yml.j2', () => {
   });
 
   // scripts/render-j2.py stands in for Ansible's template module: prove it renders the same.
-  test('Ansible\'s template module renders the same as scripts/render-j2.py', { skip: !hasAnsible && 'ansible-playbook not installed' }, async () => {
+  test("Ansible's template module renders the same as scripts/render-j2.py", {
+    skip: !hasAnsible && 'ansible-playbook not installed',
+  }, async () => {
     const playbook = join(tmp.dir, 'render.yml');
     await writeFile(
       playbook,
@@ -209,20 +280,32 @@ describe('prometheus/rules.yml.j2', () => {
     await writeFile(empty, '{}\n');
     for (const vars of [join(projectRoot, 'prometheus', 'examples', 'vars.yml'), empty]) {
       const out = join(tmp.dir, 'ansible-rendered.yml');
-      const play = await execa('ansible-playbook', ['-i', 'localhost,', playbook, '-e', `vars_file=${vars}`, '-e', `out=${out}`], {
-        reject: false,
-        all: true,
-        env: { ANSIBLE_LOCALHOST_WARNING: 'false', ANSIBLE_NOCOLOR: '1' },
-      });
+      const play = await execa(
+        'ansible-playbook',
+        ['-i', 'localhost,', playbook, '-e', `vars_file=${vars}`, '-e', `out=${out}`],
+        {
+          reject: false,
+          all: true,
+          env: { ANSIBLE_LOCALHOST_WARNING: 'false', ANSIBLE_NOCOLOR: '1' },
+        },
+      );
       assert.equal(play.exitCode, 0, play.all);
       const dropManagedLine = (text: string) => text.split('\n').slice(1).join('\n');
-      assert.equal(dropManagedLine(await readFile(out, 'utf8')), dropManagedLine(await render(vars === empty ? undefined : vars)), `with ${vars}`);
+      assert.equal(
+        dropManagedLine(await readFile(out, 'utf8')),
+        dropManagedLine(await render(vars === empty ? undefined : vars)),
+        `with ${vars}`,
+      );
     }
   });
 
   test('promtool unit tests: each alert fires where it must and stays silent where it must not', async () => {
-    const testFiles = (await readdir(testsDir)).filter((name) => name.startsWith('backup-') && name.endsWith('.yml')).sort();
-    const covered = testFiles.map((name) => name.replace(/\.yml$/, '').replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase()));
+    const testFiles = (await readdir(testsDir))
+      .filter((name) => name.startsWith('backup-') && name.endsWith('.yml'))
+      .sort();
+    const covered = testFiles.map((name) =>
+      name.replace(/\.yml$/, '').replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase()),
+    );
     for (const alert of ALERTS) assert.ok(covered.includes(alert), `no prometheus/tests/ file for ${alert}`);
 
     const dir = join(tmp.dir, 'unit');

@@ -2,13 +2,14 @@
 // cleanly: the engine's whole process group is stopped (SIGINT, SIGKILL after a grace
 // period), the run is recorded as failed and no longer running, the lock is released only
 // once the engine is gone, and the next run needs no `restic unlock`.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
-import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { cronvaultBin, makeTempDir, projectRoot, runCronvault, writeTestConfig } from './support/cli.ts';
-import { createRepository, listSnapshots, restic, metricValue, readJobProm } from './support/restic.ts';
+import { createRepository, listSnapshots, metricValue, readJobProm, restic } from './support/restic.ts';
 import { waitFor } from './support/services.ts';
 
 const fixtureBin = (name: string) => join(projectRoot, 'test', 'fixtures', 'bin', name);
@@ -21,13 +22,17 @@ const running = async (pid: number): Promise<boolean> => {
 
 /** Pids of group pgid's processes that still run. */
 const runningInGroup = async (pgid: number): Promise<number[]> => {
-  const pids = (await execa('pgrep', ['-g', String(pgid)], { reject: false })).stdout.split('\n').filter(Boolean).map(Number);
+  const pids = (await execa('pgrep', ['-g', String(pgid)], { reject: false })).stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
   const alive = await Promise.all(pids.map(running));
   return pids.filter((_, index) => alive[index]);
 };
 
 /** Job locks still recorded (the .flock files stay; a held lock has a .lock record). */
-const heldLocks = async (stateDir: string): Promise<string[]> => (await readdir(join(stateDir, 'locks'))).filter((name) => name.endsWith('.lock'));
+const heldLocks = async (stateDir: string): Promise<string[]> =>
+  (await readdir(join(stateDir, 'locks'))).filter((name) => name.endsWith('.lock'));
 
 describe('signals', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -42,19 +47,50 @@ describe('signals', () => {
     await writeFile(join(base, 'p'), 'pw\n');
     await chmod(join(base, 'p'), 0o600);
     // Wrapped: an execa subprocess is a thenable, which an async function would await.
-    return { subprocess: execa(process.execPath, [cronvaultBin, 'run', '--path', join(base, 'data'), '--engine', 'duplicati', '--repository', 'file:///x',
-      '--password-file', join(base, 'p'), '--retention', 'none', '--textfile-dir', join(base, 'text'), '--state-dir', join(base, 'state'),
-      '--binary', fixtureBin('duplicati-cli'), ...extra], {
-      reject: false,
-      // execa would SIGKILL cronvault 5 s after run.kill(); the grace period is cronvault's to keep.
-      forceKillAfterDelay: false,
-      env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: join(base, 'fake'), ...env },
-    }) };
+    return {
+      subprocess: execa(
+        process.execPath,
+        [
+          cronvaultBin,
+          'run',
+          '--path',
+          join(base, 'data'),
+          '--engine',
+          'duplicati',
+          '--repository',
+          'file:///x',
+          '--password-file',
+          join(base, 'p'),
+          '--retention',
+          'none',
+          '--textfile-dir',
+          join(base, 'text'),
+          '--state-dir',
+          join(base, 'state'),
+          '--binary',
+          fixtureBin('duplicati-cli'),
+          ...extra,
+        ],
+        {
+          reject: false,
+          // execa would SIGKILL cronvault 5 s after run.kill(); the grace period is cronvault's to keep.
+          forceKillAfterDelay: false,
+          env: { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: join(base, 'fake'), ...env },
+        },
+      ),
+    };
   };
   const firstCall = async (base: string): Promise<{ pid: number }> =>
-    waitFor(async () => JSON.parse((await readFile(join(base, 'fake', 'calls.jsonl'), 'utf8')).split('\n')[0]!) as { pid: number }, { timeoutMs: 20_000, intervalMs: 50 });
+    waitFor(
+      async () =>
+        JSON.parse((await readFile(join(base, 'fake', 'calls.jsonl'), 'utf8')).split('\n')[0]!) as { pid: number },
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
 
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
     it(`exits ${code} on ${signal}, recording a failed, finished run and releasing the lock`, async () => {
       const base = join(tmp.dir, signal);
       const { subprocess: run } = await duplicatiRun(base, { FAKE_DUPLICATI_SLEEP_MS: '20000' });
@@ -74,7 +110,10 @@ describe('signals', () => {
 
   it('kills an engine that ignores SIGINT after the grace period, then records the interrupted run', async () => {
     const base = join(tmp.dir, 'stubborn');
-    const { subprocess: run } = await duplicatiRun(base, { FAKE_DUPLICATI_SLEEP_MS: '60000', FAKE_DUPLICATI_IGNORE_SIGINT: '1' });
+    const { subprocess: run } = await duplicatiRun(base, {
+      FAKE_DUPLICATI_SLEEP_MS: '60000',
+      FAKE_DUPLICATI_IGNORE_SIGINT: '1',
+    });
     const engine = await firstCall(base);
     run.kill('SIGTERM');
     const result = await run;
@@ -88,7 +127,8 @@ describe('signals', () => {
 
   it('stops a run at its timeout, recording exit code 124 and a failed run', async () => {
     const base = join(tmp.dir, 'timeout');
-    const result = await (await duplicatiRun(base, { FAKE_DUPLICATI_SLEEP_MS: '20000' }, ['--timeout', '1s'])).subprocess;
+    const result = await (await duplicatiRun(base, { FAKE_DUPLICATI_SLEEP_MS: '20000' }, ['--timeout', '1s']))
+      .subprocess;
     assert.equal(result.exitCode, 1, String(result.stderr));
     assert.match(String(result.stderr), /timed out after 1 s/);
     const prom = await readJobProm(join(base, 'text'));
@@ -105,7 +145,8 @@ describe('signals', () => {
 
     // Lock files only: restic's local backend writes `<id>-tmp-<n>` first, and leaves it when
     // it exits while writing (restic ignores it).
-    const resticLocks = async () => (await readdir(join(repo.repository, 'locks'))).filter((name) => /^[0-9a-f]{64}$/.test(name));
+    const resticLocks = async () =>
+      (await readdir(join(repo.repository, 'locks'))).filter((name) => /^[0-9a-f]{64}$/.test(name));
 
     it('at its timeout ends the engine and the child it left holding its output, then exits and releases the lock', async () => {
       const base = join(tmp.dir, 'timeout-group');
@@ -123,7 +164,9 @@ describe('signals', () => {
         '    retention: none',
       ]);
       const started = Date.now();
-      const result = await runCronvault(['run', 'grouped', '--config', config], { env: { CHILD_PID_FILE: childPidFile } });
+      const result = await runCronvault(['run', 'grouped', '--config', config], {
+        env: { CHILD_PID_FILE: childPidFile },
+      });
       const tookMs = Date.now() - started;
       assert.equal(result.exitCode, 1, result.stderr);
       assert.match(result.stderr, /timed out after 2 s/);
@@ -138,7 +181,7 @@ describe('signals', () => {
       assert.deepEqual(await heldLocks(join(base, 'state')), []);
     });
 
-    it('at its timeout ends a command job\'s producer too', async () => {
+    it("at its timeout ends a command job's producer too", async () => {
       const base = join(tmp.dir, 'timeout-command');
       await mkdir(base, { recursive: true });
       const pidFile = join(base, 'producer.pid');
@@ -163,15 +206,35 @@ describe('signals', () => {
     it('names the signal that killed the engine and records 128+N', async () => {
       const base = join(tmp.dir, 'segv');
       await mkdir(join(base, 'data'), { recursive: true });
-      const result = await runCronvault(['run', '--path', join(base, 'data'), '--repository', repo.repository, '--password-file', repo.passwordFile, '--retention', 'none',
-        '--retry-attempts', '1', '--binary', fixtureBin('restic-segfaulting'), '--textfile-dir', join(base, 'text'), '--state-dir', join(base, 'state')]);
+      const result = await runCronvault([
+        'run',
+        '--path',
+        join(base, 'data'),
+        '--repository',
+        repo.repository,
+        '--password-file',
+        repo.passwordFile,
+        '--retention',
+        'none',
+        '--retry-attempts',
+        '1',
+        '--binary',
+        fixtureBin('restic-segfaulting'),
+        '--textfile-dir',
+        join(base, 'text'),
+        '--state-dir',
+        join(base, 'state'),
+      ]);
       assert.equal(result.exitCode, 1, result.stderr);
       assert.match(result.stderr, /killed by SIGSEGV/);
       const prom = await readJobProm(join(base, 'text'));
       assert.equal(metricValue(prom, 'backup_last_exit_code'), 128 + 11);
     });
 
-    for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    for (const [signal, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
       it(`on ${signal} during a restic backup stops restic, which removes its lock, so the next run works without restic unlock`, async () => {
         const base = join(tmp.dir, `restic-${signal}`);
         await mkdir(base, { recursive: true });
@@ -187,9 +250,16 @@ describe('signals', () => {
           '    retention: "1D:0s"',
           '    retry: { attempts: 3, min_delay: 100ms, max_delay: 500ms }',
         ]);
-        const run = execa(process.execPath, [cronvaultBin, 'run', 'db', '--config', config], { reject: false, forceKillAfterDelay: false });
+        const run = execa(process.execPath, [cronvaultBin, 'run', 'db', '--config', config], {
+          reject: false,
+          forceKillAfterDelay: false,
+        });
         // restic holds its lock while it reads the dump.
-        await waitFor(async () => (await resticLocks()).length > 0, { timeoutMs: 30_000, intervalMs: 50, message: 'restic took its lock' });
+        await waitFor(async () => (await resticLocks()).length > 0, {
+          timeoutMs: 30_000,
+          intervalMs: 50,
+          message: 'restic took its lock',
+        });
         run.kill(signal);
         const result = await run;
         assert.equal(result.exitCode, code, String(result.stderr));
@@ -203,7 +273,11 @@ describe('signals', () => {
         assert.doesNotMatch(next.stderr, /locked/);
         assert.equal((await listSnapshots(repo, '--tag', 'cronvault:db')).length >= 1, true);
         const left = await resticLocks();
-        assert.deepEqual(left, [], `no restic lock is left: ${await Promise.all(left.map((id) => restic(repo, ['cat', 'lock', id]).catch(String)))}\n${next.stderr}`);
+        assert.deepEqual(
+          left,
+          [],
+          `no restic lock is left: ${await Promise.all(left.map((id) => restic(repo, ['cat', 'lock', id]).catch(String)))}\n${next.stderr}`,
+        );
       });
     }
   });

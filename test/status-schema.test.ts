@@ -1,9 +1,10 @@
 // docs/status-json.md is the contract scripts rely on: every field it documents is in the
 // output, and the output has no field it does not document.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 
 /** Field names from the first column of the table under a heading. */
@@ -27,14 +28,17 @@ describe('status --json schema', () => {
     await writeFile(pass, 'x\n');
     await chmod(pass, 0o600);
     const config = join(tmp.dir, 'config.yml');
-    await writeFile(config, [
-      `state_dir: ${join(tmp.dir, 'state')}`,
-      `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
-      `defaults: { engine: duplicati, repository: "file:///r", password_file: ${pass}, retention: none, binary: ${join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')} }`,
-      'jobs:',
-      `  done: { path: ${join(tmp.dir, 'data')}, schedule: "0 3 * * *" }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `state_dir: ${join(tmp.dir, 'state')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
+        `defaults: { engine: duplicati, repository: "file:///r", password_file: ${pass}, retention: none, binary: ${join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')} }`,
+        'jobs:',
+        `  done: { path: ${join(tmp.dir, 'data')}, schedule: "0 3 * * *" }`,
+        '',
+      ].join('\n'),
+    );
     const env = { FAKE_DUPLICATI_CODES: '0', FAKE_DUPLICATI_STATE: join(tmp.dir, 'fake') };
     assert.equal((await runCronvault(['run', 'done', '-c', config], { env })).exitCode, 0);
     const result = await runCronvault(['status', '--json', '-c', config]);

@@ -1,9 +1,10 @@
 // `cronvault status` and `run --all` over a mix of outcomes: real restic for success and a
 // wrong password, the duplicati test double for a warning (exit 2), and a job never run.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { createRepository } from './support/restic.ts';
 
@@ -13,7 +14,14 @@ interface JobStatusJson {
   healthy: boolean;
   overdue: boolean;
   problems: string[];
-  lastRun: { start: number; exitCode: number | null; exitMeaning: string | null; attempts: number | null; success: boolean; warnings: boolean } | null;
+  lastRun: {
+    start: number;
+    exitCode: number | null;
+    exitMeaning: string | null;
+    attempts: number | null;
+    success: boolean;
+    warnings: boolean;
+  } | null;
   lastSuccess: number | null;
   running: { pid: number } | null;
   schedule: { cron: string; source: string; nextRun: number | null };
@@ -83,7 +91,11 @@ describe('cronvault status', () => {
     assert.equal(status.schemaVersion, 1);
     assert.equal(status.healthy, false);
     const byName = Object.fromEntries(status.jobs.map((job) => [job.name, job]));
-    assert.deepEqual(status.jobs.map((job) => job.name), ['good', 'broken', 'warned', 'unrun'], 'one entry per job, in config order');
+    assert.deepEqual(
+      status.jobs.map((job) => job.name),
+      ['good', 'broken', 'warned', 'unrun'],
+      'one entry per job, in config order',
+    );
 
     const good = byName.good!;
     assert.equal(good.outcome, 'success');
@@ -95,7 +107,10 @@ describe('cronvault status', () => {
     assert.ok(Math.abs(good.lastSuccess! - Date.now() / 1000) < 300);
     assert.equal(good.schedule.cron, '0 3 * * *');
     assert.equal(good.schedule.source, 'config');
-    assert.ok(good.schedule.nextRun! > Date.now() / 1000 && new Date(good.schedule.nextRun! * 1000).getUTCHours() === 18, 'next run at 03:00 Tokyo time');
+    assert.ok(
+      good.schedule.nextRun! > Date.now() / 1000 && new Date(good.schedule.nextRun! * 1000).getUTCHours() === 18,
+      'next run at 03:00 Tokyo time',
+    );
 
     const broken = byName.broken!;
     assert.equal(broken.outcome, 'failed');
@@ -125,7 +140,8 @@ describe('cronvault status', () => {
     const result = await runCronvault(['status', '-c', config], { env: { FORCE_COLOR: '1' } });
     assert.equal(result.exitCode, 1);
     assert.doesNotMatch(result.stdout, /\u001b/);
-    const row = (name: string) => result.stdout.split('\n').find((line) => new RegExp(`^.\\s+${name}\\s`).test(line)) ?? '';
+    const row = (name: string) =>
+      result.stdout.split('\n').find((line) => new RegExp(`^.\\s+${name}\\s`).test(line)) ?? '';
     assert.match(row('broken'), /^!\s+broken\s+(?:just now|.*ago)\s+failed\s+.*1 fatal error, no snapshot/);
     assert.match(row('unrun'), /^!\s+unrun\s+-\s+never/);
     assert.match(row('good'), /^\s+good\s+(?:just now|.*ago)\s+success\s/);

@@ -1,11 +1,12 @@
 // Logs go to stderr and data (tables, JSON, scripts) to stdout, for every command, so
 // `cronvault status --json | jq` and `2>>log` both work; --json is exactly one JSON document.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCronvault, type CliResult } from './support/cli.ts';
-import { createCliFixture, type CliFixture } from './support/cli-fixture.ts';
+import { after, before, describe, it } from 'node:test';
+import { type CliResult, runCronvault } from './support/cli.ts';
+import { type CliFixture, createCliFixture } from './support/cli-fixture.ts';
 
 /** JSON.parse accepts exactly one document (trailing whitespace allowed), nothing before or after. */
 const oneJsonDocument = (result: CliResult): unknown => {
@@ -36,7 +37,10 @@ describe('stdout holds the data, stderr the logs', () => {
     const json = await runCronvault(['run', 'beta', ...c, '--json']);
     assert.equal(json.exitCode, 0, json.stderr);
     const doc = oneJsonDocument(json) as { exitCode: number; jobs: { job: string; outcome: string }[] };
-    assert.deepEqual(doc.jobs.map((j) => [j.job, j.outcome]), [['beta', 'success']]);
+    assert.deepEqual(
+      doc.jobs.map((j) => [j.job, j.outcome]),
+      [['beta', 'success']],
+    );
     assert.equal(doc.exitCode, 0);
     onlyLogLines(json.stderr);
     assert.match(json.stderr, /backup succeeded/, 'the logs stay on stderr with --json');
@@ -75,7 +79,10 @@ describe('stdout holds the data, stderr the logs', () => {
     [['status'], (doc: unknown) => assert.equal((doc as { jobs: unknown[] }).jobs.length, 2)],
     [['history', 'alpha'], (doc: unknown) => assert.equal((doc as { job: string }).job, 'alpha')],
     [['snapshots', 'alpha'], (doc: unknown) => assert.ok(Array.isArray(doc) && doc.length >= 1)],
-    [['retention', 'explain', '1W:1D'], (doc: unknown) => assert.equal((doc as { applicable: boolean }).applicable, true)],
+    [
+      ['retention', 'explain', '1W:1D'],
+      (doc: unknown) => assert.equal((doc as { applicable: boolean }).applicable, true),
+    ],
   ] as [string[], (doc: unknown) => void][]) {
     it(`${command[0]}: a table on stdout and nothing on stderr; --json is one document`, async () => {
       const plain = await runCronvault([...command, ...c]);
@@ -116,7 +123,11 @@ describe('stdout holds the data, stderr the logs', () => {
   });
 
   it('an error goes to stderr and leaves stdout empty, --json included', async () => {
-    for (const args of [['status', '-c', join(fx.dir, 'missing.yml')], ['history', 'nosuchjob', ...c, '--json'], ['run', 'nosuchjob', ...c, '--json']]) {
+    for (const args of [
+      ['status', '-c', join(fx.dir, 'missing.yml')],
+      ['history', 'nosuchjob', ...c, '--json'],
+      ['run', 'nosuchjob', ...c, '--json'],
+    ]) {
       const result = await runCronvault(args);
       assert.equal(result.exitCode, 2, args.join(' '));
       assert.equal(result.stdout, '');

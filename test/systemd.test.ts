@@ -1,10 +1,11 @@
 // `cronvault systemd`: the generated units pass systemd's own checker, and their OnCalendar=
 // values fire at the very minutes the job's cron schedule does, as systemd itself computes them.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { nextRun, parseSchedule } from '../src/schedule/index.ts';
 import { toOnCalendar } from '../src/systemd-calendar.ts';
 import { cronvaultBin, makeTempDir, runCronvault } from './support/cli.ts';
@@ -13,10 +14,14 @@ const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 
 /** The next `count` times (Unix seconds) systemd computes for all the expressions together. */
 const systemdTimes = async (expressions: string[], baseSeconds: number, count: number): Promise<number[]> => {
-  const result = await execa(SYSTEMD_ANALYZE, ['calendar', `--iterations=${count}`, `--base-time=@${baseSeconds}`, ...expressions], { env: { TZ: 'UTC' } });
-  const times = [...result.stdout.matchAll(/(?:Next elapse|Iter\. #\d+): \w{3} (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) UTC/g)].map(
-    (m) => Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) / 1000,
+  const result = await execa(
+    SYSTEMD_ANALYZE,
+    ['calendar', `--iterations=${count}`, `--base-time=@${baseSeconds}`, ...expressions],
+    { env: { TZ: 'UTC' } },
   );
+  const times = [
+    ...result.stdout.matchAll(/(?:Next elapse|Iter\. #\d+): \w{3} (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) UTC/g),
+  ].map((m) => Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) / 1000);
   assert.ok(times.length >= count, `systemd-analyze printed too few times:\n${result.stdout}`);
   return [...new Set(times)].sort((a, b) => a - b).slice(0, count);
 };
@@ -80,7 +85,11 @@ describe('cron schedules as OnCalendar=', () => {
     it(`${what} ("${schedule}"): systemd lists the same next 5 times as cron`, async () => {
       const expressions = toOnCalendar(schedule);
       for (const base of BASES) {
-        assert.deepEqual(iso(await systemdTimes(expressions, base, 5)), iso(cronTimes(schedule, base, 5)), `${schedule} -> ${expressions.join(' | ')}`);
+        assert.deepEqual(
+          iso(await systemdTimes(expressions, base, 5)),
+          iso(cronTimes(schedule, base, 5)),
+          `${schedule} -> ${expressions.join(' | ')}`,
+        );
       }
     });
   }
@@ -92,16 +101,19 @@ describe('cronvault systemd', () => {
   before(async () => {
     tmp = await makeTempDir();
     config = join(tmp.dir, 'config.yml');
-    await writeFile(config, [
-      `state_dir: ${join(tmp.dir, 'state')}`,
-      `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
-      `defaults: { repository: ${join(tmp.dir, 'repo')}, password_file: /etc/cronvault/repo.pass, retention: none }`,
-      'jobs:',
-      '  influxdb: { path: /var/lib/influxdb, schedule: "30 2 1,15 * 1-5" }',
-      '  photos: { path: /srv/photos }',
-      '  offsite: { path: /srv/photos, repository: "rest:http://backup.example.org:8000/", engine: restic, env: { RESTIC_CACHE_DIR: /var/cache/restic } }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `state_dir: ${join(tmp.dir, 'state')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
+        `defaults: { repository: ${join(tmp.dir, 'repo')}, password_file: /etc/cronvault/repo.pass, retention: none }`,
+        'jobs:',
+        '  influxdb: { path: /var/lib/influxdb, schedule: "30 2 1,15 * 1-5" }',
+        '  photos: { path: /srv/photos }',
+        '  offsite: { path: /srv/photos, repository: "rest:http://backup.example.org:8000/", engine: restic, env: { RESTIC_CACHE_DIR: /var/cache/restic } }',
+        '',
+      ].join('\n'),
+    );
   });
   after(async () => tmp.cleanup());
 
@@ -109,7 +121,9 @@ describe('cronvault systemd', () => {
     const result = await runCronvault(['systemd', '--config', config, '--host', 'web1.example.org']);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.equal(result.stderr, '');
-    const service = result.stdout.split('# /etc/systemd/system/cronvault-influxdb.service\n')[1]!.split('\n# /etc/')[0]!;
+    const service = result.stdout
+      .split('# /etc/systemd/system/cronvault-influxdb.service\n')[1]!
+      .split('\n# /etc/')[0]!;
     assert.match(service, /^Type=oneshot$/m);
     assert.match(service, new RegExp(`^ExecStart=/usr/bin/cronvault run influxdb --config ${config} --quiet$`, 'm'));
     assert.match(service, /^Nice=10$/m);
@@ -118,42 +132,97 @@ describe('cronvault systemd', () => {
     assert.match(service, /^PrivateTmp=yes$/m);
     assert.match(service, /^NoNewPrivileges=yes$/m);
     // state and metrics must exist; the local repository and restic's cache may not yet.
-    assert.match(service, new RegExp(`^ReadWritePaths=${join(tmp.dir, 'state')} ${join(tmp.dir, 'text')} -${join(tmp.dir, 'repo')} -/root/.cache/restic$`, 'm'));
+    assert.match(
+      service,
+      new RegExp(
+        `^ReadWritePaths=${join(tmp.dir, 'state')} ${join(tmp.dir, 'text')} -${join(tmp.dir, 'repo')} -/root/.cache/restic$`,
+        'm',
+      ),
+    );
     const offsite = result.stdout.split('# /etc/systemd/system/cronvault-offsite.service\n')[1]!;
-    assert.match(offsite, new RegExp(`^ReadWritePaths=${join(tmp.dir, 'state')} ${join(tmp.dir, 'text')} -/var/cache/restic$`, 'm'), 'a remote repository is not made writable');
+    assert.match(
+      offsite,
+      new RegExp(`^ReadWritePaths=${join(tmp.dir, 'state')} ${join(tmp.dir, 'text')} -/var/cache/restic$`, 'm'),
+      'a remote repository is not made writable',
+    );
     const timer = result.stdout.split('# /etc/systemd/system/cronvault-influxdb.timer\n')[1]!.split('\n# /etc/')[0]!;
-    assert.deepEqual(timer.match(/^OnCalendar=.*$/gm), ['OnCalendar=*-*-01,15 02:30:00', 'OnCalendar=Mon..Fri *-*-* 02:30:00']);
+    assert.deepEqual(timer.match(/^OnCalendar=.*$/gm), [
+      'OnCalendar=*-*-01,15 02:30:00',
+      'OnCalendar=Mon..Fri *-*-* 02:30:00',
+    ]);
     assert.match(timer, /^Persistent=true$/m);
     assert.match(timer, /^RandomizedDelaySec=300$/m);
   });
 
   it('gives a job without a schedule the daily time `cronvault cron` draws for the host', async () => {
     const cron = await runCronvault(['cron', '--config', config, '--host', 'web1.example.org']);
-    const [minute, hour] = cron.stdout.split('\n').find((line) => line.includes(' run photos '))!.split(' ');
+    const [minute, hour] = cron.stdout
+      .split('\n')
+      .find((line) => line.includes(' run photos '))!
+      .split(' ');
     const result = await runCronvault(['systemd', '--config', config, '--host', 'web1.example.org']);
     const timer = result.stdout.split('# /etc/systemd/system/cronvault-photos.timer\n')[1]!;
-    assert.match(timer, new RegExp(`^OnCalendar=\\*-\\*-\\* ${hour!.padStart(2, '0')}:${minute!.padStart(2, '0')}:00$`, 'm'));
+    assert.match(
+      timer,
+      new RegExp(`^OnCalendar=\\*-\\*-\\* ${hour!.padStart(2, '0')}:${minute!.padStart(2, '0')}:00$`, 'm'),
+    );
   });
 
   it('--install writes units that systemd-analyze verify accepts, and says what to run', async () => {
     const dir = join(tmp.dir, 'units');
-    const result = await runCronvault(['systemd', '--config', config, '--install', '--dir', dir, '--bin', cronvaultBin]);
+    const result = await runCronvault([
+      'systemd',
+      '--config',
+      config,
+      '--install',
+      '--dir',
+      dir,
+      '--bin',
+      cronvaultBin,
+    ]);
     assert.equal(result.exitCode, 0, result.stderr);
-    assert.match(result.stdout, /systemctl daemon-reload && systemctl enable --now cronvault-influxdb\.timer cronvault-photos\.timer cronvault-offsite\.timer/);
+    assert.match(
+      result.stdout,
+      /systemctl daemon-reload && systemctl enable --now cronvault-influxdb\.timer cronvault-photos\.timer cronvault-offsite\.timer/,
+    );
     const files = (await readdir(dir)).sort();
-    assert.deepEqual(files, ['cronvault-influxdb.service', 'cronvault-influxdb.timer', 'cronvault-offsite.service', 'cronvault-offsite.timer', 'cronvault-photos.service', 'cronvault-photos.timer']);
+    assert.deepEqual(files, [
+      'cronvault-influxdb.service',
+      'cronvault-influxdb.timer',
+      'cronvault-offsite.service',
+      'cronvault-offsite.timer',
+      'cronvault-photos.service',
+      'cronvault-photos.timer',
+    ]);
     assert.equal((await stat(join(dir, files[0]!))).mode & 0o777, 0o644);
-    assert.equal((await stat(join(tmp.dir, 'state'))).mode & 0o777, 0o700, 'the state dir a ReadWritePaths= needs is created private');
+    assert.equal(
+      (await stat(join(tmp.dir, 'state'))).mode & 0o777,
+      0o700,
+      'the state dir a ReadWritePaths= needs is created private',
+    );
     // The man page is only there once the .deb is installed: --man=no keeps the check offline.
-    const verify = await execa(SYSTEMD_ANALYZE, ['verify', '--man=no', ...files.map((f) => join(dir, f))], { reject: false });
+    const verify = await execa(SYSTEMD_ANALYZE, ['verify', '--man=no', ...files.map((f) => join(dir, f))], {
+      reject: false,
+    });
     assert.equal(verify.exitCode, 0, `${verify.stdout}\n${verify.stderr}`);
     assert.equal(verify.stderr.trim(), '', verify.stderr);
   });
 
   it('systemd-analyze verify catches a broken unit (the check can fail)', async () => {
     const dir = join(tmp.dir, 'broken');
-    await runCronvault(['systemd', '--config', config, '--install', '--dir', dir, '--bin', join(tmp.dir, 'no-such-binary')]);
-    const verify = await execa(SYSTEMD_ANALYZE, ['verify', '--man=no', join(dir, 'cronvault-photos.service')], { reject: false });
+    await runCronvault([
+      'systemd',
+      '--config',
+      config,
+      '--install',
+      '--dir',
+      dir,
+      '--bin',
+      join(tmp.dir, 'no-such-binary'),
+    ]);
+    const verify = await execa(SYSTEMD_ANALYZE, ['verify', '--man=no', join(dir, 'cronvault-photos.service')], {
+      reject: false,
+    });
     assert.notEqual(verify.exitCode, 0);
   });
 
@@ -165,27 +234,56 @@ describe('cronvault systemd', () => {
     await writeFile(smaller, (await readFile(config, 'utf8')).replace(/^ {2}(photos|offsite):.*\n/gm, ''));
     const result = await runCronvault(['systemd', '--config', smaller, '--install', '--dir', dir]);
     assert.equal(result.exitCode, 0, result.stderr);
-    assert.deepEqual((await readdir(dir)).sort(), ['cronvault-influxdb.service', 'cronvault-influxdb.timer', 'cronvault-mine.service']);
-    assert.match(result.stdout, /systemctl disable --now cronvault-offsite\.timer cronvault-photos\.timer|systemctl disable --now cronvault-photos\.timer cronvault-offsite\.timer/);
+    assert.deepEqual((await readdir(dir)).sort(), [
+      'cronvault-influxdb.service',
+      'cronvault-influxdb.timer',
+      'cronvault-mine.service',
+    ]);
+    assert.match(
+      result.stdout,
+      /systemctl disable --now cronvault-offsite\.timer cronvault-photos\.timer|systemctl disable --now cronvault-photos\.timer cronvault-offsite\.timer/,
+    );
   });
 
   it('quotes paths with spaces and doubles % so systemd reads them back unchanged', async () => {
     const dir = join(tmp.dir, 'odd dir');
     const odd = join(tmp.dir, 'odd config.yml');
-    await writeFile(odd, [`state_dir: ${join(dir, 'state%1')}`, `metrics: { textfile_dir: ${join(dir, 'text')} }`, 'jobs:', `  a: { path: /srv, repository: ${join(dir, 'repo')}, password_file: /etc/cronvault/repo.pass, retention: none }`, ''].join('\n'));
+    await writeFile(
+      odd,
+      [
+        `state_dir: ${join(dir, 'state%1')}`,
+        `metrics: { textfile_dir: ${join(dir, 'text')} }`,
+        'jobs:',
+        `  a: { path: /srv, repository: ${join(dir, 'repo')}, password_file: /etc/cronvault/repo.pass, retention: none }`,
+        '',
+      ].join('\n'),
+    );
     const units = join(tmp.dir, 'odd units');
     const result = await runCronvault(['systemd', '--config', odd, '--install', '--dir', units, '--bin', cronvaultBin]);
     assert.equal(result.exitCode, 0, result.stderr);
     const service = await readFile(join(units, 'cronvault-a.service'), 'utf8');
     assert.match(service, new RegExp(`^ExecStart=${cronvaultBin} run a --config "${odd}" --quiet$`, 'm'));
-    assert.match(service, new RegExp(`^ReadWritePaths="${join(dir, 'state%%1')}" "${join(dir, 'text')}" "-${join(dir, 'repo')}" -/root/.cache/restic$`, 'm'));
-    const verify = await execa(SYSTEMD_ANALYZE, ['verify', '--man=no', join(units, 'cronvault-a.service'), join(units, 'cronvault-a.timer')], { reject: false, all: true });
+    assert.match(
+      service,
+      new RegExp(
+        `^ReadWritePaths="${join(dir, 'state%%1')}" "${join(dir, 'text')}" "-${join(dir, 'repo')}" -/root/.cache/restic$`,
+        'm',
+      ),
+    );
+    const verify = await execa(
+      SYSTEMD_ANALYZE,
+      ['verify', '--man=no', join(units, 'cronvault-a.service'), join(units, 'cronvault-a.timer')],
+      { reject: false, all: true },
+    );
     assert.equal(verify.exitCode, 0, String(verify.all));
   });
 
   it('refuses a job whose schedule systemd cannot run, naming the job and the reason (exit 2)', async () => {
     const bad = join(tmp.dir, 'bad.yml');
-    await writeFile(bad, (await readFile(config, 'utf8')).replace('schedule: "30 2 1,15 * 1-5"', 'schedule: "0 0 30 2 *"'));
+    await writeFile(
+      bad,
+      (await readFile(config, 'utf8')).replace('schedule: "30 2 1,15 * 1-5"', 'schedule: "0 0 30 2 *"'),
+    );
     const result = await runCronvault(['systemd', '--config', bad]);
     assert.equal(result.exitCode, 2);
     assert.match(result.stderr, /job "influxdb": schedule "0 0 30 2 \*" never runs/);

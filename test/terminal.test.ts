@@ -1,6 +1,7 @@
 // One decision for colour and one table layout, shared by the logger and every command.
-import { afterEach, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
 import { painter, renderTable, useColor } from '../src/terminal.ts';
 
 describe('terminal colour and tables', () => {
@@ -38,7 +39,14 @@ describe('terminal colour and tables', () => {
   });
 
   it('aligns columns two spaces apart, without padding the last column or trailing blanks', () => {
-    assert.deepEqual(renderTable([['JOB', 'OUTCOME', 'NOTE'], ['influxdb', 'ok', ''], ['etc', 'failed', 'exit 1']]), ['JOB       OUTCOME  NOTE', 'influxdb  ok', 'etc       failed   exit 1']);
+    assert.deepEqual(
+      renderTable([
+        ['JOB', 'OUTCOME', 'NOTE'],
+        ['influxdb', 'ok', ''],
+        ['etc', 'failed', 'exit 1'],
+      ]),
+      ['JOB       OUTCOME  NOTE', 'influxdb  ok', 'etc       failed   exit 1'],
+    );
     assert.deepEqual(renderTable([]), []);
   });
 });

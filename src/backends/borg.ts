@@ -6,18 +6,27 @@
 // 1.x, so the name is the only scope. Job names cannot hold "@" and host names must not, and the
 // glob ends in the exact shape of the timestamp, so `<job>@<host>-[0-9]…` matches this job on this
 // host and nothing else: not job "a-b" for job "a", not host "h1-x" for host "h1".
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobConfig } from '../config.ts';
+import { formatDuration } from '../durations.ts';
 import { CronvaultError } from '../errors.ts';
 import { redactRepository, redactText } from '../redact.ts';
-import { retentionVerdict, toBorgPruneArgs, type RetentionPolicy } from '../retention/index.ts';
+import { type RetentionPolicy, retentionVerdict, toBorgPruneArgs } from '../retention/index.ts';
 import { runWithRetries } from '../retry.ts';
-import { formatDuration } from '../durations.ts';
-import { runEngine, runEngineCollect, type EngineRun } from './engine-process.ts';
-import type { AttemptKind, AttemptOutcome, Backend, BackupStats, EngineContext, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
+import { type EngineRun, runEngine, runEngineCollect } from './engine-process.ts';
+import type {
+  AttemptKind,
+  AttemptOutcome,
+  Backend,
+  BackupStats,
+  EngineContext,
+  RetentionOptions,
+  RetentionOutcome,
+  Snapshot,
+} from './types.ts';
 
 const binaryOf = (job: JobConfig): string => job.binary ?? 'borg';
 
@@ -30,11 +39,25 @@ const installedBorgVersion = async (binary = 'borg'): Promise<string> => {
   const cached = versionCache.get(binary);
   if (cached) return cached;
   const run = await runEngineCollect({ binary, args: ['--version'], env: {} });
-  if (run.spawnError) throw new CronvaultError('E_ENGINE_MISSING', 1, `${run.spawnError} (install it: apt-get install borgbackup, or set "binary")`);
+  if (run.spawnError)
+    throw new CronvaultError(
+      'E_ENGINE_MISSING',
+      1,
+      `${run.spawnError} (install it: apt-get install borgbackup, or set "binary")`,
+    );
   const match = /borg(?:\.exe)? (\d+)\.(\d+)\.(\d+)/.exec(run.stdout);
-  if (!match) throw new CronvaultError('E_ENGINE_VERSION', 1, `could not read the borg version from "${binary} --version": ${run.stdout.slice(0, 200)}`);
+  if (!match)
+    throw new CronvaultError(
+      'E_ENGINE_VERSION',
+      1,
+      `could not read the borg version from "${binary} --version": ${run.stdout.slice(0, 200)}`,
+    );
   if (Number(match[1]) !== 1 || Number(match[2]) < 2) {
-    throw new CronvaultError('E_ENGINE_VERSION', 1, `borg ${match[1]}.${match[2]}.${match[3]} is not supported: cronvault drives borg 1.2 and 1.4`);
+    throw new CronvaultError(
+      'E_ENGINE_VERSION',
+      1,
+      `borg ${match[1]}.${match[2]}.${match[3]} is not supported: cronvault drives borg 1.2 and 1.4`,
+    );
   }
   const version = `${match[1]}.${match[2]}.${match[3]}`;
   versionCache.set(binary, version);
@@ -80,7 +103,11 @@ const UNSAFE_HOST = /[@/:*?[\]{}\\\s]/;
 
 const archivePrefix = (job: JobConfig): string => {
   if (UNSAFE_HOST.test(job.hostname)) {
-    throw new CronvaultError('E_CONFIG', 2, `hostname "${job.hostname}" cannot be part of a borg archive name (no "@", "/", ":", "*", "?", "[", "]", "{", "}" or spaces); set "hostname" for job ${job.name}`);
+    throw new CronvaultError(
+      'E_CONFIG',
+      2,
+      `hostname "${job.hostname}" cannot be part of a borg archive name (no "@", "/", ":", "*", "?", "[", "]", "{", "}" or spaces); set "hostname" for job ${job.name}`,
+    );
   }
   return `${job.name}@${job.hostname}-`;
 };
@@ -91,7 +118,10 @@ export const archiveNameFor = (job: JobConfig): string => `${archivePrefix(job)}
 /** The glob that matches this job's archives on this host, and only those. */
 export const archiveGlobFor = (job: JobConfig): string => `${archivePrefix(job)}${TIMESTAMP_GLOB}`;
 
-const scopeArgs = (job: JobConfig, version: string): string[] => [isAtLeast14(version) ? '-a' : '--glob-archives', archiveGlobFor(job)];
+const scopeArgs = (job: JobConfig, version: string): string[] => [
+  isAtLeast14(version) ? '-a' : '--glob-archives',
+  archiveGlobFor(job),
+];
 
 /** How long borg itself waits for a lock per attempt: as long as one retry wait may be. */
 const lockWaitSeconds = (job: JobConfig): number => Math.max(1, Math.round(job.retry.maxDelayMs / 1000));
@@ -99,7 +129,16 @@ const lockWaitSeconds = (job: JobConfig): number => Math.max(1, Math.round(job.r
 // ---- exit codes ----
 
 /** Why an attempt failed, in the five states `probeRepository` reports, plus the backup-only ones. */
-type BorgCause = 'ok' | 'warning' | 'missing' | 'wrong-password' | 'unreachable' | 'locked' | 'source-missing' | 'interrupted' | 'error';
+type BorgCause =
+  | 'ok'
+  | 'warning'
+  | 'missing'
+  | 'wrong-password'
+  | 'unreachable'
+  | 'locked'
+  | 'source-missing'
+  | 'interrupted'
+  | 'error';
 
 interface ExitEntry {
   meaning: string;
@@ -115,7 +154,11 @@ const MISSING_REASON = 'repository does not exist (create it with `cronvault ini
  */
 const EXIT_CODES: Record<number, ExitEntry> = {
   0: { meaning: 'success', kind: 'success', cause: 'ok' },
-  1: { meaning: 'success with warnings (a file changed while read, or could not be read)', kind: 'warning', cause: 'warning' },
+  1: {
+    meaning: 'success with warnings (a file changed while read, or could not be read)',
+    kind: 'warning',
+    cause: 'warning',
+  },
   2: { meaning: 'error', kind: 'transient', cause: 'error' },
   13: { meaning: MISSING_REASON, kind: 'permanent', cause: 'missing' },
   15: { meaning: 'not a valid borg repository', kind: 'permanent', cause: 'error' },
@@ -127,7 +170,11 @@ const EXIT_CODES: Record<number, ExitEntry> = {
   50: { meaning: 'no passphrase given', kind: 'permanent', cause: 'wrong-password' },
   51: { meaning: 'the password command failed', kind: 'permanent', cause: 'wrong-password' },
   52: { meaning: 'wrong password', kind: 'permanent', cause: 'wrong-password' },
-  62: { meaning: 'repository access aborted (moved, or unencrypted and not accepted)', kind: 'permanent', cause: 'error' },
+  62: {
+    meaning: 'repository access aborted (moved, or unencrypted and not accepted)',
+    kind: 'permanent',
+    cause: 'error',
+  },
   70: { meaning: 'lock error', kind: 'transient', cause: 'locked' },
   71: { meaning: 'lock error', kind: 'transient', cause: 'locked' },
   72: { meaning: 'could not create the lock', kind: 'transient', cause: 'locked' },
@@ -152,18 +199,56 @@ const describeBorgExit = (code: number): string => {
 
 const ARCHIVE_EXISTS = /Archive .* already exists/i;
 
-const NETWORK_TROUBLE = /Connection closed by remote host|Connection refused|Connection reset|Could not resolve hostname|Connection timed out|Network is unreachable|Broken pipe|ssh: connect to host|Remote: ssh/i;
+const NETWORK_TROUBLE =
+  /Connection closed by remote host|Connection refused|Connection reset|Could not resolve hostname|Connection timed out|Network is unreachable|Broken pipe|ssh: connect to host|Remote: ssh/i;
 
 /** borg 1.2 says everything with exit 2; its stderr says which failure it was. */
 const STDERR_CAUSES: { pattern: RegExp; kind: AttemptKind; cause: BorgCause; reason: string }[] = [
-  { pattern: /passphrase supplied in BORG_PASSPHRASE.*is incorrect|passphrase.*incorrect/i, kind: 'permanent', cause: 'wrong-password', reason: 'wrong password' },
-  { pattern: /passcommand supplied in BORG_PASSCOMMAND failed/i, kind: 'permanent', cause: 'wrong-password', reason: 'the password source failed (password_file unreadable or password_command failed)' },
+  {
+    pattern: /passphrase supplied in BORG_PASSPHRASE.*is incorrect|passphrase.*incorrect/i,
+    kind: 'permanent',
+    cause: 'wrong-password',
+    reason: 'wrong password',
+  },
+  {
+    pattern: /passcommand supplied in BORG_PASSCOMMAND failed/i,
+    kind: 'permanent',
+    cause: 'wrong-password',
+    reason: 'the password source failed (password_file unreadable or password_command failed)',
+  },
   { pattern: /Repository .* does not exist/i, kind: 'permanent', cause: 'missing', reason: MISSING_REASON },
-  { pattern: /is not a valid repository/i, kind: 'permanent', cause: 'error', reason: 'not a valid borg repository (check "repository")' },
-  { pattern: /Failed to create\/acquire the lock|lock.*timeout|LockTimeout/i, kind: 'transient', cause: 'locked', reason: 'repository is locked by another process' },
-  { pattern: ARCHIVE_EXISTS, kind: 'transient', cause: 'error', reason: 'an archive of that name already exists (two runs in the same second)' },
-  { pattern: /previously located at|relocated/i, kind: 'permanent', cause: 'error', reason: 'the repository moved since this host last used it; set BORG_RELOCATED_REPO_ACCESS_IS_OK: "yes" in the job\'s env once if that is intended' },
-  { pattern: /unencrypted repository/i, kind: 'permanent', cause: 'error', reason: 'the repository is unencrypted and was not accepted; set BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: "yes" in the job\'s env if that is intended' },
+  {
+    pattern: /is not a valid repository/i,
+    kind: 'permanent',
+    cause: 'error',
+    reason: 'not a valid borg repository (check "repository")',
+  },
+  {
+    pattern: /Failed to create\/acquire the lock|lock.*timeout|LockTimeout/i,
+    kind: 'transient',
+    cause: 'locked',
+    reason: 'repository is locked by another process',
+  },
+  {
+    pattern: ARCHIVE_EXISTS,
+    kind: 'transient',
+    cause: 'error',
+    reason: 'an archive of that name already exists (two runs in the same second)',
+  },
+  {
+    pattern: /previously located at|relocated/i,
+    kind: 'permanent',
+    cause: 'error',
+    reason:
+      'the repository moved since this host last used it; set BORG_RELOCATED_REPO_ACCESS_IS_OK: "yes" in the job\'s env once if that is intended',
+  },
+  {
+    pattern: /unencrypted repository/i,
+    kind: 'permanent',
+    cause: 'error',
+    reason:
+      'the repository is unencrypted and was not accepted; set BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: "yes" in the job\'s env if that is intended',
+  },
   { pattern: NETWORK_TROUBLE, kind: 'transient', cause: 'unreachable', reason: 'repository server unreachable' },
 ];
 
@@ -173,21 +258,35 @@ export interface BorgClassification extends AttemptOutcome {
 
 /** Exit code (and, for legacy exit 2 or an unknown code, stderr) → what the wrapper does next. */
 export const classifyBorgExit = (exitCode: number, stderr: string): BorgClassification => {
-  const outcome = (kind: AttemptKind, cause: BorgCause, reason: string): BorgClassification => ({ kind, exitCode, reason, cause });
+  const outcome = (kind: AttemptKind, cause: BorgCause, reason: string): BorgClassification => ({
+    kind,
+    exitCode,
+    reason,
+    cause,
+  });
   if (exitCode === 0) return outcome('success', 'ok', 'success');
-  if (exitCode === 1) return outcome('warning', 'warning', 'archive created, but borg reported warnings (see its output)');
-  if (exitCode >= 100 && exitCode <= 127) return outcome('warning', 'warning', `archive created with a warning (borg exit ${exitCode})`);
-  if (exitCode > 128 && exitCode < 160) return outcome('permanent', 'interrupted', `borg was killed by signal ${exitCode - 128}`);
+  if (exitCode === 1)
+    return outcome('warning', 'warning', 'archive created, but borg reported warnings (see its output)');
+  if (exitCode >= 100 && exitCode <= 127)
+    return outcome('warning', 'warning', `archive created with a warning (borg exit ${exitCode})`);
+  if (exitCode > 128 && exitCode < 160)
+    return outcome('permanent', 'interrupted', `borg was killed by signal ${exitCode - 128}`);
   const entry = EXIT_CODES[exitCode];
   if (entry && exitCode !== 2) return outcome(entry.kind, entry.cause, entry.meaning);
   const known = STDERR_CAUSES.find((candidate) => candidate.pattern.test(stderr));
   if (known) return outcome(known.kind, known.cause, known.reason);
   const lastLine = redactText(stderr.trim().split('\n').pop() ?? '');
-  return outcome('transient', 'error', `borg failed (exit ${exitCode})${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}`);
+  return outcome(
+    'transient',
+    'error',
+    `borg failed (exit ${exitCode})${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}`,
+  );
 };
 
 const classifyRun = (run: EngineRun): BorgClassification =>
-  run.spawnError ? { kind: 'permanent', exitCode: -1, reason: run.spawnError, cause: 'error' } : classifyBorgExit(run.exitCode, run.stderrTail);
+  run.spawnError
+    ? { kind: 'permanent', exitCode: -1, reason: run.spawnError, cause: 'error' }
+    : classifyBorgExit(run.exitCode, run.stderrTail);
 
 // ---- stale locks ----
 
@@ -251,25 +350,42 @@ const breakStaleLock = async (job: JobConfig, context: EngineContext): Promise<b
   const holders = await readLockHolders(dir);
   const thisHost = job.env.BORG_HOST_ID ?? osHostname();
   if (holders.length === 0 || !holders.every((holder) => isStaleOnThisHost(holder, thisHost))) return false;
-  const run = await runEngineCollect({ binary: binaryOf(job), args: ['break-lock'], env: borgEnv(job), signal: context.signal });
+  const run = await runEngineCollect({
+    binary: binaryOf(job),
+    args: ['break-lock'],
+    env: borgEnv(job),
+    signal: context.signal,
+  });
   if (run.exitCode !== 0) {
     context.warn?.(`could not break the stale lock: ${classifyRun(run).reason}`);
     return false;
   }
-  context.warn?.(`broke a stale lock left by ${holders.map((h) => `pid ${h.pid}`).join(', ')} on this host (the process is gone)`);
+  context.warn?.(
+    `broke a stale lock left by ${holders.map((h) => `pid ${h.pid}`).join(', ')} on this host (the process is gone)`,
+  );
   return true;
 };
 
-const withLockCleanup = async (job: JobConfig, outcome: BorgClassification, context: EngineContext): Promise<BorgClassification> => {
+const withLockCleanup = async (
+  job: JobConfig,
+  outcome: BorgClassification,
+  context: EngineContext,
+): Promise<BorgClassification> => {
   if (outcome.cause !== 'locked') return outcome;
   const broken = await breakStaleLock(job, context).catch(() => false);
-  return broken ? { ...outcome, reason: `${outcome.reason}; it was a stale lock of this host and was broken` } : outcome;
+  return broken
+    ? { ...outcome, reason: `${outcome.reason}; it was a stale lock of this host and was broken` }
+    : outcome;
 };
 
 // ---- backup ----
 
 interface BorgCreateJson {
-  archive?: { name?: string; id?: string; stats?: { original_size?: number; deduplicated_size?: number; nfiles?: number } };
+  archive?: {
+    name?: string;
+    id?: string;
+    stats?: { original_size?: number; deduplicated_size?: number; nfiles?: number };
+  };
 }
 
 /** borg gives no new/changed file counts: files, bytes read and bytes added after dedup only. */
@@ -282,7 +398,12 @@ const statsFromCreateJson = (text: string): BackupStats | undefined => {
   }
   const stats = parsed.archive?.stats;
   if (!stats) return undefined;
-  return { filesProcessed: stats.nfiles, bytesProcessed: stats.original_size, bytesAdded: stats.deduplicated_size, snapshotId: parsed.archive?.name };
+  return {
+    filesProcessed: stats.nfiles,
+    bytesProcessed: stats.original_size,
+    bytesAdded: stats.deduplicated_size,
+    snapshotId: parsed.archive?.name,
+  };
 };
 
 const sourceMissing = async (path: string): Promise<boolean> => {
@@ -303,7 +424,17 @@ const createArgs = (job: JobConfig): string[] => {
   args.push(...job.engineArgs);
   // --content-from-command (1.2+) runs the producer itself and fails without an archive when it
   // exits non-zero: no truncated dump is ever stored, so there is nothing to clean up.
-  if (job.command !== undefined) args.push('--content-from-command', '--stdin-name', job.stdinFilename ?? `${job.name}.dump`, `::${archiveNameFor(job)}`, '--', '/bin/sh', '-c', job.command);
+  if (job.command !== undefined)
+    args.push(
+      '--content-from-command',
+      '--stdin-name',
+      job.stdinFilename ?? `${job.name}.dump`,
+      `::${archiveNameFor(job)}`,
+      '--',
+      '/bin/sh',
+      '-c',
+      job.command,
+    );
   else args.push(`::${archiveNameFor(job)}`, job.path!);
   return args;
 };
@@ -311,22 +442,24 @@ const createArgs = (job: JobConfig): string[] => {
 const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
   // borg 1.2 archives a missing path as a warning (exit 1) with an empty archive; for a backup
   // job that is a wrong config, as with restic.
-  if (job.path !== undefined && (await sourceMissing(job.path))) return { kind: 'permanent', exitCode: -1, reason: `backup source path ${job.path} does not exist` };
+  if (job.path !== undefined && (await sourceMissing(job.path)))
+    return { kind: 'permanent', exitCode: -1, reason: `backup source path ${job.path} does not exist` };
   const args = createArgs(job);
   let stdout: string[] = [];
-  const create = () => runEngine({
-    binary: binaryOf(job),
-    args,
-    env: borgEnv(job),
-    signal: context.signal,
-    // borg cleans its lock and checkpoint up on SIGINT.
-   
-    onStdoutLine: (line) => {
-      stdout.push(line);
-      context.onOutput?.(line, 'stdout');
-    },
-    onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
-  });
+  const create = () =>
+    runEngine({
+      binary: binaryOf(job),
+      args,
+      env: borgEnv(job),
+      signal: context.signal,
+      // borg cleans its lock and checkpoint up on SIGINT.
+
+      onStdoutLine: (line) => {
+        stdout.push(line);
+        context.onOutput?.(line, 'stdout');
+      },
+      onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
+    });
   let run = await create();
   if (ARCHIVE_EXISTS.test(run.stderrTail) && !context.signal?.aborted) {
     // Names have whole seconds: a run right after the previous one gets the next second's name
@@ -336,12 +469,26 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     run = await create();
   }
   const outcome = classifyRun(run);
-  if (job.command !== undefined && outcome.kind !== 'success' && outcome.kind !== 'warning' && /Command .* exited with|Command .* failed|command.*returned non-zero/i.test(run.stderrTail)) {
+  if (
+    job.command !== undefined &&
+    outcome.kind !== 'success' &&
+    outcome.kind !== 'warning' &&
+    /Command .* exited with|Command .* failed|command.*returned non-zero/i.test(run.stderrTail)
+  ) {
     const detail = run.stderrTail.trim().split('\n').pop() ?? '';
-    return { kind: 'transient', exitCode: run.exitCode, reason: `command "${job.command}" failed: ${redactText(detail).slice(0, 200)}; borg made no archive` };
+    return {
+      kind: 'transient',
+      exitCode: run.exitCode,
+      reason: `command "${job.command}" failed: ${redactText(detail).slice(0, 200)}; borg made no archive`,
+    };
   }
   if (outcome.kind !== 'success' && outcome.kind !== 'warning') return withLockCleanup(job, outcome, context);
-  return { kind: outcome.kind, exitCode: outcome.exitCode, reason: outcome.reason, stats: statsFromCreateJson(stdout.join('\n')) };
+  return {
+    kind: outcome.kind,
+    exitCode: outcome.exitCode,
+    reason: outcome.reason,
+    stats: statsFromCreateJson(stdout.join('\n')),
+  };
 };
 
 // ---- repository ----
@@ -351,10 +498,17 @@ export type ProbeState = 'ok' | 'missing' | 'wrong-password' | 'unreachable' | '
 /** The repository's state in the five words the wrapper's probe will speak; `message` says why. */
 const probeState = async (job: JobConfig): Promise<{ state: ProbeState; message: string }> => {
   // `list --last 1` decrypts the manifest (so it checks the password) without reading the cache.
-  const run = await runEngineCollect({ binary: binaryOf(job), args: ['list', '--short', '--last', '1'], env: borgEnv(job) });
+  const run = await runEngineCollect({
+    binary: binaryOf(job),
+    args: ['list', '--short', '--last', '1'],
+    env: borgEnv(job),
+  });
   if (run.exitCode === 0) return { state: 'ok', message: 'repository answers' };
   const outcome = classifyRun(run);
-  const state: ProbeState = outcome.cause === 'missing' || outcome.cause === 'wrong-password' || outcome.cause === 'unreachable' ? outcome.cause : 'error';
+  const state: ProbeState =
+    outcome.cause === 'missing' || outcome.cause === 'wrong-password' || outcome.cause === 'unreachable'
+      ? outcome.cause
+      : 'error';
   return { state, message: outcome.reason };
 };
 
@@ -363,9 +517,18 @@ const ensureRepository = async (job: JobConfig, context: EngineContext): Promise
   const probe = await probeState(job);
   if (probe.state !== 'missing') return;
   context.warn?.('repository does not exist yet; creating it (init: true, encryption repokey-blake2)');
-  const run = await runEngineCollect({ binary: binaryOf(job), args: ['init', '--encryption=repokey-blake2', '--make-parent-dirs'], env: borgEnv(job), signal: context.signal });
+  const run = await runEngineCollect({
+    binary: binaryOf(job),
+    args: ['init', '--encryption=repokey-blake2', '--make-parent-dirs'],
+    env: borgEnv(job),
+    signal: context.signal,
+  });
   if (run.exitCode !== 0) {
-    throw new CronvaultError('E_INIT', 1, `borg init failed (exit ${run.exitCode}): ${redactText(run.stderrTail.trim().split('\n').pop() ?? '')}`);
+    throw new CronvaultError(
+      'E_INIT',
+      1,
+      `borg init failed (exit ${run.exitCode}): ${redactText(run.stderrTail.trim().split('\n').pop() ?? '')}`,
+    );
   }
 };
 
@@ -420,7 +583,12 @@ export const parsePruneList = (lines: readonly string[]): { keep: string[]; remo
   return { keep, remove };
 };
 
-const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: RetentionOptions, context: EngineContext): Promise<RetentionOutcome> => {
+const applyRetention = async (
+  job: JobConfig,
+  policy: RetentionPolicy,
+  options: RetentionOptions,
+  context: EngineContext,
+): Promise<RetentionOutcome> => {
   if (policy.kind === 'none') return { kind: 'skipped', exitCode: 0, removed: 0, reason: 'retention disabled' };
   const translation = toBorgPruneArgs(policy, { rounding: job.retentionRounding });
   for (const warning of translation.warnings) context.warn?.(warning);
@@ -434,57 +602,119 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
     await runWithRetries(
       async () => {
         const stderrLines: string[] = [];
-        const run = await runEngineCollect({ binary: binaryOf(job), args, env: borgEnv(job), signal: context.signal, onStderrLine: (line) => stderrLines.push(line) });
+        const run = await runEngineCollect({
+          binary: binaryOf(job),
+          args,
+          env: borgEnv(job),
+          signal: context.signal,
+          onStderrLine: (line) => stderrLines.push(line),
+        });
         last = { ...run, stderrLines };
-        return run.exitCode === 0 ? { kind: 'success', exitCode: 0, reason: 'ok' } : withLockCleanup(job, classifyRun(run), context);
+        return run.exitCode === 0
+          ? { kind: 'success', exitCode: 0, reason: 'ok' }
+          : withLockCleanup(job, classifyRun(run), context);
       },
       job.retry,
-      { signal: context.signal, onRetry: (outcome, next, delay) => context.warn?.(`retention: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`) },
+      {
+        signal: context.signal,
+        onRetry: (outcome, next, delay) =>
+          context.warn?.(
+            `retention: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`,
+          ),
+      },
     );
     return last!;
   };
   const dryRun = await retried([...base, '--dry-run']);
-  if (dryRun.exitCode !== 0) return { kind: 'failed', exitCode: dryRun.exitCode, removed: 0, reason: `dry run failed: ${classifyRun(dryRun).reason}` };
+  if (dryRun.exitCode !== 0)
+    return {
+      kind: 'failed',
+      exitCode: dryRun.exitCode,
+      removed: 0,
+      reason: `dry run failed: ${classifyRun(dryRun).reason}`,
+    };
   const verdict = retentionVerdict([parsePruneList(dryRun.stderrLines)], job.retentionMaxDelete, options.force);
-  if (verdict.kind !== 'proceed') return { ...verdict.outcome, reason: verdict.outcome.reason.replace(/snapshots/g, 'archives') };
+  if (verdict.kind !== 'proceed')
+    return { ...verdict.outcome, reason: verdict.outcome.reason.replace(/snapshots/g, 'archives') };
   const { removed, kept } = verdict;
   const total = removed + kept;
-  if (options.dryRun) return { kind: 'success', exitCode: 0, removed, kept, reason: `dry run: would remove ${removed}` };
+  if (options.dryRun)
+    return { kind: 'success', exitCode: 0, removed, kept, reason: `dry run: would remove ${removed}` };
   const run = await retried(base);
-  if (run.exitCode !== 0) return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: classifyRun(run).reason };
+  if (run.exitCode !== 0)
+    return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: classifyRun(run).reason };
   // prune only marks chunks unused; compact (1.2+) gives the space back.
   const compact = await retried(['compact', ...lockWait]);
-  if (compact.exitCode !== 0) return { kind: 'failed', exitCode: compact.exitCode, removed, kept, reason: `archives were pruned but borg compact failed: ${classifyRun(compact).reason}` };
-  return { kind: 'success', exitCode: 0, removed, kept, reason: `removed ${removed} archive${removed === 1 ? '' : 's'}, kept ${kept}` };
+  if (compact.exitCode !== 0)
+    return {
+      kind: 'failed',
+      exitCode: compact.exitCode,
+      removed,
+      kept,
+      reason: `archives were pruned but borg compact failed: ${classifyRun(compact).reason}`,
+    };
+  return {
+    kind: 'success',
+    exitCode: 0,
+    removed,
+    kept,
+    reason: `removed ${removed} archive${removed === 1 ? '' : 's'}, kept ${kept}`,
+  };
 };
 
 // ---- restore ----
 
 const restore: Backend['restore'] = async (job, request, context) => {
   const archives = await listArchives(job, context);
-  const archive = request.snapshot === 'latest' ? archives.at(-1) : archives.find((a) => a.name === request.snapshot || a.name.startsWith(request.snapshot));
-  if (!archive) throw new CronvaultError('E_RESTORE', 1, request.snapshot === 'latest' ? `job ${job.name} has no archives from this host yet` : `archive ${request.snapshot} is not one of job ${job.name}'s archives`);
+  const archive =
+    request.snapshot === 'latest'
+      ? archives.at(-1)
+      : archives.find((a) => a.name === request.snapshot || a.name.startsWith(request.snapshot));
+  if (!archive)
+    throw new CronvaultError(
+      'E_RESTORE',
+      1,
+      request.snapshot === 'latest'
+        ? `job ${job.name} has no archives from this host yet`
+        : `archive ${request.snapshot} is not one of job ${job.name}'s archives`,
+    );
   const env = borgEnv(job);
   // Archived paths are relative ("srv/data/x"): borg strips the leading slash.
   const inArchive = (path: string): string => path.replace(/^\/+/, '');
   if (request.toStdout) {
-    const member = inArchive(job.command !== undefined ? (job.stdinFilename ?? `${job.name}.dump`) : (request.include?.[0] ?? ''));
-    const run = await runEngine({ binary: binaryOf(job), args: ['extract', '--stdout', `::${archive.name}`, member], env, signal: context.signal, stdoutTo: process.stdout });
-    if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', 1, `borg extract --stdout failed: ${classifyRun(run).reason}`);
+    const member = inArchive(
+      job.command !== undefined ? (job.stdinFilename ?? `${job.name}.dump`) : (request.include?.[0] ?? ''),
+    );
+    const run = await runEngine({
+      binary: binaryOf(job),
+      args: ['extract', '--stdout', `::${archive.name}`, member],
+      env,
+      signal: context.signal,
+      stdoutTo: process.stdout,
+    });
+    if (run.exitCode !== 0)
+      throw new CronvaultError('E_RESTORE', 1, `borg extract --stdout failed: ${classifyRun(run).reason}`);
     return;
   }
   await mkdir(request.target!, { recursive: true });
   const run = await runEngine({
     binary: binaryOf(job),
-    args: ['extract', '--lock-wait', String(lockWaitSeconds(job)), `::${archive.name}`, ...(request.include ?? []).map(inArchive)],
+    args: [
+      'extract',
+      '--lock-wait',
+      String(lockWaitSeconds(job)),
+      `::${archive.name}`,
+      ...(request.include ?? []).map(inArchive),
+    ],
     env,
     cwd: request.target,
     signal: context.signal,
-   
+
     onStdoutLine: (l) => context.onOutput?.(l, 'stdout'),
     onStderrLine: (l) => context.onOutput?.(l, 'stderr'),
   });
-  if (run.exitCode !== 0 && run.exitCode !== 1) throw new CronvaultError('E_RESTORE', 1, `borg extract failed: ${classifyRun(run).reason}`);
+  if (run.exitCode !== 0 && run.exitCode !== 1)
+    throw new CronvaultError('E_RESTORE', 1, `borg extract failed: ${classifyRun(run).reason}`);
 };
 
 export const borg = {

@@ -2,12 +2,12 @@
 // prints no JSON, and it takes the passphrase from the PASSPHRASE environment variable.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.ts';
-import { SECRET_OPTION_NAME } from '../redact.ts';
 import { execa } from 'execa';
+import { writeFileAtomic } from '../atomic-write.ts';
 import type { JobConfig } from '../config.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
-import { unknownExitCode, type ExitMeaning } from '../exit-meaning.ts';
+import { type ExitMeaning, unknownExitCode } from '../exit-meaning.ts';
+import { SECRET_OPTION_NAME } from '../redact.ts';
 import { toDuplicatiPolicy } from '../retention/index.ts';
 import { findExecutable, runEngine } from './engine-process.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext } from './types.ts';
@@ -23,7 +23,11 @@ export const EXIT_CODES: Record<number, ExitMeaning & { kind: AttemptOutcome['ki
   1: { kind: 'success', meaning: 'success, no files changed' },
   2: { kind: 'warning', meaning: 'success with warnings' },
   3: { kind: 'transient', meaning: 'finished with errors', alert: 'errors' },
-  50: { kind: 'transient', meaning: 'partial backup: some files uploaded, did not finish', alert: 'backup only partly uploaded' },
+  50: {
+    kind: 'transient',
+    meaning: 'partial backup: some files uploaded, did not finish',
+    alert: 'backup only partly uploaded',
+  },
   100: { kind: 'transient', meaning: 'error (connection, or an exception)', alert: 'fatal error' },
   200: { kind: 'permanent', meaning: 'invalid command line' },
 };
@@ -48,12 +52,14 @@ export const reversibleName = (path: string): string => {
   return out;
 };
 
-const databasePath = (job: JobConfig): string => join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.sqlite`);
+const databasePath = (job: JobConfig): string =>
+  join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.sqlite`);
 
 const readPassphrase = async (job: JobConfig): Promise<string> => {
   if (job.passwordFile) return (await readFile(job.passwordFile, 'utf8')).replace(/\r?\n$/, '');
   const result = await execa('/bin/sh', ['-c', job.passwordCommand!], { reject: false, env: job.env });
-  if (result.exitCode !== 0) throw new CronvaultError('E_PASSWORD', EXIT.backupFailed, `password_command failed with exit ${result.exitCode}`);
+  if (result.exitCode !== 0)
+    throw new CronvaultError('E_PASSWORD', EXIT.backupFailed, `password_command failed with exit ${result.exitCode}`);
   return String(result.stdout).replace(/\r?\n$/, '');
 };
 
@@ -86,7 +92,10 @@ const splitTargetSecrets = (url: string): TargetSecrets => {
   const question = target.indexOf('?');
   if (question >= 0) {
     const kept: string[] = [];
-    for (const pair of target.slice(question + 1).split('&').filter(Boolean)) {
+    for (const pair of target
+      .slice(question + 1)
+      .split('&')
+      .filter(Boolean)) {
       const [name = '', value = ''] = pair.split(/=(.*)/s);
       if (SECRET_OPTION_NAME.test(name)) options.push(`--${decodeURIComponent(name)}=${decodeURIComponent(value)}`);
       else kept.push(pair);
@@ -96,7 +105,8 @@ const splitTargetSecrets = (url: string): TargetSecrets => {
   return { target, env, options };
 };
 
-const parametersFile = (job: JobConfig): string => join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.params`);
+const parametersFile = (job: JobConfig): string =>
+  join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.params`);
 
 const duplicatiArgs = (job: JobConfig, secrets: TargetSecrets = splitTargetSecrets(job.repository)): string[] => {
   const args = [
@@ -118,7 +128,19 @@ const duplicatiArgs = (job: JobConfig, secrets: TargetSecrets = splitTargetSecre
   return args;
 };
 
-const SIZE_UNITS: Record<string, number> = { bytes: 1, byte: 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, tb: 1024 ** 4, tib: 1024 ** 4 };
+const SIZE_UNITS: Record<string, number> = {
+  bytes: 1,
+  byte: 1,
+  b: 1,
+  kb: 1024,
+  kib: 1024,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
 
 /** "1.23 MiB", "512 bytes", "1,5 KB" (localised decimal comma) → bytes. */
 const parseSize = (text: string): number | undefined => {
@@ -142,7 +164,8 @@ export const parseDuplicatiOutput = (lines: string[]): BackupStats => {
     else if ((key === 'fileschanged' || key === 'modifiedfiles') && Number.isFinite(count)) stats.filesChanged = count;
     else if (key === 'examinedfiles' && Number.isFinite(count)) stats.filesProcessed = count;
     else if (key === 'sizeofexaminedfiles') stats.bytesProcessed = Number.isFinite(count) ? count : parseSize(value);
-    else if (key === 'dataupload' || key === 'datauploaded' || key === 'bytesuploaded') stats.bytesAdded = Number.isFinite(count) ? count : parseSize(value);
+    else if (key === 'dataupload' || key === 'datauploaded' || key === 'bytesuploaded')
+      stats.bytesAdded = Number.isFinite(count) ? count : parseSize(value);
   }
   return stats;
 };
@@ -152,14 +175,23 @@ const classify = (exitCode: number, output: string): AttemptOutcome => {
   if (!known) return { kind: 'transient', exitCode, reason: unknownExitCode(exitCode) };
   // 100 covers connection errors (retry) and option errors such as a bad retention policy
   // (retrying cannot help).
-  if (exitCode === 100 && /(invalid|unsupported|unknown) (option|argument|value for)|not supported|failed to parse|cannot parse|retention.policy/i.test(output)) {
+  if (
+    exitCode === 100 &&
+    /(invalid|unsupported|unknown) (option|argument|value for)|not supported|failed to parse|cannot parse|retention.policy/i.test(
+      output,
+    )
+  ) {
     return { kind: 'permanent', exitCode, reason: `${known.meaning}: the options are invalid` };
   }
   return { kind: known.kind, exitCode, reason: known.meaning };
 };
 
 const notSupported = (what: string) => async (): Promise<never> => {
-  throw new CronvaultError('E_UNSUPPORTED', EXIT.usage, `${what} is not supported for duplicati jobs yet; use duplicati-cli directly with --dbpath from \`cronvault status --json\``);
+  throw new CronvaultError(
+    'E_UNSUPPORTED',
+    EXIT.usage,
+    `${what} is not supported for duplicati jobs yet; use duplicati-cli directly with --dbpath from \`cronvault status --json\``,
+  );
 };
 
 export const duplicati = {
@@ -177,7 +209,12 @@ export const duplicati = {
     // duplicati-cli has no cheap version query, and running it starts .NET: only check that
     // the executable is there.
     const found = await findExecutable(binaryOf(job));
-    if (!found) throw new CronvaultError('E_ENGINE_MISSING', EXIT.backupFailed, `${binaryOf(job)} is not installed or not on PATH (install Duplicati's package, or set "binary")`);
+    if (!found)
+      throw new CronvaultError(
+        'E_ENGINE_MISSING',
+        EXIT.backupFailed,
+        `${binaryOf(job)} is not installed or not on PATH (install Duplicati's package, or set "binary")`,
+      );
     return {};
   },
   async ensureRepository() {
@@ -209,9 +246,12 @@ export const duplicati = {
       onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
     }).finally(() => (secrets.options.length > 0 ? rm(parametersFile(job), { force: true }) : undefined));
     if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
-    if (run.killedBy) return { kind: 'transient', exitCode: run.exitCode, reason: `duplicati-cli was killed by ${run.killedBy}` };
+    if (run.killedBy)
+      return { kind: 'transient', exitCode: run.exitCode, reason: `duplicati-cli was killed by ${run.killedBy}` };
     const outcome = classify(run.exitCode, `${lines.join('\n')}\n${run.stderrTail}`);
-    return outcome.kind === 'success' || outcome.kind === 'warning' ? { ...outcome, stats: parseDuplicatiOutput(lines) } : outcome;
+    return outcome.kind === 'success' || outcome.kind === 'warning'
+      ? { ...outcome, stats: parseDuplicatiOutput(lines) }
+      : outcome;
   },
   async applyRetention() {
     // duplicati-cli applies --retention-policy itself during the backup.

@@ -5,12 +5,13 @@
 // means signalling the whole group: an engine's own children (a wrapper script's restic, a
 // shell's pg_dump) would otherwise keep running and keep its pipes open after the engine is
 // gone, so a timed-out run would linger and a new run would meet the old one's lock.
-import { execa, type ResultPromise } from 'execa';
+
 import { access, constants } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
 import { CronvaultError, EXIT } from '../errors.ts';
-import { identityOf, identityText, signalGroup, waitForGroupGone, type ProcessIdentity } from '../process-identity.ts';
+import { identityOf, identityText, type ProcessIdentity, signalGroup, waitForGroupGone } from '../process-identity.ts';
 
 export interface EngineRun {
   exitCode: number;
@@ -83,7 +84,11 @@ export interface SupervisedGroup {
  * abort the whole group gets SIGINT (restic removes its repository lock on it), then SIGKILL
  * after the grace period.
  */
-export const superviseGroup = (subprocess: { pid?: number }, signal: AbortSignal | undefined, graceMs = STOP_GRACE_MS): SupervisedGroup => {
+export const superviseGroup = (
+  subprocess: { pid?: number },
+  signal: AbortSignal | undefined,
+  graceMs = STOP_GRACE_MS,
+): SupervisedGroup => {
   const pgid = subprocess.pid;
   let stopped = false;
   let escalation: NodeJS.Timeout | undefined;
@@ -119,8 +124,17 @@ const signalNumber = (signal: string): number => (osConstants.signals as Record<
 
 /** Environment variables that would override what cronvault passes on purpose. */
 const SCRUBBED_ENV = [
-  'RESTIC_PASSWORD', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND', 'RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'PASSPHRASE',
-  'BORG_PASSPHRASE', 'BORG_PASSCOMMAND', 'BORG_PASSPHRASE_FD', 'BORG_NEW_PASSPHRASE', 'BORG_REPO',
+  'RESTIC_PASSWORD',
+  'RESTIC_PASSWORD_FILE',
+  'RESTIC_PASSWORD_COMMAND',
+  'RESTIC_REPOSITORY',
+  'RESTIC_REPOSITORY_FILE',
+  'PASSPHRASE',
+  'BORG_PASSPHRASE',
+  'BORG_PASSCOMMAND',
+  'BORG_PASSPHRASE_FD',
+  'BORG_NEW_PASSPHRASE',
+  'BORG_REPO',
 ];
 
 export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> => {
@@ -166,7 +180,7 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
       })
     : readLines(subprocess.stdout, (line) => options.onStdoutLine?.(line));
   const stderrDone = readLines(subprocess.stderr, (line) => {
-    stderrTail = (`${stderrTail + line}\n`).slice(-STDERR_TAIL_BYTES);
+    stderrTail = `${stderrTail + line}\n`.slice(-STDERR_TAIL_BYTES);
     options.onStderrLine?.(line);
   });
   let result: Awaited<ResultPromise>;
@@ -178,7 +192,12 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
   }
   if (result.failed && result.exitCode === undefined && !result.signal) {
     const code = (result.cause as NodeJS.ErrnoException | undefined)?.code;
-    const spawnError = code === 'ENOENT' ? `${options.binary} is not installed or not on PATH` : code === 'EACCES' ? `${options.binary} is not executable` : result.shortMessage;
+    const spawnError =
+      code === 'ENOENT'
+        ? `${options.binary} is not installed or not on PATH`
+        : code === 'EACCES'
+          ? `${options.binary} is not executable`
+          : result.shortMessage;
     return { exitCode: -1, stderrTail, spawnError };
   }
   if (group.stopped) throw interrupted(options);
@@ -187,10 +206,16 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
 };
 
 const interrupted = (options: EngineRunOptions): CronvaultError =>
-  new CronvaultError('E_INTERRUPTED', EXIT.sigint, `${options.binary} was stopped: ${String(options.signal?.reason ?? 'cancelled')}`);
+  new CronvaultError(
+    'E_INTERRUPTED',
+    EXIT.sigint,
+    `${options.binary} was stopped: ${String(options.signal?.reason ?? 'cancelled')}`,
+  );
 
 /** Runs an engine command to completion and collects stdout (small outputs only: JSON lists). */
-export const runEngineCollect = async (options: Omit<EngineRunOptions, 'onStdoutLine'>): Promise<EngineRun & { stdout: string }> => {
+export const runEngineCollect = async (
+  options: Omit<EngineRunOptions, 'onStdoutLine'>,
+): Promise<EngineRun & { stdout: string }> => {
   const lines: string[] = [];
   const run = await runEngine({ ...options, onStdoutLine: (line) => lines.push(line) });
   return { ...run, stdout: lines.join('\n') };
@@ -198,7 +223,12 @@ export const runEngineCollect = async (options: Omit<EngineRunOptions, 'onStdout
 
 /** The executable's full path, looked up on PATH unless given with a slash; undefined if absent. */
 export const findExecutable = async (binary: string): Promise<string | undefined> => {
-  const candidates = binary.includes('/') ? [binary] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, binary));
+  const candidates = binary.includes('/')
+    ? [binary]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, binary));
   for (const candidate of candidates) {
     try {
       await access(candidate, constants.X_OK);

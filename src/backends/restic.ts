@@ -2,15 +2,32 @@
 // exit codes by version, the stderr phrases 0.14 uses instead of exit codes, JSON output.
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
-import { redactRepository, redactText } from '../redact.ts';
-import { CronvaultError, EXIT } from '../errors.ts';
-import { unknownExitCode, type ExitMeaning } from '../exit-meaning.ts';
-import { retentionVerdict, toResticForgetArgs, type ForgetGroup, type RetentionPolicy } from '../retention/index.ts';
-import { RUN_MARKER_VARIABLE, runEngine, runEngineCollect, runMarker, superviseGroup, type EngineRun } from './engine-process.ts';
-import { runWithRetries } from '../retry.ts';
 import { formatDuration } from '../durations.ts';
+import { CronvaultError, EXIT } from '../errors.ts';
+import { type ExitMeaning, unknownExitCode } from '../exit-meaning.ts';
 import { quote } from '../input-text.ts';
-import type { AttemptOutcome, Backend, BackupStats, EngineContext, RepositoryProbe, RepositoryState, RetentionOptions, RetentionOutcome, Snapshot } from './types.ts';
+import { redactRepository, redactText } from '../redact.ts';
+import { type ForgetGroup, type RetentionPolicy, retentionVerdict, toResticForgetArgs } from '../retention/index.ts';
+import { runWithRetries } from '../retry.ts';
+import {
+  type EngineRun,
+  RUN_MARKER_VARIABLE,
+  runEngine,
+  runEngineCollect,
+  runMarker,
+  superviseGroup,
+} from './engine-process.ts';
+import type {
+  AttemptOutcome,
+  Backend,
+  BackupStats,
+  EngineContext,
+  RepositoryProbe,
+  RepositoryState,
+  RetentionOptions,
+  RetentionOutcome,
+  Snapshot,
+} from './types.ts';
 
 /** The tag that marks a job's snapshots; retention and listings filter on it. */
 const jobTag = (job: JobConfig): string => `cronvault:${job.name}`;
@@ -34,7 +51,17 @@ const scope = (job: JobConfig): string[] => ['--host', job.hostname, '--tag', jo
 const ownSnapshots = (job: JobConfig): string[] => [...scope(job), ...(job.path ? ['--path', job.path] : [])];
 
 /** What went wrong, in types: the retry policy and the repository probe read this, not words. */
-type ResticCause = 'success' | 'incomplete' | 'crashed' | 'missing' | 'locked' | 'wrong-password' | 'interrupted' | 'source-missing' | 'unreachable' | 'network';
+type ResticCause =
+  | 'success'
+  | 'incomplete'
+  | 'crashed'
+  | 'missing'
+  | 'locked'
+  | 'wrong-password'
+  | 'interrupted'
+  | 'source-missing'
+  | 'unreachable'
+  | 'network';
 
 /** How each cause ends an attempt (retried or not), and what the log says about it. */
 /** How a lock failure reads; clearStaleLocks recognises a failed attempt by it. */
@@ -44,7 +71,10 @@ const CAUSES: Record<ResticCause, { kind: AttemptOutcome['kind']; reason: string
   success: { kind: 'success', reason: 'success' },
   incomplete: { kind: 'warning', reason: 'snapshot created, but some source files could not be read' },
   crashed: { kind: 'permanent', reason: 'restic crashed (Go panic); see its output' },
-  missing: { kind: 'permanent', reason: 'repository does not exist (create it with `cronvault init <job>` or set init: true)' },
+  missing: {
+    kind: 'permanent',
+    reason: 'repository does not exist (create it with `cronvault init <job>` or set init: true)',
+  },
   locked: { kind: 'transient', reason: LOCKED_REASON },
   'wrong-password': { kind: 'permanent', reason: 'wrong password' },
   interrupted: { kind: 'permanent', reason: 'interrupted' },
@@ -68,7 +98,12 @@ export const EXIT_CODES: Record<number, ResticExitCode> = {
   0: { meaning: 'success', cause: 'success', since: 'always' },
   1: { meaning: 'fatal error, no snapshot', alert: 'fatal error', since: 'always' },
   2: { meaning: 'restic crashed (Go panic)', alert: 'Go panic', cause: 'crashed', since: 'always' },
-  3: { meaning: 'snapshot created but some source files could not be read', alert: 'snapshot incomplete, some files unreadable', cause: 'incomplete', since: '0.10' },
+  3: {
+    meaning: 'snapshot created but some source files could not be read',
+    alert: 'snapshot incomplete, some files unreadable',
+    cause: 'incomplete',
+    since: '0.10',
+  },
   10: { meaning: 'repository does not exist', cause: 'missing', since: '0.17.0' },
   11: { meaning: 'repository is locked', cause: 'locked', since: '0.17.0' },
   12: { meaning: 'wrong password', cause: 'wrong-password', since: '0.17.1' },
@@ -77,7 +112,8 @@ export const EXIT_CODES: Record<number, ResticExitCode> = {
 
 /** The reason given when a repository lock stopped restic; clearStaleLocks acts on it. */
 
-const NETWORK_TROUBLE = /dial tcp|connection refused|connection reset|no such host|i\/o timeout|timeout|deadline exceeded|EOF|\b5\d\d\b|server response unexpected|network is unreachable|TLS handshake/i;
+const NETWORK_TROUBLE =
+  /dial tcp|connection refused|connection reset|no such host|i\/o timeout|timeout|deadline exceeded|EOF|\b5\d\d\b|server response unexpected|network is unreachable|TLS handshake/i;
 
 /**
  * restic up to 0.16 reports nearly every failure as exit 1; its stderr says which one. The
@@ -86,23 +122,31 @@ const NETWORK_TROUBLE = /dial tcp|connection refused|connection reset|no such ho
 const causeFromStderr = (stderr: string): ResticCause | undefined => {
   if (/wrong password or no key found/i.test(stderr)) return 'wrong-password';
   if (/repository is already locked|unable to create lock|lock.*already held/i.test(stderr)) return 'locked';
-  if (/all source directories\/files do not exist|does not exist|no such file or directory.*(lstat|stat)/i.test(stderr) && !/unable to open config file/i.test(stderr)) {
+  if (
+    /all source directories\/files do not exist|does not exist|no such file or directory.*(lstat|stat)/i.test(stderr) &&
+    !/unable to open config file/i.test(stderr)
+  ) {
     return 'source-missing';
   }
   // restic prints the same "no config file" lines for a missing repository and a server it cannot reach.
-  if (/unable to open config file|Is there a repository at the following location/i.test(stderr)) return NETWORK_TROUBLE.test(stderr) ? 'unreachable' : 'missing';
+  if (/unable to open config file|Is there a repository at the following location/i.test(stderr))
+    return NETWORK_TROUBLE.test(stderr) ? 'unreachable' : 'missing';
   if (NETWORK_TROUBLE.test(stderr)) return 'network';
   return undefined;
 };
 
 /** The cause of an exit, from the code when it says, else from stderr. */
-const resticCause = (exitCode: number, stderr: string): ResticCause | undefined => EXIT_CODES[exitCode]?.cause ?? causeFromStderr(stderr);
+const resticCause = (exitCode: number, stderr: string): ResticCause | undefined =>
+  EXIT_CODES[exitCode]?.cause ?? causeFromStderr(stderr);
 
 export const classifyResticFailure = (exitCode: number, stderr: string): AttemptOutcome => {
   const cause = resticCause(exitCode, stderr);
   if (cause) return { ...CAUSES[cause], exitCode };
   const lastLine = redactText(stderr.trim().split('\n').pop() ?? '');
-  const what = EXIT_CODES[exitCode] === undefined ? `restic exited with unknown exit code ${exitCode}, treated as failure` : `restic failed (exit ${exitCode})`;
+  const what =
+    EXIT_CODES[exitCode] === undefined
+      ? `restic exited with unknown exit code ${exitCode}, treated as failure`
+      : `restic failed (exit ${exitCode})`;
   return { kind: 'transient', exitCode, reason: `${what}${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}` };
 };
 
@@ -119,7 +163,15 @@ const SUMMARY_COUNTS = {
 const SNAPSHOT_ID = /^[0-9a-f]{8,64}$/;
 
 const describeJson = (value: unknown): string =>
-  value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'string' ? `string ${quote(value, 40)}` : typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+  value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'a list'
+      : typeof value === 'string'
+        ? `string ${quote(value, 40)}`
+        : typeof value === 'object'
+          ? 'an object'
+          : `${typeof value} ${String(value)}`;
 
 /**
  * Reads restic's `summary` line. Only finite whole numbers of 0 or more become stats and only a
@@ -143,7 +195,8 @@ const readSummary = (summary: Record<string, unknown>): { stats: BackupStats; pr
 };
 
 /** A progress number, or undefined: status lines are drawn, never trusted. */
-const progressNumber = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined);
+const progressNumber = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 
 const parseJsonLine = (line: string): Record<string, unknown> | undefined => {
   if (!line.startsWith('{')) return undefined;
@@ -161,9 +214,19 @@ export const installedResticVersion = async (binary = 'restic'): Promise<string>
   const cached = versionCache.get(binary);
   if (cached) return cached;
   const run = await runEngineCollect({ binary, args: ['version'], env: {} });
-  if (run.spawnError) throw new CronvaultError('E_ENGINE_MISSING', EXIT.backupFailed, `${run.spawnError} (install it: apt-get install restic, or set "binary")`);
+  if (run.spawnError)
+    throw new CronvaultError(
+      'E_ENGINE_MISSING',
+      EXIT.backupFailed,
+      `${run.spawnError} (install it: apt-get install restic, or set "binary")`,
+    );
   const match = /restic (\d+\.\d+\.\d+)/.exec(run.stdout);
-  if (!match) throw new CronvaultError('E_ENGINE_VERSION', EXIT.backupFailed, `could not read the restic version from "${binary} version": ${run.stdout.slice(0, 200)}`);
+  if (!match)
+    throw new CronvaultError(
+      'E_ENGINE_VERSION',
+      EXIT.backupFailed,
+      `could not read the restic version from "${binary} version": ${run.stdout.slice(0, 200)}`,
+    );
   versionCache.set(binary, match[1]!);
   return match[1]!;
 };
@@ -173,7 +236,8 @@ const resticVersion = (job: JobConfig): Promise<string> => installedResticVersio
 const failureFromRun = (run: EngineRun): AttemptOutcome => {
   if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
   // A crash (SIGSEGV) or the OOM killer's SIGKILL: worth another attempt.
-  if (run.killedBy) return { kind: 'transient', exitCode: run.exitCode, reason: `restic was killed by ${run.killedBy}` };
+  if (run.killedBy)
+    return { kind: 'transient', exitCode: run.exitCode, reason: `restic was killed by ${run.killedBy}` };
   return classifyResticFailure(run.exitCode, run.stderrTail);
 };
 
@@ -182,7 +246,15 @@ const failureFromRun = (run: EngineRun): AttemptOutcome => {
  * process group, stopped with restic's, so a pipeline's every process ends at a timeout.
  */
 const startProducer = (job: JobConfig, signal?: AbortSignal) => {
-  const subprocess = execa('/bin/sh', ['-c', job.command!], { env: { ...job.env, [RUN_MARKER_VARIABLE]: runMarker() }, reject: false, stdin: 'ignore', stderr: 'pipe', buffer: { stdout: false, stderr: true }, detached: true, cleanup: false });
+  const subprocess = execa('/bin/sh', ['-c', job.command!], {
+    env: { ...job.env, [RUN_MARKER_VARIABLE]: runMarker() },
+    reject: false,
+    stdin: 'ignore',
+    stderr: 'pipe',
+    buffer: { stdout: false, stderr: true },
+    detached: true,
+    cleanup: false,
+  });
   const group = superviseGroup(subprocess, signal);
   return {
     stdout: subprocess.stdout,
@@ -203,11 +275,19 @@ const startProducer = (job: JobConfig, signal?: AbortSignal) => {
  * job's env or cronvault's own environment wins.
  */
 const progressRate = (job: JobConfig, context: EngineContext): Record<string, string> =>
-  job.env.RESTIC_PROGRESS_FPS !== undefined || process.env.RESTIC_PROGRESS_FPS !== undefined ? {} : { RESTIC_PROGRESS_FPS: context.onProgress ? '2' : '0.1' };
+  job.env.RESTIC_PROGRESS_FPS !== undefined || process.env.RESTIC_PROGRESS_FPS !== undefined
+    ? {}
+    : { RESTIC_PROGRESS_FPS: context.onProgress ? '2' : '0.1' };
 
 /** `restic backup …` for this job; with dryRun, restic's own `--dry-run` (reads, writes nothing). */
 const backupArgs = (job: JobConfig, options: { dryRun?: boolean } = {}): string[] => {
-  const args = ['backup', ...(options.dryRun ? ['--dry-run'] : []), '--json', ...scope(job), ...job.tags.flatMap((tag) => ['--tag', tag])];
+  const args = [
+    'backup',
+    ...(options.dryRun ? ['--dry-run'] : []),
+    '--json',
+    ...scope(job),
+    ...job.tags.flatMap((tag) => ['--tag', tag]),
+  ];
   for (const pattern of job.exclude) args.push('--exclude', pattern);
   args.push(...job.engineArgs);
   if (job.command !== undefined) args.push('--stdin', '--stdin-filename', job.stdinFilename ?? `${job.name}.dump`);
@@ -217,7 +297,8 @@ const backupArgs = (job: JobConfig, options: { dryRun?: boolean } = {}): string[
 
 const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
   // A dry run of a command job would have to run the dump itself: not a dry run any more.
-  if (context.dryRun && job.command !== undefined) throw new CronvaultError('E_UNSUPPORTED', 2, `a dry run does not run the command "${job.command}"`);
+  if (context.dryRun && job.command !== undefined)
+    throw new CronvaultError('E_UNSUPPORTED', 2, `a dry run does not run the command "${job.command}"`);
   let summary: Record<string, unknown> | undefined;
   /** The first stdout line that is not one of restic's JSON messages, for the reason. */
   let garbage: string | undefined;
@@ -261,8 +342,16 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
       if (partial) {
         await runEngine({ binary: binaryOf(job), args: ['forget', partial], env: resticEnv(job) });
       }
-      const detail = String(produced.stderr ?? '').trim().split('\n').pop() ?? '';
-      return { kind: 'transient', exitCode: run.exitCode === 0 ? 1 : run.exitCode, reason: `command "${job.command}" failed with exit ${produced.exitCode}${detail ? `: ${detail}` : ''}; its partial snapshot was removed` };
+      const detail =
+        String(produced.stderr ?? '')
+          .trim()
+          .split('\n')
+          .pop() ?? '';
+      return {
+        kind: 'transient',
+        exitCode: run.exitCode === 0 ? 1 : run.exitCode,
+        reason: `command "${job.command}" failed with exit ${produced.exitCode}${detail ? `: ${detail}` : ''}; its partial snapshot was removed`,
+      };
     }
   }
   return judgeBackup(run, summary, garbage, context);
@@ -281,19 +370,35 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
  * - an exit code restic does not define, after a summary with a snapshot id: failed, not
  *   retried (the snapshot exists). Without a summary it is retried like any exit 1.
  */
-const judgeBackup = (run: EngineRun, summary: Record<string, unknown> | undefined, garbage: string | undefined, context: EngineContext): AttemptOutcome => {
+const judgeBackup = (
+  run: EngineRun,
+  summary: Record<string, unknown> | undefined,
+  garbage: string | undefined,
+  context: EngineContext,
+): AttemptOutcome => {
   const read = summary && readSummary(summary);
   if (run.spawnError) return failureFromRun(run);
   if (run.exitCode !== 0 && run.exitCode !== 3) {
     const failure = failureFromRun(run);
     if (EXIT_CODES[run.exitCode] === undefined && read?.stats.snapshotId) {
-      return { ...failure, kind: 'permanent', reason: `${failure.reason}; restic had reported snapshot ${read.stats.snapshotId}, so it is not retried (a retry would duplicate it)` };
+      return {
+        ...failure,
+        kind: 'permanent',
+        reason: `${failure.reason}; restic had reported snapshot ${read.stats.snapshotId}, so it is not retried (a retry would duplicate it)`,
+      };
     }
     return failure;
   }
   if (!read) {
-    const output = garbage === undefined ? 'printed nothing on standard output' : `printed ${quote(redactText(garbage))} instead of its JSON`;
-    return { kind: 'permanent', exitCode: run.exitCode, reason: `restic exited ${run.exitCode} but ${output} and no backup summary, so the snapshot cannot be confirmed; counted as failed and not retried (check the restic binary or wrapper)` };
+    const output =
+      garbage === undefined
+        ? 'printed nothing on standard output'
+        : `printed ${quote(redactText(garbage))} instead of its JSON`;
+    return {
+      kind: 'permanent',
+      exitCode: run.exitCode,
+      reason: `restic exited ${run.exitCode} but ${output} and no backup summary, so the snapshot cannot be confirmed; counted as failed and not retried (check the restic binary or wrapper)`,
+    };
   }
   const outcome = classifyResticFailure(run.exitCode, run.stderrTail);
   // restic's dry-run summary names a snapshot it did not save.
@@ -301,11 +406,21 @@ const judgeBackup = (run: EngineRun, summary: Record<string, unknown> | undefine
   if (read.problems.length === 0) return { ...outcome, stats: read.stats };
   const reason = `restic's backup summary is malformed (${read.problems.join('; ')}); those numbers are not recorded`;
   context.warn?.(reason);
-  return { kind: 'warning', exitCode: run.exitCode, reason: outcome.kind === 'warning' ? `${outcome.reason}; ${reason}` : reason, stats: read.stats };
+  return {
+    kind: 'warning',
+    exitCode: run.exitCode,
+    reason: outcome.kind === 'warning' ? `${outcome.reason}; ${reason}` : reason,
+    stats: read.stats,
+  };
 };
 
 /** The probe's answer for each cause; anything else is an error to read. */
-const PROBE_STATES: Partial<Record<ResticCause, RepositoryState>> = { missing: 'missing', 'wrong-password': 'wrong-password', unreachable: 'unreachable', network: 'unreachable' };
+const PROBE_STATES: Partial<Record<ResticCause, RepositoryState>> = {
+  missing: 'missing',
+  'wrong-password': 'wrong-password',
+  unreachable: 'unreachable',
+  network: 'unreachable',
+};
 
 /** `restic cat config`: the cheapest command that needs the repository and its password. */
 const probeRepository = async (job: JobConfig): Promise<RepositoryProbe> => {
@@ -319,15 +434,32 @@ const ensureRepository = async (job: JobConfig, context: EngineContext): Promise
   if (!job.init) return;
   if ((await probeRepository(job)).state !== 'missing') return;
   context.warn?.(`repository does not exist yet; creating it (init: true)`);
-  const run = await runEngineCollect({ binary: binaryOf(job), args: ['init'], env: resticEnv(job), signal: context.signal });
+  const run = await runEngineCollect({
+    binary: binaryOf(job),
+    args: ['init'],
+    env: resticEnv(job),
+    signal: context.signal,
+  });
   if (run.exitCode !== 0) {
-    throw new CronvaultError('E_INIT', EXIT.backupFailed, `restic init failed (exit ${run.exitCode}): ${run.stderrTail.trim().split('\n').pop() ?? ''}`);
+    throw new CronvaultError(
+      'E_INIT',
+      EXIT.backupFailed,
+      `restic init failed (exit ${run.exitCode}): ${run.stderrTail.trim().split('\n').pop() ?? ''}`,
+    );
   }
 };
 
-const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: RetentionOptions, context: EngineContext): Promise<RetentionOutcome> => {
+const applyRetention = async (
+  job: JobConfig,
+  policy: RetentionPolicy,
+  options: RetentionOptions,
+  context: EngineContext,
+): Promise<RetentionOutcome> => {
   if (policy.kind === 'none') return { kind: 'skipped', exitCode: 0, removed: 0, reason: 'retention disabled' };
-  const translation = toResticForgetArgs(policy, { resticVersion: await resticVersion(job), rounding: job.retentionRounding });
+  const translation = toResticForgetArgs(policy, {
+    resticVersion: await resticVersion(job),
+    rounding: job.retentionRounding,
+  });
   for (const warning of translation.warnings) context.warn?.(warning);
   if (translation.keepAll) return { kind: 'skipped', exitCode: 0, removed: 0, reason: 'policy keeps every snapshot' };
   const base = ['forget', ...ownSnapshots(job), '--group-by', 'host,tags', ...translation.args];
@@ -341,36 +473,92 @@ const applyRetention = async (job: JobConfig, policy: RetentionPolicy, options: 
         return last.exitCode === 0 ? { kind: 'success', exitCode: 0, reason: 'ok' } : failureFromRun(last);
       },
       job.retry,
-      { signal: context.signal, onRetry: (outcome, next, delay) => context.warn?.(`retention: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`) },
+      {
+        signal: context.signal,
+        onRetry: (outcome, next, delay) =>
+          context.warn?.(
+            `retention: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`,
+          ),
+      },
     );
     return last!;
   };
   const dryRun = await retried([...base, '--dry-run', '--json']);
-  if (dryRun.exitCode !== 0) return { kind: 'failed', exitCode: dryRun.exitCode, removed: 0, reason: `dry run failed: ${failureFromRun(dryRun).reason}` };
+  if (dryRun.exitCode !== 0)
+    return {
+      kind: 'failed',
+      exitCode: dryRun.exitCode,
+      removed: 0,
+      reason: `dry run failed: ${failureFromRun(dryRun).reason}`,
+    };
   let groups: ForgetGroup[];
   try {
     groups = (JSON.parse(dryRun.stdout || '[]') as ForgetGroup[] | null) ?? [];
   } catch {
-    return { kind: 'failed', exitCode: dryRun.exitCode, removed: 0, reason: 'could not read restic forget --dry-run --json output' };
+    return {
+      kind: 'failed',
+      exitCode: dryRun.exitCode,
+      removed: 0,
+      reason: 'could not read restic forget --dry-run --json output',
+    };
   }
   const verdict = retentionVerdict(groups, job.retentionMaxDelete, options.force);
   if (verdict.kind !== 'proceed') return verdict.outcome;
   const { removed, kept } = verdict;
   const total = removed + kept;
   if (options.dryRun) {
-    const ids = groups.flatMap((group) => (group.remove ?? []) as { id?: string; short_id?: string }[]).map((s) => s.short_id ?? s.id?.slice(0, 8) ?? '?');
-    return { kind: 'success', exitCode: 0, removed, kept, wouldRemove: ids, reason: `dry run: would remove ${removed}` };
+    const ids = groups
+      .flatMap((group) => (group.remove ?? []) as { id?: string; short_id?: string }[])
+      .map((s) => s.short_id ?? s.id?.slice(0, 8) ?? '?');
+    return {
+      kind: 'success',
+      exitCode: 0,
+      removed,
+      kept,
+      wouldRemove: ids,
+      reason: `dry run: would remove ${removed}`,
+    };
   }
   const run = await retried([...base, '--prune']);
-  if (run.exitCode !== 0) return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: failureFromRun(run).reason };
-  return { kind: 'success', exitCode: 0, removed, kept, reason: `removed ${removed} snapshot${removed === 1 ? '' : 's'}, kept ${kept}` };
+  if (run.exitCode !== 0)
+    return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: failureFromRun(run).reason };
+  return {
+    kind: 'success',
+    exitCode: 0,
+    removed,
+    kept,
+    reason: `removed ${removed} snapshot${removed === 1 ? '' : 's'}, kept ${kept}`,
+  };
 };
 
 const snapshots = async (job: JobConfig, context: EngineContext): Promise<Snapshot[]> => {
-  const run = await runEngineCollect({ binary: binaryOf(job), args: ['snapshots', '--json', ...ownSnapshots(job)], env: resticEnv(job), signal: context.signal });
-  if (run.exitCode !== 0) throw new CronvaultError('E_SNAPSHOTS', EXIT.backupFailed, `restic snapshots failed: ${failureFromRun(run).reason}`);
-  const list = (JSON.parse(run.stdout || '[]') ?? []) as { id: string; short_id?: string; time: string; hostname: string; paths?: string[]; tags?: string[] }[];
-  return list.map((s) => ({ id: s.short_id ?? s.id.slice(0, 8), time: s.time, hostname: s.hostname, paths: s.paths ?? [], tags: s.tags ?? [] }));
+  const run = await runEngineCollect({
+    binary: binaryOf(job),
+    args: ['snapshots', '--json', ...ownSnapshots(job)],
+    env: resticEnv(job),
+    signal: context.signal,
+  });
+  if (run.exitCode !== 0)
+    throw new CronvaultError(
+      'E_SNAPSHOTS',
+      EXIT.backupFailed,
+      `restic snapshots failed: ${failureFromRun(run).reason}`,
+    );
+  const list = (JSON.parse(run.stdout || '[]') ?? []) as {
+    id: string;
+    short_id?: string;
+    time: string;
+    hostname: string;
+    paths?: string[];
+    tags?: string[];
+  }[];
+  return list.map((s) => ({
+    id: s.short_id ?? s.id.slice(0, 8),
+    time: s.time,
+    hostname: s.hostname,
+    paths: s.paths ?? [],
+    tags: s.tags ?? [],
+  }));
 };
 
 /** A repository on a local disk: a plain absolute path or `local:/path`; other backends are remote. */
@@ -382,7 +570,8 @@ const localRepositoryPath = (repository: string): string | undefined => {
 /** The local repository, and restic's cache: RESTIC_CACHE_DIR, else $XDG_CACHE_HOME/restic, else ~/.cache/restic. */
 const writablePaths = (job: JobConfig, home: string): string[] => {
   const repository = localRepositoryPath(job.repository);
-  const cache = job.env.RESTIC_CACHE_DIR ?? (job.env.XDG_CACHE_HOME ? `${job.env.XDG_CACHE_HOME}/restic` : `${home}/.cache/restic`);
+  const cache =
+    job.env.RESTIC_CACHE_DIR ?? (job.env.XDG_CACHE_HOME ? `${job.env.XDG_CACHE_HOME}/restic` : `${home}/.cache/restic`);
   return [...(repository ? [repository] : []), cache];
 };
 
@@ -401,14 +590,34 @@ export const restic = {
   async restore(job, request, context) {
     const env = resticEnv(job);
     if (request.toStdout) {
-      const run = await runEngine({ binary: binaryOf(job), args: ['dump', ...scope(job), request.snapshot, `/${(job.stdinFilename ?? request.include?.[0] ?? '').replace(/^\/+/, '')}`], env, signal: context.signal, stdoutTo: process.stdout });
-      if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic dump failed: ${failureFromRun(run).reason}`);
+      const run = await runEngine({
+        binary: binaryOf(job),
+        args: [
+          'dump',
+          ...scope(job),
+          request.snapshot,
+          `/${(job.stdinFilename ?? request.include?.[0] ?? '').replace(/^\/+/, '')}`,
+        ],
+        env,
+        signal: context.signal,
+        stdoutTo: process.stdout,
+      });
+      if (run.exitCode !== 0)
+        throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic dump failed: ${failureFromRun(run).reason}`);
       return;
     }
     const args = ['restore', request.snapshot, ...scope(job), '--target', request.target!];
     for (const path of request.include ?? []) args.push('--include', path);
-    const run = await runEngine({ binary: binaryOf(job), args, env, signal: context.signal, onStdoutLine: (l) => context.onOutput?.(l, 'stdout'), onStderrLine: (l) => context.onOutput?.(l, 'stderr') });
-    if (run.exitCode !== 0) throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic restore failed: ${failureFromRun(run).reason}`);
+    const run = await runEngine({
+      binary: binaryOf(job),
+      args,
+      env,
+      signal: context.signal,
+      onStdoutLine: (l) => context.onOutput?.(l, 'stdout'),
+      onStderrLine: (l) => context.onOutput?.(l, 'stderr'),
+    });
+    if (run.exitCode !== 0)
+      throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic restore failed: ${failureFromRun(run).reason}`);
   },
   describeExitCode: (code) => EXIT_CODES[code]?.meaning ?? unknownExitCode(code),
   async clearStaleLocks(job, context, after) {
@@ -416,7 +625,12 @@ export const restic = {
     if (after && !after.reason.endsWith(LOCKED_REASON)) return false;
     // `restic unlock` (without --remove-all) removes only stale locks: those of dead processes
     // on this host, or not refreshed for 30 minutes. A live lock, here or elsewhere, stays.
-    const run = await runEngineCollect({ binary: binaryOf(job), args: ['unlock'], env: resticEnv(job), signal: context.signal });
+    const run = await runEngineCollect({
+      binary: binaryOf(job),
+      args: ['unlock'],
+      env: resticEnv(job),
+      signal: context.signal,
+    });
     if (run.exitCode !== 0) {
       context.warn?.(`restic unlock failed: ${failureFromRun(run).reason}`);
       return false;
@@ -425,6 +639,8 @@ export const restic = {
   },
   async probeRepository(job) {
     const probe = await probeRepository(job);
-    return probe.state === 'ok' ? probe : { ...probe, message: `${probe.message} (repository ${redactRepository(job.repository)})` };
+    return probe.state === 'ok'
+      ? probe
+      : { ...probe, message: `${probe.message} (repository ${redactRepository(job.repository)})` };
   },
 } satisfies Backend;

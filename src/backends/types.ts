@@ -1,6 +1,6 @@
 // The one small shape every engine adapter fits. Engine knowledge (argv, exit codes, output
 // formats, version quirks) lives only in the adapter files beside this one.
-import type { JobConfig, EngineName } from '../config.ts';
+import type { EngineName, JobConfig } from '../config.ts';
 import type { RetentionPolicy } from '../retention/index.ts';
 
 /** How one engine attempt ended, in the wrapper's terms. */
@@ -100,7 +100,12 @@ export interface Backend {
   /** Whether backup() honours context.dryRun with the engine's own dry run. */
   readonly dryRunSupported: boolean;
   /** Applies retention to this job's own snapshots on this host only. */
-  applyRetention(job: JobConfig, policy: RetentionPolicy, options: RetentionOptions, context: EngineContext): Promise<RetentionOutcome>;
+  applyRetention(
+    job: JobConfig,
+    policy: RetentionPolicy,
+    options: RetentionOptions,
+    context: EngineContext,
+  ): Promise<RetentionOutcome>;
   snapshots(job: JobConfig, context: EngineContext): Promise<Snapshot[]>;
   restore(job: JobConfig, request: RestoreRequest, context: EngineContext): Promise<void>;
   /** Exit code in words ("wrong password", "success, nothing changed"). */

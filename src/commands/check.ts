@@ -9,7 +9,7 @@ import { EXIT } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
 import { redactRepository } from '../redact.ts';
 import { painter, useColor } from '../terminal.ts';
-import { readConfig, type GlobalOptions } from './context.ts';
+import { type GlobalOptions, readConfig } from './context.ts';
 
 interface CheckResult {
   subject: string;
@@ -24,16 +24,31 @@ const writableDir = async (dir: string, what: string): Promise<CheckResult> => {
   for (;;) {
     try {
       const info = await stat(current);
-      if (!info.isDirectory()) return { subject: what, ok: false, message: `${current} is not a directory`, fix: `remove it or choose another ${what}` };
+      if (!info.isDirectory())
+        return {
+          subject: what,
+          ok: false,
+          message: `${current} is not a directory`,
+          fix: `remove it or choose another ${what}`,
+        };
       await access(current, constants.W_OK);
-      return { subject: what, ok: true, message: current === dir ? `${dir} is writable` : `${dir} will be created (${current} is writable)` };
+      return {
+        subject: what,
+        ok: true,
+        message: current === dir ? `${dir} is writable` : `${dir} will be created (${current} is writable)`,
+      };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' && dirname(current) !== current) {
         current = dirname(current);
         continue;
       }
-      return { subject: what, ok: false, message: `${current} is not writable by this user`, fix: `chown the directory to the user running cronvault, or run it as that user (mkdir -p ${dir} && chown $(id -un) ${dir})` };
+      return {
+        subject: what,
+        ok: false,
+        message: `${current} is not writable by this user`,
+        fix: `chown the directory to the user running cronvault, or run it as that user (mkdir -p ${dir} && chown $(id -un) ${dir})`,
+      };
     }
   }
 };
@@ -48,19 +63,43 @@ const checkPasswordFile = async (job: JobConfig): Promise<CheckResult> => {
   } catch (error) {
     // EACCES here means a directory on the way is closed to this user: the file may well exist.
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      return { subject, ok: false, message: `password file ${file} is not readable by this user (${(error as NodeJS.ErrnoException).code ?? 'error'})`, fix: `let the user running cronvault reach and read it (chown $(id -un) ${file}; check the directories above it), or run cronvault as the file's owner` };
+      return {
+        subject,
+        ok: false,
+        message: `password file ${file} is not readable by this user (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        fix: `let the user running cronvault reach and read it (chown $(id -un) ${file}; check the directories above it), or run cronvault as the file's owner`,
+      };
     }
-    return { subject, ok: false, message: `password file ${file} does not exist`, fix: `create it: install -m 600 /dev/null ${file} && edit it` };
+    return {
+      subject,
+      ok: false,
+      message: `password file ${file} does not exist`,
+      fix: `create it: install -m 600 /dev/null ${file} && edit it`,
+    };
   }
   try {
     await access(file, constants.R_OK);
   } catch {
-    return { subject, ok: false, message: `password file ${file} is not readable by this user`, fix: `chown it to the user running cronvault (chown $(id -un) ${file})` };
+    return {
+      subject,
+      ok: false,
+      message: `password file ${file} is not readable by this user`,
+      fix: `chown it to the user running cronvault (chown $(id -un) ${file})`,
+    };
   }
   if ((mode & 0o077) !== 0) {
-    return { subject, ok: false, message: `password file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`, fix: `chmod 600 ${file}` };
+    return {
+      subject,
+      ok: false,
+      message: `password file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`,
+      fix: `chmod 600 ${file}`,
+    };
   }
-  return { subject, ok: true, message: `${file} is readable and private (mode ${(mode & 0o777).toString(8).padStart(4, '0')})` };
+  return {
+    subject,
+    ok: true,
+    message: `${file} is readable and private (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`,
+  };
 };
 
 /** The repository line of `check` for each probe state: ok or not, the message, the fix. */
@@ -78,11 +117,19 @@ const repositoryCheck = (job: JobConfig, probe: RepositoryProbe): Omit<CheckResu
       return { ok: false, message: probe.message, fix: 'check the password file matches the repository' };
     case 'unreachable':
     case 'error':
-      return { ok: false, message: probe.message, fix: 'check the repository server is up and reachable from this host' };
+      return {
+        ok: false,
+        message: probe.message,
+        fix: 'check the repository server is up and reachable from this host',
+      };
   }
 };
 
-const INSTALL_HINT: Record<JobConfig['engine'], string> = { restic: 'apt-get install restic', duplicati: 'install duplicati-cli', borg: 'apt-get install borgbackup' };
+const INSTALL_HINT: Record<JobConfig['engine'], string> = {
+  restic: 'apt-get install restic',
+  duplicati: 'install duplicati-cli',
+  borg: 'apt-get install borgbackup',
+};
 
 const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   const backend = backendFor(job.engine);
@@ -93,16 +140,31 @@ const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
     results.push({ subject: `job ${job.name}: engine`, ok: true, message: `${job.engine} ${version ?? 'installed'}` });
     engineOk = true;
   } catch (error) {
-    results.push({ subject: `job ${job.name}: engine`, ok: false, message: (error as Error).message, fix: `${INSTALL_HINT[job.engine]}, or set "binary" to its path` });
+    results.push({
+      subject: `job ${job.name}: engine`,
+      ok: false,
+      message: (error as Error).message,
+      fix: `${INSTALL_HINT[job.engine]}, or set "binary" to its path`,
+    });
   }
   const password = await checkPasswordFile(job);
   results.push(password);
-  if (engineOk && password.ok) results.push({ subject: `job ${job.name}: repository`, ...repositoryCheck(job, await backend.probeRepository(job)) });
+  if (engineOk && password.ok)
+    results.push({
+      subject: `job ${job.name}: repository`,
+      ...repositoryCheck(job, await backend.probeRepository(job)),
+    });
   return results;
 };
 
 const runChecks = async (config: Config): Promise<CheckResult[]> => {
-  const results: CheckResult[] = [{ subject: 'config', ok: true, message: `${config.file}: ${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'}` }];
+  const results: CheckResult[] = [
+    {
+      subject: 'config',
+      ok: true,
+      message: `${config.file}: ${config.jobs.size} job${config.jobs.size === 1 ? '' : 's'}`,
+    },
+  ];
   for (const warning of config.warnings) results.push({ subject: 'config', ok: true, message: `warning: ${warning}` });
   const textfile = await writableDir(config.textfileDir, 'metrics.textfile_dir');
   results.push(textfile, await writableDir(config.stateDir, 'state_dir'));
@@ -112,7 +174,12 @@ const runChecks = async (config: Config): Promise<CheckResult[]> => {
   // backup_job_info series.
   if (results.every((r) => r.ok)) {
     await writeJobsInfo(config.textfileDir, config.jobs.values()).catch((error: Error) =>
-      results.push({ subject: 'metrics.textfile_dir', ok: false, message: `could not write cronvault_jobs.prom: ${error.message}`, fix: `make ${config.textfileDir} writable by the user running cronvault` }),
+      results.push({
+        subject: 'metrics.textfile_dir',
+        ok: false,
+        message: `could not write cronvault_jobs.prom: ${error.message}`,
+        fix: `make ${config.textfileDir} writable by the user running cronvault`,
+      }),
     );
   }
   return results;
@@ -148,7 +215,9 @@ export const checkCommand = async (options: GlobalOptions & { configOnly?: boole
   const failed = results.filter((r) => !r.ok).length;
   if (options.json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, checks: results }, null, 2)}\n`);
   else {
-    process.stdout.write(`${formatChecks(results, useColor(process.stdout, options))}\n${failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`}\n`);
+    process.stdout.write(
+      `${formatChecks(results, useColor(process.stdout, options))}\n${failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`}\n`,
+    );
   }
   return failed === 0 ? EXIT.ok : EXIT.backupFailed;
 };

@@ -2,15 +2,16 @@
 // role after it rolled out a config without some job: cronvault_jobs.prom rewritten, the files
 // and state of jobs no longer declared removed.
 import { describeRemoval, syncDeclaredJobs } from '../declared-jobs.ts';
-import type { Logger } from '../log.ts';
 import { EXIT } from '../errors.ts';
-import { readConfig, type GlobalOptions } from './context.ts';
+import type { Logger } from '../log.ts';
+import { type GlobalOptions, readConfig } from './context.ts';
 
 export const cleanupCommand = async (options: GlobalOptions, log: Logger): Promise<number> => {
   const config = readConfig(options);
   const removals = await syncDeclaredJobs(config);
   for (const removal of removals) log.info(describeRemoval(config, removal));
-  if (removals.length === 0) log.info(`every job with files in ${config.stateDir} is declared in ${config.file}; nothing removed`);
+  if (removals.length === 0)
+    log.info(`every job with files in ${config.stateDir} is declared in ${config.file}; nothing removed`);
   if (options.json) process.stdout.write(`${JSON.stringify({ removed: removals }, null, 2)}\n`);
   return EXIT.ok;
 };

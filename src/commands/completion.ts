@@ -3,7 +3,7 @@
 // moment of completion, through the hidden `__complete-jobs` command.
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { readConfig, type ConfigOption } from './context.ts';
+import { type ConfigOption, readConfig } from './context.ts';
 
 /** Commands whose first argument is a job name from the config. */
 const JOB_COMMANDS = ['run', 'history', 'snapshots', 'restore', 'init'];
@@ -17,17 +17,33 @@ interface Words {
   fileOptions: string[];
 }
 
-const flagsOf = (command: Command): string[] => command.options.flatMap((option) => [option.short, option.long].filter((f): f is string => Boolean(f)));
+const flagsOf = (command: Command): string[] =>
+  command.options.flatMap((option) => [option.short, option.long].filter((f): f is string => Boolean(f)));
 
 const wordsOf = (program: Command): Words => {
   const visible = program.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
-  const perCommand = new Map(visible.map((c) => [c.name(), [...c.commands.map((sub) => sub.name()), ...flagsOf(c), ...c.commands.flatMap(flagsOf)]]));
+  const perCommand = new Map(
+    visible.map((c) => [
+      c.name(),
+      [...c.commands.map((sub) => sub.name()), ...flagsOf(c), ...c.commands.flatMap(flagsOf)],
+    ]),
+  );
   const all = [program, ...visible, ...visible.flatMap((c) => c.commands)];
-  const fileOptions = [...new Set(all.flatMap((c) => c.options.filter((o) => /<(file|dir)>/.test(o.flags)).flatMap((o) => [o.short, o.long].filter((f): f is string => Boolean(f)))))];
+  const fileOptions = [
+    ...new Set(
+      all.flatMap((c) =>
+        c.options
+          .filter((o) => /<(file|dir)>/.test(o.flags))
+          .flatMap((o) => [o.short, o.long].filter((f): f is string => Boolean(f))),
+      ),
+    ),
+  ];
   return { commands: visible.map((c) => c.name()), globalOptions: flagsOf(program), perCommand, fileOptions };
 };
 
-const bashScript = (w: Words): string => `# cronvault completion for bash: eval "$(cronvault completion bash)" in ~/.bashrc,
+const bashScript = (
+  w: Words,
+): string => `# cronvault completion for bash: eval "$(cronvault completion bash)" in ~/.bashrc,
 # or: cronvault completion bash > /etc/bash_completion.d/cronvault
 _cronvault() {
   local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]} cmd="" cfg="" i

@@ -1,5 +1,5 @@
 // Shared by the commands: which config to read and how to find a job in it.
-import { DEFAULT_CONFIG_PATH, loadConfig, type Config, type JobConfig } from '../config.ts';
+import { type Config, DEFAULT_CONFIG_PATH, type JobConfig, loadConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
 import { didYouMean } from '../suggest.ts';
 
@@ -19,7 +19,8 @@ export interface GlobalOptions extends ConfigOption {
   color?: boolean;
 }
 
-const configPath = (options: ConfigOption): string => options.config ?? process.env.CRONVAULT_CONFIG ?? DEFAULT_CONFIG_PATH;
+const configPath = (options: ConfigOption): string =>
+  options.config ?? process.env.CRONVAULT_CONFIG ?? DEFAULT_CONFIG_PATH;
 
 export const readConfig = (options: ConfigOption): Config => loadConfig(configPath(options));
 
@@ -27,7 +28,10 @@ export const findJob = (config: Config, name: string): JobConfig => {
   const job = config.jobs.get(name);
   if (!job) {
     const names = [...config.jobs.keys()];
-    throw new UsageError('E_UNKNOWN_JOB', `no job "${name}" in ${config.file}${didYouMean(name, names)}; jobs: ${names.join(', ')}`);
+    throw new UsageError(
+      'E_UNKNOWN_JOB',
+      `no job "${name}" in ${config.file}${didYouMean(name, names)}; jobs: ${names.join(', ')}`,
+    );
   }
   return job;
 };

@@ -8,9 +8,8 @@ import type { JobConfig } from '../config.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
 import { jitteredSchedule } from '../schedule/index.ts';
-import { readConfig, type GlobalOptions } from './context.ts';
 import { shellWord } from '../shell-word.ts';
-
+import { type GlobalOptions, readConfig } from './context.ts';
 
 export interface CronOptions extends GlobalOptions {
   install?: boolean;
@@ -43,16 +42,24 @@ export const cronCommand = async (options: CronOptions): Promise<string> => {
     ...lines,
     '',
   ].join('\n');
-  const json = (installed: boolean): string => `${JSON.stringify({ file: installed ? options.file : null, installed, lines }, null, 2)}\n`;
+  const json = (installed: boolean): string =>
+    `${JSON.stringify({ file: installed ? options.file : null, installed, lines }, null, 2)}\n`;
   if (!options.install) return options.json ? json(false) : text;
   if (options.file.startsWith('/etc/cron.d/') && /[.]/.test(options.file.slice('/etc/cron.d/'.length))) {
-    throw new UsageError('E_CRON_FILE', `cron ignores files in /etc/cron.d whose names contain a dot: choose another name than ${options.file}`);
+    throw new UsageError(
+      'E_CRON_FILE',
+      `cron ignores files in /etc/cron.d whose names contain a dot: choose another name than ${options.file}`,
+    );
   }
   const existing = await readFile(options.file, 'utf8').catch(() => '');
   if (ANSIBLE_MARKER.test(existing) && !options.force) {
     // Replacing the role's file would leave the role re-adding its own lines next to ours:
     // every job would then run twice.
-    throw new CronvaultError('E_CRON_MANAGED', EXIT.usage, `${options.file} is managed by Ansible (it has "#Ansible:" entries); rerun the role instead, or pass --force to replace it`);
+    throw new CronvaultError(
+      'E_CRON_MANAGED',
+      EXIT.usage,
+      `${options.file} is managed by Ansible (it has "#Ansible:" entries); rerun the role instead, or pass --force to replace it`,
+    );
   }
   await writeFileAtomic(options.file, text, 0o644);
   await writeJobsInfo(config.textfileDir, config.jobs.values()).catch(() => undefined);

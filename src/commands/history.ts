@@ -1,9 +1,9 @@
 // `cronvault history <job>`: the job's last runs from its bounded history file in state_dir.
 import { formatBytes, formatDuration } from '../durations.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { readHistory, type HistoryEntry } from '../state.ts';
+import { type HistoryEntry, readHistory } from '../state.ts';
 import { renderTable } from '../terminal.ts';
-import { findJob, readConfig, type GlobalOptions } from './context.ts';
+import { findJob, type GlobalOptions, readConfig } from './context.ts';
 
 export interface HistoryFlags extends GlobalOptions {
   number?: string;
@@ -14,7 +14,8 @@ const DEFAULT_COUNT = 20;
 const countOf = (text: string | undefined): number => {
   if (text === undefined) return DEFAULT_COUNT;
   const count = Number(text);
-  if (!Number.isInteger(count) || count < 1) throw new UsageError('E_USAGE', `-n/--number must be a whole number of at least 1, not "${text}"`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new UsageError('E_USAGE', `-n/--number must be a whole number of at least 1, not "${text}"`);
   return count;
 };
 
@@ -47,6 +48,10 @@ export const historyCommand = async (jobName: string, flags: HistoryFlags): Prom
   const count = countOf(flags.number);
   const job = findJob(readConfig(flags), jobName);
   const entries = (await readHistory(job.stateDir, job.name)).slice(-count).reverse();
-  process.stdout.write(flags.json ? `${JSON.stringify({ job: job.name, runs: entries }, null, 2)}\n` : `${formatHistory(job.name, entries)}\n`);
+  process.stdout.write(
+    flags.json
+      ? `${JSON.stringify({ job: job.name, runs: entries }, null, 2)}\n`
+      : `${formatHistory(job.name, entries)}\n`,
+  );
   return EXIT.ok;
 };

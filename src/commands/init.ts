@@ -4,9 +4,14 @@ import { backendFor } from '../backends/index.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { redactRepository } from '../redact.ts';
-import { findJob, readConfig, type GlobalOptions } from './context.ts';
+import { findJob, type GlobalOptions, readConfig } from './context.ts';
 
-export const initCommand = async (jobName: string, flags: GlobalOptions, log: Logger, signal?: AbortSignal): Promise<number> => {
+export const initCommand = async (
+  jobName: string,
+  flags: GlobalOptions,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<number> => {
   const job = findJob(readConfig(flags), jobName);
   const jobLog = log.forJob(job.name);
   const backend = backendFor(job.engine);
@@ -28,11 +33,20 @@ export const initCommand = async (jobName: string, flags: GlobalOptions, log: Lo
     case 'missing':
       break;
     default:
-      throw new CronvaultError('E_INIT', EXIT.backupFailed, `cannot tell whether ${where} exists, so it was not created: ${probe.message}`);
+      throw new CronvaultError(
+        'E_INIT',
+        EXIT.backupFailed,
+        `cannot tell whether ${where} exists, so it was not created: ${probe.message}`,
+      );
   }
   await backend.ensureRepository({ ...job, init: true }, { signal, warn: (m) => jobLog.info(m) });
   const after = await backend.probeRepository(job);
-  if (after.state !== 'ok') throw new CronvaultError('E_INIT', EXIT.backupFailed, `repository ${where} still does not answer after creating it: ${after.message}`);
+  if (after.state !== 'ok')
+    throw new CronvaultError(
+      'E_INIT',
+      EXIT.backupFailed,
+      `repository ${where} still does not answer after creating it: ${after.message}`,
+    );
   jobLog.success(`created repository ${where}`);
   return report(true);
 };

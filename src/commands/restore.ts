@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { backendFor } from '../backends/index.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { findJob, readConfig, type ConfigOption } from './context.ts';
+import { type ConfigOption, findJob, readConfig } from './context.ts';
 
 export interface RestoreFlags extends ConfigOption {
   target?: string;
@@ -35,13 +35,26 @@ const assertTargetUsable = async (target: string, force: boolean): Promise<void>
   }
 };
 
-export const restoreCommand = async (jobName: string, flags: RestoreFlags, log: Logger, signal?: AbortSignal): Promise<number> => {
-  if (flags.toStdout && flags.target !== undefined) throw new UsageError('E_USAGE', 'give --target DIR or --to-stdout, not both');
-  if (!flags.toStdout && flags.target === undefined) throw new UsageError('E_USAGE', 'where to? give --target DIR (an empty directory), or --to-stdout for a command job');
+export const restoreCommand = async (
+  jobName: string,
+  flags: RestoreFlags,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<number> => {
+  if (flags.toStdout && flags.target !== undefined)
+    throw new UsageError('E_USAGE', 'give --target DIR or --to-stdout, not both');
+  if (!flags.toStdout && flags.target === undefined)
+    throw new UsageError(
+      'E_USAGE',
+      'where to? give --target DIR (an empty directory), or --to-stdout for a command job',
+    );
   const job = findJob(readConfig(flags), jobName);
   const jobLog = log.forJob(job.name);
   if (flags.toStdout && job.command === undefined && (flags.include?.length ?? 0) !== 1) {
-    throw new UsageError('E_USAGE', `job ${job.name} backs up ${job.path}, not a single stream: --to-stdout needs exactly one --include FILE (the file's path in the snapshot)`);
+    throw new UsageError(
+      'E_USAGE',
+      `job ${job.name} backs up ${job.path}, not a single stream: --to-stdout needs exactly one --include FILE (the file's path in the snapshot)`,
+    );
   }
   const backend = backendFor(job.engine);
   const snapshot = flags.snapshot ?? 'latest';
@@ -49,7 +62,10 @@ export const restoreCommand = async (jobName: string, flags: RestoreFlags, log: 
     // An ID from another job or host would restore someone else's data under this job's name.
     const own = await backend.snapshots(job, { signal });
     if (!own.some((s) => s.id.startsWith(snapshot) || snapshot.startsWith(s.id))) {
-      throw new UsageError('E_SNAPSHOT', `snapshot ${snapshot} is not one of job ${job.name}'s snapshots on this host (see \`cronvault snapshots ${job.name}\`)`);
+      throw new UsageError(
+        'E_SNAPSHOT',
+        `snapshot ${snapshot} is not one of job ${job.name}'s snapshots on this host (see \`cronvault snapshots ${job.name}\`)`,
+      );
     }
   }
   if (flags.toStdout) {
@@ -59,7 +75,13 @@ export const restoreCommand = async (jobName: string, flags: RestoreFlags, log: 
   const target = resolve(flags.target!);
   await assertTargetUsable(target, flags.force ?? false);
   jobLog.info(`restoring snapshot ${snapshot} of ${job.path ?? `"${job.command}"`} into ${target}`);
-  await backend.restore(job, { snapshot, target, include: flags.include }, { signal, onOutput: (line) => jobLog.engine(line) });
-  jobLog.success(`restored snapshot ${snapshot} into ${target}${job.path ? ` (the files are under ${target}${job.path})` : ''}`);
+  await backend.restore(
+    job,
+    { snapshot, target, include: flags.include },
+    { signal, onOutput: (line) => jobLog.engine(line) },
+  );
+  jobLog.success(
+    `restored snapshot ${snapshot} into ${target}${job.path ? ` (the files are under ${target}${job.path})` : ''}`,
+  );
   return EXIT.ok;
 };

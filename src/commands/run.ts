@@ -1,14 +1,14 @@
 // `cronvault run`: one job from the config, every job (--all), or a job given by flags the way
 // the old shell wrapper took its arguments.
-import { jobFromFlags, type JobConfig } from '../config.ts';
+import { type JobConfig, jobFromFlags } from '../config.ts';
+import { describeRemoval, syncDeclaredJobs } from '../declared-jobs.ts';
+import { dryRunJobs, formatDryRun } from '../dry-run.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { jobNameFromPath } from '../job-name.ts';
 import type { Logger } from '../log.ts';
-import { describeRemoval, syncDeclaredJobs } from '../declared-jobs.ts';
-import { exitCodeFor, runJob, type RunResult } from '../wrapper.ts';
+import { exitCodeFor, type RunResult, runJob } from '../wrapper.ts';
 import { findJob, readConfig } from './context.ts';
-import { dryRunJobs, formatDryRun } from '../dry-run.ts';
-import { configValuesFrom, strayPathFlag, type RunFlags } from './run-flags.ts';
+import { configValuesFrom, type RunFlags, strayPathFlag } from './run-flags.ts';
 
 export type { RunFlags } from './run-flags.ts';
 
@@ -16,11 +16,22 @@ const jobFromRunFlags = (flags: RunFlags, log: Logger): JobConfig => {
   const values = configValuesFrom(flags);
   if (flags.retryAttempts !== undefined || flags.retryMinDelay !== undefined || flags.retryMaxDelay !== undefined) {
     // Kept as text when it is not a number, so the error quotes what was typed.
-    const attempts = flags.retryAttempts === undefined ? undefined : /^\d+$/.test(flags.retryAttempts) ? Number(flags.retryAttempts) : flags.retryAttempts;
+    const attempts =
+      flags.retryAttempts === undefined
+        ? undefined
+        : /^\d+$/.test(flags.retryAttempts)
+          ? Number(flags.retryAttempts)
+          : flags.retryAttempts;
     values.retry = { attempts, min_delay: flags.retryMinDelay, max_delay: flags.retryMaxDelay };
-    for (const key of Object.keys(values.retry as object)) if ((values.retry as Record<string, unknown>)[key] === undefined) delete (values.retry as Record<string, unknown>)[key];
+    for (const key of Object.keys(values.retry as object))
+      if ((values.retry as Record<string, unknown>)[key] === undefined)
+        delete (values.retry as Record<string, unknown>)[key];
   }
-  const { job, warnings } = jobFromFlags(jobNameFromPath(flags.path!), values, { stateDir: flags.stateDir, textfileDir: flags.textfileDir, pushgatewayUrl: flags.pushgatewayUrl });
+  const { job, warnings } = jobFromFlags(jobNameFromPath(flags.path!), values, {
+    stateDir: flags.stateDir,
+    textfileDir: flags.textfileDir,
+    pushgatewayUrl: flags.pushgatewayUrl,
+  });
   for (const warning of warnings) log.warn(warning);
   return job;
 };
@@ -32,9 +43,15 @@ const jobFromRunFlags = (flags: RunFlags, log: Logger): JobConfig => {
 const SEVERITY = [EXIT.ok, EXIT.locked, EXIT.usage, EXIT.backupFailed, EXIT.sigterm, EXIT.sigint] as number[];
 const mostSevere = (a: number, b: number): number => (SEVERITY.indexOf(b) > SEVERITY.indexOf(a) ? b : a);
 
-export const runCommand = async (jobName: string | undefined, flags: RunFlags, log: Logger, signal: AbortSignal): Promise<number> => {
+export const runCommand = async (
+  jobName: string | undefined,
+  flags: RunFlags,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<number> => {
   const flagMode = flags.path !== undefined;
-  if (flagMode && (jobName !== undefined || flags.all)) throw new UsageError('E_USAGE', 'give a job name, --all, or --path with its flags; not more than one');
+  if (flagMode && (jobName !== undefined || flags.all))
+    throw new UsageError('E_USAGE', 'give a job name, --all, or --path with its flags; not more than one');
   if (!flagMode) {
     const stray = strayPathFlag(flags);
     if (stray) throw new UsageError('E_USAGE', `${stray} is only used with --path (a job without a config file)`);
@@ -42,7 +59,8 @@ export const runCommand = async (jobName: string | undefined, flags: RunFlags, l
   let jobs: JobConfig[];
   if (flagMode) jobs = [jobFromRunFlags(flags, log)];
   else {
-    if (jobName === undefined && !flags.all) throw new UsageError('E_USAGE', 'which job? give its name (see `cronvault status`), --all, or --path DIR');
+    if (jobName === undefined && !flags.all)
+      throw new UsageError('E_USAGE', 'which job? give its name (see `cronvault status`), --all, or --path DIR');
     if (jobName !== undefined && flags.all) throw new UsageError('E_USAGE', 'give a job name or --all, not both');
     const config = readConfig(flags);
     for (const warning of config.warnings) log.warn(warning);
@@ -59,7 +77,9 @@ export const runCommand = async (jobName: string | undefined, flags: RunFlags, l
   }
   if (flags.dryRun) {
     const plans = await dryRunJobs(jobs, { logger: log, signal, forceRetention: flags.forceRetention });
-    process.stdout.write(flags.json ? `${JSON.stringify({ dryRun: true, jobs: plans }, null, 2)}\n` : `${formatDryRun(plans)}\n`);
+    process.stdout.write(
+      flags.json ? `${JSON.stringify({ dryRun: true, jobs: plans }, null, 2)}\n` : `${formatDryRun(plans)}\n`,
+    );
     return plans.some((plan) => !plan.ok) ? EXIT.backupFailed : EXIT.ok;
   }
   const results: RunReport[] = [];

@@ -6,13 +6,13 @@ import { backendFor } from '../backends/index.ts';
 import type { Config, JobConfig } from '../config.ts';
 import { formatDuration } from '../durations.ts';
 import { EXIT } from '../errors.ts';
+import { describeExitCode } from '../exit-meaning.ts';
 import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
 import { readJobState } from '../state.ts';
-import { readConfig, type GlobalOptions } from './context.ts';
-import { describeExitCode } from '../exit-meaning.ts';
-import { painter, renderTable, useColor, type AnsiColor } from '../terminal.ts';
+import { type AnsiColor, painter, renderTable, useColor } from '../terminal.ts';
+import { type GlobalOptions, readConfig } from './context.ts';
 
 /** Bumped only when a field changes meaning or disappears; new fields may appear in any version. */
 const STATUS_SCHEMA_VERSION = 1;
@@ -75,7 +75,12 @@ const relativeTime = (atSeconds: number, nowSeconds: number): string => {
   const delta = nowSeconds - atSeconds;
   if (Math.abs(delta) < 30) return 'just now';
   const abs = Math.abs(delta);
-  const text = abs >= 2 * 86_400 ? `${Math.floor(abs / 86_400)} d` : formatDuration(abs >= 3600 ? Math.floor(abs / 3600) * 3_600_000 : abs >= 60 ? Math.floor(abs / 60) * 60_000 : abs * 1000);
+  const text =
+    abs >= 2 * 86_400
+      ? `${Math.floor(abs / 86_400)} d`
+      : formatDuration(
+          abs >= 3600 ? Math.floor(abs / 3600) * 3_600_000 : abs >= 60 ? Math.floor(abs / 60) * 60_000 : abs * 1000,
+        );
   return delta >= 0 ? `${text} ago` : `in ${text}`;
 };
 
@@ -90,13 +95,20 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
   const lastStart = state?.lastRunStart;
   const problems: string[] = [];
   // Same rule as the BackupOverdueBySchedule alert: no start within the longest gap plus grace.
-  const overdue = lock === undefined && maxInterval !== null && lastStart !== undefined && nowSeconds - lastStart > maxInterval + OVERDUE_GRACE_SECONDS;
+  const overdue =
+    lock === undefined &&
+    maxInterval !== null &&
+    lastStart !== undefined &&
+    nowSeconds - lastStart > maxInterval + OVERDUE_GRACE_SECONDS;
   if (!finished) problems.push(lock ? 'first run still in progress, never finished' : 'never ran');
   else if (!state!.lastRunSuccess) {
     const code = state!.lastExitCode ?? -1;
     problems.push(`last run failed (exit ${code}: ${describeExitCode(backend, code)})`);
   }
-  if (overdue) problems.push(`overdue: last started ${relativeTime(lastStart!, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval! * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`);
+  if (overdue)
+    problems.push(
+      `overdue: last started ${relativeTime(lastStart!, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval! * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`,
+    );
   return {
     name: job.name,
     engine: job.engine,
@@ -122,16 +134,34 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
         : null,
     lastSuccess: state?.lastSuccess ? state.lastSuccess : null,
     running: lock ? { pid: lock.pid, since: lock.since } : null,
-    schedule: { cron, source: job.schedule ? 'config' : 'default', nextRun: nextRun(parsed, nowSeconds) ?? null, maxIntervalSeconds: maxInterval },
+    schedule: {
+      cron,
+      source: job.schedule ? 'config' : 'default',
+      nextRun: nextRun(parsed, nowSeconds) ?? null,
+      maxIntervalSeconds: maxInterval,
+    },
   };
 };
 
 const statusReport = async (config: Config, nowSeconds: number): Promise<StatusReport> => {
   const jobs = await Promise.all([...config.jobs.values()].map((job) => jobStatus(job, nowSeconds)));
-  return { schemaVersion: STATUS_SCHEMA_VERSION, generatedAt: nowSeconds, host: hostname(), config: config.file ?? null, healthy: jobs.every((j) => j.healthy), jobs };
+  return {
+    schemaVersion: STATUS_SCHEMA_VERSION,
+    generatedAt: nowSeconds,
+    host: hostname(),
+    config: config.file ?? null,
+    healthy: jobs.every((j) => j.healthy),
+    jobs,
+  };
 };
 
-const OUTCOME_COLOR: Record<JobOutcome, AnsiColor> = { success: 'green', warning: 'yellow', failed: 'red', running: 'cyan', never: 'yellow' };
+const OUTCOME_COLOR: Record<JobOutcome, AnsiColor> = {
+  success: 'green',
+  warning: 'yellow',
+  failed: 'red',
+  running: 'cyan',
+  never: 'yellow',
+};
 
 const formatStatus = (report: StatusReport, color: boolean): string => {
   const now = report.generatedAt;
@@ -139,11 +169,18 @@ const formatStatus = (report: StatusReport, color: boolean): string => {
   const header = ['', 'JOB', 'LAST RUN', 'OUTCOME', 'DURATION', 'ATTEMPTS', 'LAST SUCCESS', 'NEXT RUN', 'EXIT'];
   const rows = report.jobs.map((job) => {
     const run = job.lastRun;
-    const next = job.schedule.nextRun === null ? 'never' : `${relativeTime(job.schedule.nextRun, now)}${job.schedule.source === 'default' ? ' (default)' : ''}`;
+    const next =
+      job.schedule.nextRun === null
+        ? 'never'
+        : `${relativeTime(job.schedule.nextRun, now)}${job.schedule.source === 'default' ? ' (default)' : ''}`;
     return [
       job.healthy ? ' ' : '!',
       job.name,
-      job.running ? `running since ${relativeTime(Math.floor(Date.parse(job.running.since) / 1000), now)}` : run ? relativeTime(run.start, now) : '-',
+      job.running
+        ? `running since ${relativeTime(Math.floor(Date.parse(job.running.since) / 1000), now)}`
+        : run
+          ? relativeTime(run.start, now)
+          : '-',
       job.overdue ? `${job.outcome}, overdue` : job.outcome,
       run?.durationSeconds != null ? formatDuration(run.durationSeconds * 1000) : '-',
       run?.attempts != null ? String(run.attempts) : '-',
@@ -159,14 +196,23 @@ const formatStatus = (report: StatusReport, color: boolean): string => {
     return job.healthy ? line : paint(job.outcome === 'failed' ? 'red' : 'yellow', line);
   });
   if (color) lines[0] = paint('bold', lines[0]!);
-  const problems = report.jobs.flatMap((job) => job.problems.map((p) => `${paint(OUTCOME_COLOR[job.outcome], '!')} ${job.name}: ${p}`));
+  const problems = report.jobs.flatMap((job) =>
+    job.problems.map((p) => `${paint(OUTCOME_COLOR[job.outcome], '!')} ${job.name}: ${p}`),
+  );
   const unhealthy = report.jobs.filter((j) => !j.healthy).length;
-  const footer = unhealthy === 0 ? `all ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} healthy` : `${unhealthy} of ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} need attention`;
+  const footer =
+    unhealthy === 0
+      ? `all ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} healthy`
+      : `${unhealthy} of ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} need attention`;
   return [...lines, ...(problems.length ? ['', ...problems] : []), '', footer].join('\n');
 };
 
 export const statusCommand = async (options: GlobalOptions, now: () => number = Date.now): Promise<number> => {
   const report = await statusReport(readConfig(options), Math.floor(now() / 1000));
-  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report, useColor(process.stdout, options))}\n`);
+  process.stdout.write(
+    options.json
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : `${formatStatus(report, useColor(process.stdout, options))}\n`,
+  );
   return report.healthy ? EXIT.ok : EXIT.backupFailed;
 };

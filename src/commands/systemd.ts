@@ -12,7 +12,7 @@ import { parseDuration } from '../durations.ts';
 import { UsageError } from '../errors.ts';
 import { jitteredSchedule } from '../schedule/index.ts';
 import { toOnCalendar } from '../systemd-calendar.ts';
-import { readConfig, type GlobalOptions } from './context.ts';
+import { type GlobalOptions, readConfig } from './context.ts';
 
 export interface SystemdOptions extends GlobalOptions {
   install?: boolean;
@@ -42,13 +42,22 @@ const homeOf = (user: string): string => (user === 'root' ? '/root' : `/home/${u
 
 const unique = (paths: string[]): string[] => [...new Set(paths)];
 
-const serviceUnit = (job: JobConfig, options: Pick<SystemdOptions, 'bin' | 'user' | 'nice'>, configFile?: string): string => {
+const serviceUnit = (
+  job: JobConfig,
+  options: Pick<SystemdOptions, 'bin' | 'user' | 'nice'>,
+  configFile?: string,
+): string => {
   const config = configFile ? ` --config ${unitWord(resolve(configFile))}` : '';
   const engineDirs = backendFor(job.engine).writablePaths?.(job, homeOf(options.user)) ?? [];
   // state_dir and the textfile directory must exist (--install creates them): a missing one
   // fails the start with a clear NAMESPACE error. The engine's own directories may be absent
   // (a repository not created yet, a cache never used): "-" keeps the unit startable.
-  const writable = [...unique([job.stateDir, job.textfileDir]), ...unique(engineDirs).filter((p) => p !== job.stateDir && p !== job.textfileDir).map((p) => `-${p}`)];
+  const writable = [
+    ...unique([job.stateDir, job.textfileDir]),
+    ...unique(engineDirs)
+      .filter((p) => p !== job.stateDir && p !== job.textfileDir)
+      .map((p) => `-${p}`),
+  ];
   return [
     MARKER,
     '[Unit]',
@@ -83,7 +92,11 @@ const timerUnit = (job: JobConfig, options: Pick<SystemdOptions, 'host' | 'rando
     throw new UsageError('E_SCHEDULE_SYSTEMD', `job "${job.name}": ${(error as Error).message}`, { cause: error });
   }
   const delayMs = parseDuration(options.randomizedDelay);
-  if (delayMs === undefined) throw new UsageError('E_USAGE', `--randomized-delay "${options.randomizedDelay}" is not a duration (examples: 0s, 5m, 1h)`);
+  if (delayMs === undefined)
+    throw new UsageError(
+      'E_USAGE',
+      `--randomized-delay "${options.randomizedDelay}" is not a duration (examples: 0s, 5m, 1h)`,
+    );
   return [
     MARKER,
     '[Unit]',
@@ -130,7 +143,8 @@ export const systemdCommand = async (options: SystemdOptions): Promise<string> =
   const explicitConfig = options.config ?? process.env.CRONVAULT_CONFIG;
   const units = systemdUnits(config.jobs.values(), options, explicitConfig);
   if (!options.install) {
-    if (options.json) return `${JSON.stringify({ dir: options.dir, installed: false, units: units.map((unit) => ({ file: join(options.dir, unit.name), text: unit.text })) }, null, 2)}\n`;
+    if (options.json)
+      return `${JSON.stringify({ dir: options.dir, installed: false, units: units.map((unit) => ({ file: join(options.dir, unit.name), text: unit.text })) }, null, 2)}\n`;
     return units.map((unit) => `# ${join(options.dir, unit.name)}\n${unit.text}`).join('\n');
   }
 
@@ -142,9 +156,13 @@ export const systemdCommand = async (options: SystemdOptions): Promise<string> =
   const stale = await staleUnits(options.dir, new Set(units.map((unit) => unit.name)));
   for (const name of stale) await rm(join(options.dir, name), { force: true });
   const timers = units.filter((unit) => unit.name.endsWith('.timer')).map((unit) => unit.name);
-  if (options.json) return `${JSON.stringify({ dir: options.dir, installed: true, units: units.map((unit) => join(options.dir, unit.name)), removed: stale }, null, 2)}\n`;
-  const lines = [`wrote ${units.length} units to ${options.dir}${stale.length > 0 ? `, removed ${stale.join(', ')}` : ''}; now run:`];
-  if (stale.some((name) => name.endsWith('.timer'))) lines.push(`  systemctl disable --now ${stale.filter((name) => name.endsWith('.timer')).join(' ')}`);
+  if (options.json)
+    return `${JSON.stringify({ dir: options.dir, installed: true, units: units.map((unit) => join(options.dir, unit.name)), removed: stale }, null, 2)}\n`;
+  const lines = [
+    `wrote ${units.length} units to ${options.dir}${stale.length > 0 ? `, removed ${stale.join(', ')}` : ''}; now run:`,
+  ];
+  if (stale.some((name) => name.endsWith('.timer')))
+    lines.push(`  systemctl disable --now ${stale.filter((name) => name.endsWith('.timer')).join(' ')}`);
   lines.push(`  systemctl daemon-reload && systemctl enable --now ${timers.join(' ')}`);
   return `${lines.join('\n')}\n`;
 };

@@ -10,7 +10,7 @@
 // - counts below 0 mean unlimited, in every 1.x version;
 // - archives kept by one rule do not count towards the next rule's total (so it keeps more).
 import { UsageError } from '../errors.ts';
-import { describeParts, readTimespan, isProblem, UNIT_SECONDS, type TimespanParts } from './timespan.ts';
+import { describeParts, isProblem, readTimespan, type TimespanParts, UNIT_SECONDS } from './timespan.ts';
 import { COUNT_KEYS, type RetentionPolicy, type RetentionRule } from './types.ts';
 
 export interface BorgPruneOptions {
@@ -68,7 +68,12 @@ const ruleSides = (rule: RetentionRule): [string, string] => {
   return [timeframe, interval];
 };
 
-const chooseBucket = (rule: RetentionRule, interval: number, rounding: 'refuse' | 'keep-more', warnings: string[]): BorgBucket | 'all' => {
+const chooseBucket = (
+  rule: RetentionRule,
+  interval: number,
+  rounding: 'refuse' | 'keep-more',
+  warnings: string[],
+): BorgBucket | 'all' => {
   const exact = BUCKETS.find((b) => b.seconds === interval);
   if (exact) return exact.bucket;
   const finer = BUCKETS.find((b) => b.seconds <= interval);
@@ -80,11 +85,20 @@ const chooseBucket = (rule: RetentionRule, interval: number, rounding: 'refuse' 
       `rule ${rule.text}: borg cannot keep one backup every ${humanOf(intervalText)}; its periods are an hour, a day, a week, a month and a year (intervals 1h, 1D, 1W, 1M, 1Y); change the interval, or set retention_rounding to keep-more to keep ${instead} instead`,
     );
   }
-  warnings.push(`rule ${rule.text}: borg has no period of ${humanOf(intervalText)}, so it keeps ${instead} instead (keeps more)`);
+  warnings.push(
+    `rule ${rule.text}: borg has no period of ${humanOf(intervalText)}, so it keeps ${instead} instead (keeps more)`,
+  );
   return finer ? finer.bucket : 'all';
 };
 
-const FLAG_ORDER = ['--keep-last', '--keep-hourly', '--keep-daily', '--keep-weekly', '--keep-monthly', '--keep-yearly'] as const;
+const FLAG_ORDER = [
+  '--keep-last',
+  '--keep-hourly',
+  '--keep-daily',
+  '--keep-weekly',
+  '--keep-monthly',
+  '--keep-yearly',
+] as const;
 
 /** Larger count wins; -1 (unlimited) beats every count. */
 const mergeCount = (counts: Map<string, number>, flag: string, count: number): void => {
@@ -125,7 +139,10 @@ export const toBorgPruneArgs = (policy: RetentionPolicy, options: BorgPruneOptio
   const args: string[] = [];
   if (withinSeconds !== undefined) {
     const { interval, roundedUp } = toBorgWithin(withinSeconds);
-    if (roundedUp) warnings.push(`borg's --keep-within takes whole hours, so ${humanOf(`${withinSeconds}`)} becomes ${interval} (keeps more)`);
+    if (roundedUp)
+      warnings.push(
+        `borg's --keep-within takes whole hours, so ${humanOf(`${withinSeconds}`)} becomes ${interval} (keeps more)`,
+      );
     args.push('--keep-within', interval);
   }
   for (const flag of FLAG_ORDER) {
@@ -165,7 +182,9 @@ export const borgBucketOf = (bucket: BorgBucket, time: Date): string => BUCKET_K
  * rule's count is not reached", which only ever keeps more.
  */
 export const simulateBorgPrune = (args: readonly string[], archiveTimes: readonly Date[], now: Date): Set<number> => {
-  const order = archiveTimes.map((_, i) => i).sort((a, b) => (archiveTimes[b]?.getTime() ?? 0) - (archiveTimes[a]?.getTime() ?? 0));
+  const order = archiveTimes
+    .map((_, i) => i)
+    .sort((a, b) => (archiveTimes[b]?.getTime() ?? 0) - (archiveTimes[a]?.getTime() ?? 0));
   const kept = new Set<number>();
   // No rule at all: cronvault skips prune (borg would refuse it), so everything stays.
   if (args.length === 0) return new Set(order);

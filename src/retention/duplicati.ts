@@ -42,14 +42,21 @@ export function toDuplicatiPolicy(policy: RetentionPolicy): string | undefined {
  * the backups at or after now − timeframe not taken yet; in each the oldest is kept, then any at
  * least one interval after the last kept; the rest deleted; the newest is always kept.
  */
-export const simulateDuplicatiRetention = (policy: DuplicatiRetentionPolicy, snapshotTimes: readonly Date[], now: Date): Set<number> => {
-  const order = snapshotTimes.map((_, i) => i).sort((a, b) => (snapshotTimes[b]?.getTime() ?? 0) - (snapshotTimes[a]?.getTime() ?? 0));
+export const simulateDuplicatiRetention = (
+  policy: DuplicatiRetentionPolicy,
+  snapshotTimes: readonly Date[],
+  now: Date,
+): Set<number> => {
+  const order = snapshotTimes
+    .map((_, i) => i)
+    .sort((a, b) => (snapshotTimes[b]?.getTime() ?? 0) - (snapshotTimes[a]?.getTime() ?? 0));
   const kept = new Set<number>();
   const newest = order.shift();
   if (newest === undefined) return kept;
   kept.add(newest);
   const rules = [...policy.rules].sort(
-    (a, b) => (a.timeframe === 'unlimited' ? Infinity : a.timeframe) - (b.timeframe === 'unlimited' ? Infinity : b.timeframe),
+    (a, b) =>
+      (a.timeframe === 'unlimited' ? Infinity : a.timeframe) - (b.timeframe === 'unlimited' ? Infinity : b.timeframe),
   );
   const time = (index: number): number => snapshotTimes[index]?.getTime() ?? 0;
   for (const rule of rules) {

@@ -1,10 +1,17 @@
 // Plain-English description of a policy plus the exact engine flags, for `cronvault explain`,
 // dry runs and the README. Deterministic: tests and docs compare it literally.
-import { toDuplicatiPolicy } from './duplicati.ts';
-import { toResticForgetArgs, type ResticForgetOptions } from './restic.ts';
+
 import { toBorgPruneArgs } from './borg.ts';
+import { toDuplicatiPolicy } from './duplicati.ts';
+import { type ResticForgetOptions, toResticForgetArgs } from './restic.ts';
 import { describeParts, describeTimespan, isProblem, readTimespan, UNIT_ORDER, unitName } from './timespan.ts';
-import { COUNT_KEYS, type CountKey, type RetentionPolicy, type RetentionRounding, type RetentionRule } from './types.ts';
+import {
+  COUNT_KEYS,
+  type CountKey,
+  type RetentionPolicy,
+  type RetentionRounding,
+  type RetentionRule,
+} from './types.ts';
 
 const keepPhrase = (intervalText: string, keepAll: boolean): string => {
   if (keepAll) return 'keep every backup';
@@ -12,7 +19,8 @@ const keepPhrase = (intervalText: string, keepAll: boolean): string => {
   if (isProblem(read)) return `keep one backup every ${intervalText}`;
   const units = UNIT_ORDER.filter((unit) => (read.parts[unit] ?? 0) > 0);
   const only = units[0];
-  if (units.length === 1 && only !== undefined && read.parts[only] === 1) return `keep one backup per ${unitName(only)}`;
+  if (units.length === 1 && only !== undefined && read.parts[only] === 1)
+    return `keep one backup per ${unitName(only)}`;
   return `keep one backup every ${describeParts(read.parts)}`;
 };
 
@@ -33,14 +41,18 @@ const PERIOD: Record<Exclude<CountKey, 'last'>, [string, string]> = {
 const countLine = (key: CountKey, n: number): string => {
   if (key === 'last') return n === 1 ? 'keep the last backup' : `keep the last ${n} backups`;
   const [one, many] = PERIOD[key];
-  return n === 1 ? `keep the newest backup of the last ${one} that has backups` : `keep the newest backup of each of the last ${n} ${many} that have backups`;
+  return n === 1
+    ? `keep the newest backup of the last ${one} that has backups`
+    : `keep the newest backup of each of the last ${n} ${many} that have backups`;
 };
 
 const ruleLines = (policy: RetentionPolicy): string[] => {
   if (policy.kind === 'none') return ['retention is disabled: no backup is ever deleted'];
   if (policy.kind === 'counts') {
     return [
-      ...(policy.within ? [`keep every backup from the ${describeTimespan(policy.within.text)} before the newest backup`] : []),
+      ...(policy.within
+        ? [`keep every backup from the ${describeTimespan(policy.within.text)} before the newest backup`]
+        : []),
       ...COUNT_KEYS.flatMap((key) => {
         const n = policy.counts[key];
         return n ? [countLine(key, n)] : [];
@@ -50,7 +62,8 @@ const ruleLines = (policy: RetentionPolicy): string[] => {
   }
   const lines = policy.rules.map(ruleLine);
   const last = policy.rules.at(-1);
-  if (last && last.timeframe !== 'unlimited') lines.push(`older than ${describeTimespan(last.text.split(':')[0] ?? '')}: deleted`);
+  if (last && last.timeframe !== 'unlimited')
+    lines.push(`older than ${describeTimespan(last.text.split(':')[0] ?? '')}: deleted`);
   lines.push('the newest backup is always kept');
   return lines;
 };
@@ -62,7 +75,9 @@ const resticLines = (policy: RetentionPolicy, options: ResticForgetOptions): str
     const notes = warnings.map((warning) => `note: ${warning}`);
     if (keepAll) return [...notes, 'restic forget is skipped: the policy keeps every backup'];
     if (policy.kind === 'duplicati' && args.some((arg) => arg.startsWith('--keep-within-'))) {
-      notes.push('note: restic measures these windows back from the newest backup and keeps the newest backup of each calendar hour, day, week, month or year');
+      notes.push(
+        'note: restic measures these windows back from the newest backup and keeps the newest backup of each calendar hour, day, week, month or year',
+      );
     }
     return [...notes, `restic forget ${args.join(' ')}`];
   } catch (error) {
@@ -77,9 +92,12 @@ const borgLines = (policy: RetentionPolicy, rounding: 'refuse' | 'keep-more'): s
     const notes = warnings.map((warning) => `note: ${warning}`);
     if (keepAll) return [...notes, 'borg prune is skipped: the policy keeps every backup'];
     if (policy.kind === 'duplicati' && args.some((arg) => /^--keep-(hourly|daily|weekly|monthly|yearly)$/.test(arg))) {
-      notes.push('note: borg keeps the newest backup of each calendar hour, day, week, month or year that has backups; each count covers every period its window can touch');
+      notes.push(
+        'note: borg keeps the newest backup of each calendar hour, day, week, month or year that has backups; each count covers every period its window can touch',
+      );
     }
-    if (policy.kind === 'counts' && policy.within) notes.push('note: borg measures --keep-within back from now, not from the newest backup');
+    if (policy.kind === 'counts' && policy.within)
+      notes.push('note: borg measures --keep-within back from now, not from the newest backup');
     return [...notes, `borg prune ${args.join(' ')}`, 'then borg compact'];
   } catch (error) {
     return [`borg cannot apply this policy: ${(error as Error).message}`];
@@ -102,7 +120,11 @@ export interface ExplainOptions {
 }
 
 /** One line per rule, then the engine's exact flags (or why it cannot apply the policy). */
-export const explainRetention = (policy: RetentionPolicy, engine: 'restic' | 'duplicati' | 'borg', options: ExplainOptions = {}): string => {
+export const explainRetention = (
+  policy: RetentionPolicy,
+  engine: 'restic' | 'duplicati' | 'borg',
+  options: ExplainOptions = {},
+): string => {
   const engineLines =
     engine === 'restic'
       ? resticLines(policy, { resticVersion: options.resticVersion ?? '', rounding: options.rounding ?? 'refuse' })

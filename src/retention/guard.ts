@@ -21,9 +21,19 @@ export const retentionVerdict = (
   const removed = groups.reduce((sum, group) => sum + (group.remove?.length ?? 0), 0);
   const kept = groups.reduce((sum, group) => sum + (group.keep?.length ?? 0), 0);
   const total = removed + kept;
-  if (removed === 0) return { kind: 'stop', outcome: { kind: 'success', exitCode: 0, removed: 0, kept, reason: 'nothing to remove' } };
+  if (removed === 0)
+    return { kind: 'stop', outcome: { kind: 'success', exitCode: 0, removed: 0, kept, reason: 'nothing to remove' } };
   if (kept === 0) {
-    return { kind: 'stop', outcome: { kind: 'refused', exitCode: -1, removed: 0, kept: total, reason: `retention would remove all ${total} snapshots of this job; nothing was deleted (check the policy)` } };
+    return {
+      kind: 'stop',
+      outcome: {
+        kind: 'refused',
+        exitCode: -1,
+        removed: 0,
+        kept: total,
+        reason: `retention would remove all ${total} snapshots of this job; nothing was deleted (check the policy)`,
+      },
+    };
   }
   if (!force && removed > maxDelete * total) {
     return {

@@ -1,8 +1,8 @@
 // Turns what operators write (a Duplicati policy string, "none", or a restic-style map) into a
 // RetentionPolicy, or a UsageError that says which entry and character is wrong and how to fix it.
 import { UsageError } from '../errors.ts';
-import { isPlainObject } from '../plain-object.ts';
 import { quote } from '../input-text.ts';
+import { isPlainObject } from '../plain-object.ts';
 import { closest } from '../suggest.ts';
 import { isProblem, partsToText, readTimespan, type Timespan, type TimespanProblem } from './timespan.ts';
 import { COUNT_KEYS, type RetentionCounts, type RetentionPolicy, type RetentionRule } from './types.ts';
@@ -45,14 +45,23 @@ const parseEntry = (entry: string, index: number, where: string | undefined): Re
   const colons = [...entry.matchAll(/:/g)].map((match) => match.index);
   if (colons.length === 0) {
     const alone = readTimespan(entry);
-    const hint = entry === 'U' || (!isProblem(alone) && alone.seconds > 0) ? `; did you mean ${quote(`${entry}:0s`)} (keep every backup ${entry === 'U' ? 'forever' : 'for that long'})?` : `, e.g. ${EXAMPLE}`;
+    const hint =
+      entry === 'U' || (!isProblem(alone) && alone.seconds > 0)
+        ? `; did you mean ${quote(`${entry}:0s`)} (keep every backup ${entry === 'U' ? 'forever' : 'for that long'})?`
+        : `, e.g. ${EXAMPLE}`;
     return fail(where, `${label}: missing ":"; each entry is timeframe:interval${hint}`);
   }
   if (colons.length > 1) {
     const fields = entry.split(':');
-    const pairs = fields.length % 2 === 0 ? fields.flatMap((field, i) => (i % 2 === 0 ? [`${field}:${fields[i + 1]}`] : [])).join(',') : undefined;
+    const pairs =
+      fields.length % 2 === 0
+        ? fields.flatMap((field, i) => (i % 2 === 0 ? [`${field}:${fields[i + 1]}`] : [])).join(',')
+        : undefined;
     const hint = pairs ? `did you mean ${quote(pairs)}?` : 'separate entries with ","';
-    return fail(where, `${label}, character ${(colons[1] ?? 0) + 1}: a second ":"; each entry has exactly one; ${hint}`);
+    return fail(
+      where,
+      `${label}, character ${(colons[1] ?? 0) + 1}: a second ":"; each entry has exactly one; ${hint}`,
+    );
   }
   const colon = colons[0] ?? 0;
   const left = entry.slice(0, colon);
@@ -60,11 +69,17 @@ const parseEntry = (entry: string, index: number, where: string | undefined): Re
   const timeframe = readSide(left, 0, where, label);
   const interval = readSide(right, colon + 1, where, label);
   if (timeframe.kind === 'span' && timeframe.seconds === 0) {
-    return fail(where, `${label}: the timeframe is 0, which keeps nothing; give a length such as "7D", or "U" for unlimited`);
+    return fail(
+      where,
+      `${label}: the timeframe is 0, which keeps nothing; give a length such as "7D", or "U" for unlimited`,
+    );
   }
   const keepAll = interval.kind === 'unlimited' || interval.seconds === 0;
   if (timeframe.kind === 'span' && interval.kind === 'span' && !keepAll && interval.seconds >= timeframe.seconds) {
-    return fail(where, `${label}: the interval ${interval.text} must be shorter than the timeframe ${timeframe.text} (or 0s to keep every backup in it)${minutesMonthsHint(left.trim(), right.trim(), timeframe.seconds, interval.seconds)}`);
+    return fail(
+      where,
+      `${label}: the interval ${interval.text} must be shorter than the timeframe ${timeframe.text} (or 0s to keep every backup in it)${minutesMonthsHint(left.trim(), right.trim(), timeframe.seconds, interval.seconds)}`,
+    );
   }
   const tfText = timeframe.kind === 'unlimited' ? 'U' : timeframe.text;
   const ivText = keepAll || interval.kind !== 'span' ? '0s' : interval.text;
@@ -94,10 +109,12 @@ const byTimeframe = (a: RetentionRule, b: RetentionRule): number =>
 const parsePolicyString = (input: string, where: string | undefined): RetentionPolicy => {
   const trimmed = input.trim();
   if (trimmed === 'none') return { kind: 'none' };
-  if (DISABLE_WORDS.has(trimmed.toLowerCase())) return fail(where, `${quote(trimmed)} is not a policy; write "none" to disable retention`);
+  if (DISABLE_WORDS.has(trimmed.toLowerCase()))
+    return fail(where, `${quote(trimmed)} is not a policy; write "none" to disable retention`);
   const all = input.split(',').map((entry) => entry.trim());
   const entries = all.filter((entry) => entry !== '');
-  if (entries.length === 0) return fail(where, `the policy is empty; write one such as ${EXAMPLE}, or "none" to disable retention`);
+  if (entries.length === 0)
+    return fail(where, `the policy is empty; write one such as ${EXAMPLE}, or "none" to disable retention`);
   // Duplicati drops empty entries; cronvault refuses them. "1W:1D,4W:1W," is most often a rule
   // lost in editing or a template variable that came out empty, and a lost rule deletes the
   // backups it was meant to keep. A refused config costs a minute; a dropped rule, a year of backups.
@@ -112,7 +129,10 @@ const parsePolicyString = (input: string, where: string | undefined): RetentionP
   rules.forEach((rule, i) => {
     const first = seen.get(rule.timeframe);
     if (first !== undefined) {
-      fail(where, `entries ${first + 1} ${quote(entries[first]!)} and ${i + 1} ${quote(entries[i]!)} have the same timeframe; give each timeframe once`);
+      fail(
+        where,
+        `entries ${first + 1} ${quote(entries[first]!)} and ${i + 1} ${quote(entries[i]!)} have the same timeframe; give each timeframe once`,
+      );
     }
     seen.set(rule.timeframe, i);
   });
@@ -120,8 +140,17 @@ const parsePolicyString = (input: string, where: string | undefined): RetentionP
 };
 
 const KEY_ALIASES: Record<string, string> = {
-  latest: 'last', hour: 'hourly', hours: 'hourly', day: 'daily', days: 'daily', week: 'weekly', weeks: 'weekly',
-  month: 'monthly', months: 'monthly', year: 'yearly', years: 'yearly',
+  latest: 'last',
+  hour: 'hourly',
+  hours: 'hourly',
+  day: 'daily',
+  days: 'daily',
+  week: 'weekly',
+  weeks: 'weekly',
+  month: 'monthly',
+  months: 'monthly',
+  year: 'yearly',
+  years: 'yearly',
 };
 
 /** `keep_daily`, `keepDaily`, `days` → "daily": restic and borgmatic habits. */
@@ -135,7 +164,10 @@ const parseCountsMap = (input: Record<string, unknown>, where: string | undefine
   for (const key of Object.keys(input)) {
     if ((MAP_KEYS as readonly string[]).includes(key)) continue;
     const suggestion = suggestKey(key);
-    fail(where, `unknown key ${quote(key)}${suggestion ? `; did you mean "${suggestion}"?` : ''} (keys: ${MAP_KEYS.join(', ')})`);
+    fail(
+      where,
+      `unknown key ${quote(key)}${suggestion ? `; did you mean "${suggestion}"?` : ''} (keys: ${MAP_KEYS.join(', ')})`,
+    );
   }
   const counts: RetentionCounts = {};
   for (const key of COUNT_KEYS) {
@@ -149,15 +181,23 @@ const parseCountsMap = (input: Record<string, unknown>, where: string | undefine
   let within: { seconds: number; text: string } | undefined;
   const rawWithin = input.within;
   if (rawWithin !== undefined) {
-    const text = typeof rawWithin === 'number' && Number.isSafeInteger(rawWithin) && rawWithin >= 0 ? String(rawWithin) : rawWithin;
-    if (typeof text !== 'string') return fail(where, `"within" must be a timespan such as "2D", got ${describeValue(rawWithin)}`);
-    if (text.trim().toUpperCase() === 'U') return fail(where, '"within" cannot be U; write "none" to keep every backup');
+    const text =
+      typeof rawWithin === 'number' && Number.isSafeInteger(rawWithin) && rawWithin >= 0
+        ? String(rawWithin)
+        : rawWithin;
+    if (typeof text !== 'string')
+      return fail(where, `"within" must be a timespan such as "2D", got ${describeValue(rawWithin)}`);
+    if (text.trim().toUpperCase() === 'U')
+      return fail(where, '"within" cannot be U; write "none" to keep every backup');
     const read = readTimespan(text.trim());
     if (isProblem(read)) return fail(where, `"within" ${quote(text)}, character ${read.index + 1}: ${read.message}`);
     if (read.seconds > 0) within = { seconds: read.seconds, text: partsToText(read.parts) };
   }
   if (within === undefined && Object.values(counts).every((count) => count === 0)) {
-    return fail(where, `this map keeps no backups; give at least one of ${MAP_KEYS.join(', ')} a value above 0, or write "none" to disable retention`);
+    return fail(
+      where,
+      `this map keeps no backups; give at least one of ${MAP_KEYS.join(', ')} a value above 0, or write "none" to disable retention`,
+    );
   }
   return within === undefined ? { kind: 'counts', counts } : { kind: 'counts', counts, within };
 };
@@ -166,7 +206,10 @@ const parseCountsMap = (input: Record<string, unknown>, where: string | undefine
 export const parseRetention = (input: unknown, where?: string): RetentionPolicy => {
   if (typeof input === 'string') return parsePolicyString(input, where);
   if (isPlainObject(input)) return parseCountsMap(input, where);
-  return fail(where, `retention must be a Duplicati policy string such as ${EXAMPLE}, "none", or a map of ${MAP_KEYS.join(', ')}; got ${describeValue(input)}`);
+  return fail(
+    where,
+    `retention must be a Duplicati policy string such as ${EXAMPLE}, "none", or a map of ${MAP_KEYS.join(', ')}; got ${describeValue(input)}`,
+  );
 };
 
 /** One timespan in the policy grammar ("1D12h", "90m", "3600"), for callers that take a single span. */

@@ -80,7 +80,8 @@ const toResticDuration = (seconds: number): { duration: string; roundedUp: boole
     const afterYears = days - 365 * years;
     if (afterYears === 0) dayPart = `${years}y`;
     else if (days % 30 === 0 && monthsCover(days / 30)) dayPart = `${days / 30}m`;
-    else if (years > 0 && afterYears % 30 === 0 && monthsCover(afterYears / 30) && afterYears / 30 < 12) dayPart = `${years}y${afterYears / 30}m`;
+    else if (years > 0 && afterYears % 30 === 0 && monthsCover(afterYears / 30) && afterYears / 30 < 12)
+      dayPart = `${years}y${afterYears / 30}m`;
     else if (years > 0) dayPart = `${years}y${afterYears}d`;
     else dayPart = `${days}d`;
   }
@@ -93,7 +94,12 @@ const ruleSides = (rule: RetentionRule): [string, string] => {
 };
 
 /** The restic period for an interval: exact, or (keep-more) the next finer one; 'all' below an hour. */
-const chooseBucket = (rule: RetentionRule, interval: number, rounding: RetentionRounding, warnings: string[]): Bucket | 'all' => {
+const chooseBucket = (
+  rule: RetentionRule,
+  interval: number,
+  rounding: RetentionRounding,
+  warnings: string[],
+): Bucket | 'all' => {
   const exact = BUCKETS.find((b) => b.seconds === interval);
   if (exact) return exact.bucket;
   const finer = BUCKETS.find((b) => b.seconds <= interval);
@@ -105,11 +111,20 @@ const chooseBucket = (rule: RetentionRule, interval: number, rounding: Retention
       `rule ${rule.text}: restic cannot keep one backup every ${describeTimespan(intervalText)}; its periods are an hour, a day, a week, a month and a year (intervals 1h, 1D, 1W, 1M, 1Y); change the interval, or set retention_rounding to keep-more to keep ${instead} instead`,
     );
   }
-  warnings.push(`rule ${rule.text}: restic has no period of ${describeTimespan(intervalText)}, so it keeps ${instead} instead (keeps more)`);
+  warnings.push(
+    `rule ${rule.text}: restic has no period of ${describeTimespan(intervalText)}, so it keeps ${instead} instead (keeps more)`,
+  );
   return finer ? finer.bucket : 'all';
 };
 
-const WITHIN_FLAGS = ['--keep-within', '--keep-within-hourly', '--keep-within-daily', '--keep-within-weekly', '--keep-within-monthly', '--keep-within-yearly'] as const;
+const WITHIN_FLAGS = [
+  '--keep-within',
+  '--keep-within-hourly',
+  '--keep-within-daily',
+  '--keep-within-weekly',
+  '--keep-within-monthly',
+  '--keep-within-yearly',
+] as const;
 const COUNT_FLAGS = COUNT_KEYS.map((key) => `--keep-${key}`);
 
 const translateRules = (rules: RetentionRule[], rounding: RetentionRounding, unlimited: string, warnings: string[]) => {
@@ -124,7 +139,10 @@ const translateRules = (rules: RetentionRule[], rounding: RetentionRounding, unl
       continue;
     }
     const { duration, roundedUp } = toResticDuration(rule.timeframe);
-    if (roundedUp) warnings.push(`rule ${rule.text}: restic windows are whole hours, so ${ruleSides(rule)[0]} becomes ${duration} (keeps more)`);
+    if (roundedUp)
+      warnings.push(
+        `rule ${rule.text}: restic windows are whole hours, so ${ruleSides(rule)[0]} becomes ${duration} (keeps more)`,
+      );
     const bucket = rule.interval === 'keep-all' ? 'all' : chooseBucket(rule, rule.interval, rounding, warnings);
     const flag = bucket === 'all' ? '--keep-within' : `--keep-within-${bucket}`;
     // Two rules on one flag: the longer window keeps everything the shorter one would.
@@ -150,7 +168,10 @@ export const toResticForgetArgs = (policy: RetentionPolicy, options: ResticForge
   } else {
     if (policy.within) {
       const { duration, roundedUp } = toResticDuration(policy.within.seconds);
-      if (roundedUp) warnings.push(`within ${policy.within.text}: restic windows are whole hours, so it becomes ${duration} (keeps more)`);
+      if (roundedUp)
+        warnings.push(
+          `within ${policy.within.text}: restic windows are whole hours, so it becomes ${duration} (keeps more)`,
+        );
       within.set('--keep-within', { seconds: policy.within.seconds, duration });
     }
     for (const key of COUNT_KEYS) {
@@ -159,7 +180,8 @@ export const toResticForgetArgs = (policy: RetentionPolicy, options: ResticForge
     }
   }
   const bucketed = [...within.keys()].find((flag) => flag !== '--keep-within');
-  if (bucketed && !atLeast(version, [0, 12, 1])) fail(`restic ${options.resticVersion} has no ${bucketed} (added in 0.12.1); upgrade restic`);
+  if (bucketed && !atLeast(version, [0, 12, 1]))
+    fail(`restic ${options.resticVersion} has no ${bucketed} (added in 0.12.1); upgrade restic`);
   const args = [
     ...WITHIN_FLAGS.flatMap((flag) => {
       const entry = within.get(flag);
@@ -196,7 +218,11 @@ const parseResticDuration = (text: string): Duration => {
 /** Go's time.AddDate(-y, -m, -d).Add(-h): calendar arithmetic with overflow normalisation. */
 const windowStart = (latest: Date, d: Duration): number => {
   const start = new Date(latest.getTime());
-  start.setUTCFullYear(latest.getUTCFullYear() - d.years, latest.getUTCMonth() - d.months, latest.getUTCDate() - d.days);
+  start.setUTCFullYear(
+    latest.getUTCFullYear() - d.years,
+    latest.getUTCMonth() - d.months,
+    latest.getUTCDate() - d.days,
+  );
   return start.getTime() - d.hours * UNIT_SECONDS.h * 1000;
 };
 
@@ -210,7 +236,8 @@ const isoWeek = (date: Date): number => {
 
 const BUCKET_OF: Record<Bucket | 'last', (d: Date, nr: number) => number> = {
   last: (_, nr) => nr,
-  hourly: (d) => d.getUTCFullYear() * 1_000_000 + (d.getUTCMonth() + 1) * 10_000 + d.getUTCDate() * 100 + d.getUTCHours(),
+  hourly: (d) =>
+    d.getUTCFullYear() * 1_000_000 + (d.getUTCMonth() + 1) * 10_000 + d.getUTCDate() * 100 + d.getUTCHours(),
   daily: (d) => d.getUTCFullYear() * 10_000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate(),
   weekly: isoWeek,
   monthly: (d) => d.getUTCFullYear() * 100 + d.getUTCMonth() + 1,
@@ -234,11 +261,23 @@ export const simulateResticForget = (args: readonly string[], snapshotTimes: rea
     const value = args[i + 1] ?? '';
     const within = /^--keep-within(?:-(hourly|daily|weekly|monthly|yearly))?$/.exec(flag);
     const count = /^--keep-(last|hourly|daily|weekly|monthly|yearly)$/.exec(flag);
-    if (within) windows.push({ bucket: (within[1] as Bucket | undefined) ?? 'all', duration: parseResticDuration(value), last: undefined });
-    else if (count) counts.push({ bucket: count[1] as Bucket | 'last', count: value === 'unlimited' ? -1 : Number(value), last: undefined });
+    if (within)
+      windows.push({
+        bucket: (within[1] as Bucket | undefined) ?? 'all',
+        duration: parseResticDuration(value),
+        last: undefined,
+      });
+    else if (count)
+      counts.push({
+        bucket: count[1] as Bucket | 'last',
+        count: value === 'unlimited' ? -1 : Number(value),
+        last: undefined,
+      });
     else throw new Error(`unsupported restic forget flag "${flag}"`);
   }
-  const order = snapshotTimes.map((_, i) => i).sort((a, b) => (snapshotTimes[b]?.getTime() ?? 0) - (snapshotTimes[a]?.getTime() ?? 0));
+  const order = snapshotTimes
+    .map((_, i) => i)
+    .sort((a, b) => (snapshotTimes[b]?.getTime() ?? 0) - (snapshotTimes[a]?.getTime() ?? 0));
   const kept = new Set<number>();
   if (counts.every((c) => c.count === 0) && windows.length === 0) return new Set(order);
   const latest = snapshotTimes[order[0] ?? 0];

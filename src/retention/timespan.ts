@@ -72,7 +72,10 @@ const unknownUnitMessage = (text: string, index: number): string => {
   const c = text[index] ?? '';
   const fix = CASE_FIXES[c];
   if (fix !== undefined) {
-    const fixed = text.replace(/(\d)([dwyHS])/g, (_, digit: string, unit: string) => `${digit}${CASE_FIXES[unit] ?? unit}`);
+    const fixed = text.replace(
+      /(\d)([dwyHS])/g,
+      (_, digit: string, unit: string) => `${digit}${CASE_FIXES[unit] ?? unit}`,
+    );
     return `${quote(c)} is not a unit (units are case-sensitive: s m h D W M Y); did you mean ${quote(fixed)} (${UNIT_NAMES[fix][1]})?`;
   }
   if (c === 'U' || c === 'u') return `"U" (unlimited) must stand alone, not after a number`;
@@ -109,7 +112,10 @@ export const readTimespan = (text: string): { seconds: number; parts: TimespanPa
       while (isDigit(text[j])) j += 1;
       const unit = text[j];
       if (unit === undefined) {
-        return { index: i, message: `${quote(text.slice(i))} has no unit; a bare number (seconds) must stand alone, so add one of s m h D W M Y` };
+        return {
+          index: i,
+          message: `${quote(text.slice(i))} has no unit; a bare number (seconds) must stand alone, so add one of s m h D W M Y`,
+        };
       }
       if (!isUnit(unit)) return { index: j, message: unknownUnitMessage(text, j) };
       parts[unit] = (parts[unit] ?? 0) + Number(text.slice(i, j));

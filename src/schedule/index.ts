@@ -65,11 +65,18 @@ const parseField = (text: string, spec: FieldSpec, source: string): Set<number> 
   const values = new Set<number>();
   for (const part of text.split(',')) {
     const pieces = part.split('/');
-    if (pieces.length > 2) throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: ${quote(part)} in the ${spec.name} field has more than one "/"`);
+    if (pieces.length > 2)
+      throw new UsageError(
+        'E_SCHEDULE',
+        `schedule ${quote(source)}: ${quote(part)} in the ${spec.name} field has more than one "/"`,
+      );
     const [rangeText, stepText] = pieces as [string, string | undefined];
     const step = stepText === undefined ? 1 : /^\d+$/.test(stepText) ? Number(stepText) : NaN;
     if (!Number.isInteger(step) || step < 1) {
-      throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: step ${quote(String(stepText))} in the ${spec.name} field must be a positive number`);
+      throw new UsageError(
+        'E_SCHEDULE',
+        `schedule ${quote(source)}: step ${quote(String(stepText))} in the ${spec.name} field must be a positive number`,
+      );
     }
     let low: number;
     let high: number;
@@ -78,11 +85,19 @@ const parseField = (text: string, spec: FieldSpec, source: string): Set<number> 
       high = spec.max === 7 ? 6 : spec.max;
     } else if (rangeText.includes('-')) {
       const ends = rangeText.split('-');
-      if (ends.length !== 2) throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: ${quote(rangeText)} in the ${spec.name} field is not a range like 1-5`);
+      if (ends.length !== 2)
+        throw new UsageError(
+          'E_SCHEDULE',
+          `schedule ${quote(source)}: ${quote(rangeText)} in the ${spec.name} field is not a range like 1-5`,
+        );
       const [a, b] = ends as [string, string];
       low = parseValue(a, spec, source);
       high = parseValue(b, spec, source);
-      if (low > high) throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: range ${quote(rangeText)} in the ${spec.name} field runs backwards`);
+      if (low > high)
+        throw new UsageError(
+          'E_SCHEDULE',
+          `schedule ${quote(source)}: range ${quote(rangeText)} in the ${spec.name} field runs backwards`,
+        );
     } else {
       low = parseValue(rangeText, spec, source);
       high = stepText === undefined ? low : spec.max;
@@ -96,15 +111,21 @@ export const parseSchedule = (source: string): CronSchedule => {
   // Object.hasOwn: "constructor" or "__proto__" must not find Object.prototype's members.
   const expanded = Object.hasOwn(MACROS, source.trim()) ? MACROS[source.trim()]! : source.trim();
   if (expanded.startsWith('@')) {
-    throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: unknown macro (use one of ${Object.keys(MACROS).join(', ')}; @reboot has no period)`);
+    throw new UsageError(
+      'E_SCHEDULE',
+      `schedule ${quote(source)}: unknown macro (use one of ${Object.keys(MACROS).join(', ')}; @reboot has no period)`,
+    );
   }
   const fields = expanded === '' ? [] : expanded.split(/\s+/);
   if (fields.length !== 5) {
-    throw new UsageError('E_SCHEDULE', `schedule ${quote(source)}: expected 5 fields (minute hour day-of-month month day-of-week), found ${fields.length}`);
+    throw new UsageError(
+      'E_SCHEDULE',
+      `schedule ${quote(source)}: expected 5 fields (minute hour day-of-month month day-of-week), found ${fields.length}`,
+    );
   }
-  const [minutes, hours, daysOfMonth, months, daysOfWeek] = fields.map((field, i) => parseField(field, FIELDS[i]!, source)) as [
-    Set<number>, Set<number>, Set<number>, Set<number>, Set<number>,
-  ];
+  const [minutes, hours, daysOfMonth, months, daysOfWeek] = fields.map((field, i) =>
+    parseField(field, FIELDS[i]!, source),
+  ) as [Set<number>, Set<number>, Set<number>, Set<number>, Set<number>];
   return {
     source,
     minutes,
@@ -148,11 +169,20 @@ const dayMatches = (schedule: CronSchedule, date: Date, clock: Clock = UTC_CLOCK
 };
 
 /** Run times (Unix seconds) from `fromSeconds` up to `toSeconds`, in UTC or local wall-clock time. */
-function* runTimes(schedule: CronSchedule, fromSeconds: number, toSeconds: number, zone: 'utc' | 'local' = 'utc'): Generator<number> {
+function* runTimes(
+  schedule: CronSchedule,
+  fromSeconds: number,
+  toSeconds: number,
+  zone: 'utc' | 'local' = 'utc',
+): Generator<number> {
   const clock = zone === 'local' ? LOCAL_CLOCK : UTC_CLOCK;
   const minutes = [...schedule.minutes].sort((a, b) => a - b);
   const hours = [...schedule.hours].sort((a, b) => a - b);
-  for (let day = clock.dayStart(new Date(fromSeconds * 1000)); day.getTime() / 1000 <= toSeconds; day = clock.nextDay(day)) {
+  for (
+    let day = clock.dayStart(new Date(fromSeconds * 1000));
+    day.getTime() / 1000 <= toSeconds;
+    day = clock.nextDay(day)
+  ) {
     if (!dayMatches(schedule, day, clock)) continue;
     for (const hour of hours) {
       for (const minute of minutes) {
@@ -191,8 +221,13 @@ export const maxIntervalSeconds = (schedule: CronSchedule): number | undefined =
 };
 
 /** The next run strictly after `afterSeconds`, read in local time as cron does, within two years. */
-export const nextRun = (schedule: CronSchedule, afterSeconds: number, zone: 'utc' | 'local' = 'local'): number | undefined => {
-  for (const at of runTimes(schedule, Math.floor(afterSeconds / 60) * 60 + 60, afterSeconds + 2 * 366 * 86_400, zone)) return at;
+export const nextRun = (
+  schedule: CronSchedule,
+  afterSeconds: number,
+  zone: 'utc' | 'local' = 'local',
+): number | undefined => {
+  for (const at of runTimes(schedule, Math.floor(afterSeconds / 60) * 60 + 60, afterSeconds + 2 * 366 * 86_400, zone))
+    return at;
   return undefined;
 };
 

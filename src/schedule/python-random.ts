@@ -72,7 +72,13 @@ const keyFromString = (seed: string): number[] => {
   const littleEndian = [...big].reverse();
   const words: number[] = [];
   for (let i = 0; i < littleEndian.length; i += 4) {
-    words.push(((littleEndian[i] ?? 0) | ((littleEndian[i + 1] ?? 0) << 8) | ((littleEndian[i + 2] ?? 0) << 16) | ((littleEndian[i + 3] ?? 0) << 24)) >>> 0);
+    words.push(
+      ((littleEndian[i] ?? 0) |
+        ((littleEndian[i + 1] ?? 0) << 8) |
+        ((littleEndian[i + 2] ?? 0) << 16) |
+        ((littleEndian[i + 3] ?? 0) << 24)) >>>
+        0,
+    );
   }
   while (words.length > 1 && words[words.length - 1] === 0) words.pop();
   return words;

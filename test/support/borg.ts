@@ -1,8 +1,9 @@
 // Real borg repositories for tests: created with the Debian borg (1.2), read back with it.
 // BORG_BASE_DIR keeps borg's cache, keys and security files inside the test's directory.
-import { execa, type ResultPromise } from 'execa';
+
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
 
 export interface BorgRepository {
   repository: string;
@@ -17,12 +18,20 @@ export const useBorgBaseDir = (dir: string): void => {
 
 const passCommand = (file: string): string => `cat ${file}`;
 
-export const createBorgRepository = async (dir: string, name = 'repo', password = 'correct horse battery staple'): Promise<BorgRepository> => {
+export const createBorgRepository = async (
+  dir: string,
+  name = 'repo',
+  password = 'correct horse battery staple',
+): Promise<BorgRepository> => {
   const passwordFile = join(dir, `${name}.pass`);
   await writeFile(passwordFile, `${password}\n`);
   await chmod(passwordFile, 0o600);
   const repository = join(dir, name);
-  const env = { BORG_REPO: repository, BORG_PASSCOMMAND: passCommand(passwordFile), BORG_BASE_DIR: process.env.BORG_BASE_DIR ?? join(dir, 'borg-base') };
+  const env = {
+    BORG_REPO: repository,
+    BORG_PASSCOMMAND: passCommand(passwordFile),
+    BORG_BASE_DIR: process.env.BORG_BASE_DIR ?? join(dir, 'borg-base'),
+  };
   await execa('borg', ['init', '--encryption=repokey-blake2'], { env });
   return { repository, passwordFile, env };
 };
@@ -36,7 +45,10 @@ export interface BorgArchiveInfo {
   time: string;
 }
 
-export const listArchives = async (repo: Pick<BorgRepository, 'env'>, ...filters: string[]): Promise<BorgArchiveInfo[]> =>
+export const listArchives = async (
+  repo: Pick<BorgRepository, 'env'>,
+  ...filters: string[]
+): Promise<BorgArchiveInfo[]> =>
   (JSON.parse(await borg(repo, ['list', '--json', ...filters])) as { archives: BorgArchiveInfo[] }).archives;
 
 /**
@@ -46,15 +58,24 @@ export const listArchives = async (repo: Pick<BorgRepository, 'env'>, ...filters
 export const holdLock = async (
   repo: BorgRepository,
   options: { hostId?: string } = {},
-): Promise<{ borgPid: number; process: ResultPromise; release: () => Promise<void>; killHard: () => Promise<void> }> => {
+): Promise<{
+  borgPid: number;
+  process: ResultPromise;
+  release: () => Promise<void>;
+  killHard: () => Promise<void>;
+}> => {
   // Holds until `release()` creates the file: no sleep to guess how long a loaded machine needs.
   const releaseFile = `${repo.repository}.release-${process.hrtime.bigint()}`;
-  const child = execa('borg', ['with-lock', repo.repository, '/bin/sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.1; done', releaseFile], {
-    env: { ...repo.env, ...(options.hostId ? { BORG_HOST_ID: options.hostId } : {}) },
-    reject: false,
-    // Its `sleep` child would keep inherited pipes open after borg is killed.
-    stdio: 'ignore',
-  });
+  const child = execa(
+    'borg',
+    ['with-lock', repo.repository, '/bin/sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.1; done', releaseFile],
+    {
+      env: { ...repo.env, ...(options.hostId ? { BORG_HOST_ID: options.hostId } : {}) },
+      reject: false,
+      // Its `sleep` child would keep inherited pipes open after borg is killed.
+      stdio: 'ignore',
+    },
+  );
   for (let i = 0; i < 200; i += 1) {
     const entries = await readdir(join(repo.repository, 'lock.exclusive')).catch(() => [] as string[]);
     if (entries.length > 0) {

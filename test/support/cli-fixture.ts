@@ -19,7 +19,14 @@ export const createCliFixture = async (): Promise<CliFixture> => {
   const data = join(dir, 'data');
   await mkdir(data);
   await writeFile(join(data, 'hello.txt'), 'hello\n');
-  const job = (name: string) => [`  ${name}:`, `    path: ${data}`, `    repository: ${repo.repository}`, `    password_file: ${repo.passwordFile}`, '    retention: "1W:1D"', '    retry: { attempts: 1 }'];
+  const job = (name: string) => [
+    `  ${name}:`,
+    `    path: ${data}`,
+    `    repository: ${repo.repository}`,
+    `    password_file: ${repo.passwordFile}`,
+    '    retention: "1W:1D"',
+    '    retry: { attempts: 1 }',
+  ];
   const config = await writeTestConfig(dir, ['jobs:', ...job('alpha'), ...job('beta')]);
   const first = await runCronvault(['run', 'alpha', '-c', config, '-q']);
   if (first.exitCode !== 0) throw new Error(`fixture backup failed: ${first.stderr}`);

@@ -1,10 +1,11 @@
 // Runs the bundled, shipped artifact (dist/cronvault.mjs), never the sources: what the tests
 // prove is what operators install. `make test` builds it first.
-import { execa, type Options } from 'execa';
+
 import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa, type Options } from 'execa';
 
 export const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const cronvaultBin = join(projectRoot, 'dist', 'cronvault.mjs');
@@ -33,13 +34,20 @@ export const runCronvault = async (args: string[], options: Options = {}): Promi
  * Starts the bundle without waiting for it: `stderrSoFar()` is what it has logged until now
  * (to wait for a step with waitFor), `done` its result.
  */
-export const startCronvault = (args: string[], options: Options = {}): { stderrSoFar: () => string; done: Promise<CliResult> } => {
+export const startCronvault = (
+  args: string[],
+  options: Options = {},
+): { stderrSoFar: () => string; done: Promise<CliResult> } => {
   const subprocess = execa(process.execPath, [cronvaultBin, ...args], { reject: false, stdin: 'ignore', ...options });
   let stderr = '';
   subprocess.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const done = subprocess.then((result) => ({ exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') }));
+  const done = subprocess.then((result) => ({
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+  }));
   return { stderrSoFar: () => stderr, done };
 };
 
@@ -53,17 +61,23 @@ export const runCronvaultAsNobody = async (dir: string, args: string[], options:
   const bin = join(dir, 'cronvault.mjs');
   await copyFile(cronvaultBin, bin);
   await chmod(bin, 0o755);
-  const result = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, bin, ...args], {
-    reject: false,
-    stdin: 'ignore',
-    cwd: dir,
-    ...options,
-  });
+  const result = await execa(
+    'setpriv',
+    ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, bin, ...args],
+    {
+      reject: false,
+      stdin: 'ignore',
+      cwd: dir,
+      ...options,
+    },
+  );
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
 };
 
 /** A fresh temporary directory, removed by the returned cleanup. */
-export const makeTempDir = async (prefix = 'cronvault-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> => {
+export const makeTempDir = async (
+  prefix = 'cronvault-test-',
+): Promise<{ dir: string; cleanup: () => Promise<void> }> => {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 };
@@ -74,6 +88,9 @@ export const makeTempDir = async (prefix = 'cronvault-test-'): Promise<{ dir: st
  */
 export const writeTestConfig = async (dir: string, lines: string[], name = 'config.yml'): Promise<string> => {
   const file = join(dir, name);
-  await writeFile(file, [`state_dir: ${join(dir, 'state')}`, `metrics: { textfile_dir: ${join(dir, 'text')} }`, ...lines, ''].join('\n'));
+  await writeFile(
+    file,
+    [`state_dir: ${join(dir, 'state')}`, `metrics: { textfile_dir: ${join(dir, 'text')} }`, ...lines, ''].join('\n'),
+  );
   return file;
 };

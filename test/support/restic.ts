@@ -1,7 +1,8 @@
 // Real restic repositories for tests: created with the Debian restic, read back with it.
-import { execa } from 'execa';
-import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
+
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 
 export interface TestRepository {
   repository: string;
@@ -9,7 +10,11 @@ export interface TestRepository {
   env: Record<string, string>;
 }
 
-export const createRepository = async (dir: string, name = 'repo', password = 'correct horse battery staple'): Promise<TestRepository> => {
+export const createRepository = async (
+  dir: string,
+  name = 'repo',
+  password = 'correct horse battery staple',
+): Promise<TestRepository> => {
   const passwordFile = join(dir, `${name}.pass`);
   await writeFile(passwordFile, `${password}\n`);
   await chmod(passwordFile, 0o600);
@@ -42,7 +47,10 @@ export const metricValue = (text: string, name: string): number | undefined => {
 
 /** The text of the one job file (cronvault_<job>.prom, not cronvault_jobs.prom) in a textfile dir. */
 export const readJobProm = async (textfileDir: string): Promise<string> => {
-  const files = (await readdir(textfileDir)).filter((f) => f.startsWith('cronvault_') && f.endsWith('.prom') && f !== 'cronvault_jobs.prom');
-  if (files.length !== 1) throw new Error(`expected one job file in ${textfileDir}, found ${files.join(', ') || 'none'}`);
+  const files = (await readdir(textfileDir)).filter(
+    (f) => f.startsWith('cronvault_') && f.endsWith('.prom') && f !== 'cronvault_jobs.prom',
+  );
+  if (files.length !== 1)
+    throw new Error(`expected one job file in ${textfileDir}, found ${files.join(', ') || 'none'}`);
   return readFile(join(textfileDir, files[0]!), 'utf8');
 };

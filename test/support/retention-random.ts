@@ -36,17 +36,44 @@ const randomTimeframe = (rng: Rng): string =>
     () => String(rng.int(1, 30) * 86_400 + rng.int(0, 3) * 1800),
   ])();
 
-const EXPRESSIBLE_INTERVALS = ['0s', '0', '', 'U', '1h', '60m', '3600', '1D', '24h', '1W', '7D', '1M', '30D', '1Y', '365D'];
+const EXPRESSIBLE_INTERVALS = [
+  '0s',
+  '0',
+  '',
+  'U',
+  '1h',
+  '60m',
+  '3600',
+  '1D',
+  '24h',
+  '1W',
+  '7D',
+  '1M',
+  '30D',
+  '1Y',
+  '365D',
+];
 const randomInterval = (rng: Rng, expressible: boolean): string =>
   expressible
     ? rng.pick(EXPRESSIBLE_INTERVALS)
-    : rng.pick([() => '0s', () => `${rng.int(1, 59)}m`, () => `${rng.int(1, 48)}h`, () => `${rng.int(1, 20)}D`, () => `${rng.int(1, 6)}W`, () => `${rng.int(1, 13)}M`, () => `${rng.int(1, 2)}Y`])();
+    : rng.pick([
+        () => '0s',
+        () => `${rng.int(1, 59)}m`,
+        () => `${rng.int(1, 48)}h`,
+        () => `${rng.int(1, 20)}D`,
+        () => `${rng.int(1, 6)}W`,
+        () => `${rng.int(1, 13)}M`,
+        () => `${rng.int(1, 2)}Y`,
+      ])();
 
 /** A random valid policy string (retrying invalid combinations). */
 export const randomPolicy = (rng: Rng, expressible: boolean): DuplicatiPolicy => {
   for (;;) {
     const count = rng.int(1, 4);
-    const text = Array.from({ length: count }, () => `${rng.next() < 0.15 ? 'U' : randomTimeframe(rng)}:${randomInterval(rng, expressible)}`).join(',');
+    const text = Array.from(
+      { length: count },
+      () => `${rng.next() < 0.15 ? 'U' : randomTimeframe(rng)}:${randomInterval(rng, expressible)}`,
+    ).join(',');
     try {
       const policy = parseRetention(text);
       if (policy.kind === 'duplicati') return policy;

@@ -11,13 +11,14 @@
 //     await prom.stop();
 //     await ne.stop();
 //   }
-import { execa, type ResultPromise } from 'execa';
+
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -59,7 +60,9 @@ export const waitFor = async <T>(fn: () => T | Promise<T>, options: WaitForOptio
       lastError = error;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`waitFor: ${options.message ?? 'condition not met'} within ${timeoutMs} ms`, { cause: lastError });
+      throw new Error(`waitFor: ${options.message ?? 'condition not met'} within ${timeoutMs} ms`, {
+        cause: lastError,
+      });
     }
     await sleep(intervalMs);
   }
@@ -73,7 +76,9 @@ export const freePort = async (): Promise<number> =>
     server.on('error', reject);
     server.listen(0, LOOPBACK, () => {
       const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 
@@ -135,12 +140,19 @@ const startProcess = async (options: ProcessOptions): Promise<Service & { dir: s
         const response = await fetch(url + options.readyPath);
         return response.ok;
       },
-      { timeoutMs: options.readyTimeoutMs ?? 20_000, intervalMs: 100, message: `${options.name} ready at ${url}${options.readyPath}` },
+      {
+        timeoutMs: options.readyTimeoutMs ?? 20_000,
+        intervalMs: 100,
+        message: `${options.name} ready at ${url}${options.readyPath}`,
+      },
     );
     if (exited) throw new Error(`${options.name} exited`);
   } catch (error) {
     await stop();
-    throw new Error(`${options.name} did not start (${options.binary} ${options.args(port, dir).join(' ')}):\n${output}`, { cause: error });
+    throw new Error(
+      `${options.name} did not start (${options.binary} ${options.args(port, dir).join(' ')}):\n${output}`,
+      { cause: error },
+    );
   }
   return { url, dir, stop, output: () => output };
 };
@@ -154,7 +166,11 @@ export interface NodeExporterOptions {
 }
 
 /** node_exporter with the textfile collector only (plus `collectors`). */
-export const startNodeExporter = async ({ textfileDir, binary = 'prometheus-node-exporter', collectors = [] }: NodeExporterOptions): Promise<Service> =>
+export const startNodeExporter = async ({
+  textfileDir,
+  binary = 'prometheus-node-exporter',
+  collectors = [],
+}: NodeExporterOptions): Promise<Service> =>
   startProcess({
     name: 'node-exporter',
     binary,
@@ -170,7 +186,12 @@ export const startNodeExporter = async ({ textfileDir, binary = 'prometheus-node
 
 /** A Pushgateway (no persistence), for hosts that push instead of being scraped. */
 export const startPushgateway = async (binary = 'prometheus-pushgateway'): Promise<Service> =>
-  startProcess({ name: 'pushgateway', binary, args: (port) => [`--web.listen-address=${LOOPBACK}:${port}`], readyPath: '/-/ready' });
+  startProcess({
+    name: 'pushgateway',
+    binary,
+    args: (port) => [`--web.listen-address=${LOOPBACK}:${port}`],
+    readyPath: '/-/ready',
+  });
 
 export interface PrometheusOptions {
   /** host:port (or URLs) scraped as job "node". */
@@ -201,7 +222,12 @@ export const startPrometheus = async ({
     'rule_files:',
     ...(ruleFiles.length ? ruleFiles.map((file) => `  - ${yamlString(file)}`) : ['  []']),
     ...(alertmanagerUrl
-      ? ['alerting:', '  alertmanagers:', '    - static_configs:', `        - targets: [${yamlString(hostPort(alertmanagerUrl))}]`]
+      ? [
+          'alerting:',
+          '  alertmanagers:',
+          '    - static_configs:',
+          `        - targets: [${yamlString(hostPort(alertmanagerUrl))}]`,
+        ]
       : []),
     'scrape_configs:',
     '  - job_name: node',
