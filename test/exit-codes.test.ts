@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { EXIT_CODES as BORG } from '../src/backends/borg.ts';
 import { EXIT_CODES as DUPLICATI } from '../src/backends/duplicati.ts';
 import { classifyResticFailure, EXIT_CODES as RESTIC } from '../src/backends/restic.ts';
 import { EXIT, RECORDED_EXIT } from '../src/errors.ts';
@@ -25,6 +26,9 @@ const noBackticks = (text: string): string => text.replaceAll('`', '');
 const failing = {
   restic: codes(RESTIC).filter((code) => !['success', 'warning'].includes(classifyResticFailure(code, '').kind)),
   duplicati: codes(DUPLICATI).filter((code) => !['success', 'warning'].includes(DUPLICATI[code]!.kind)),
+  // borg 1.2 fails with 2 only; the specific codes of 1.4's modern mode are named where the
+  // rules name them, each with its table's words (checked below).
+  borg: [2],
 };
 
 /** `{ code: words }` from the `eq $code "N" }} (WORDS)` branches of one part of the macro. */
@@ -40,11 +44,12 @@ describe('exit-code tables', async () => {
   const rules = await read('prometheus/rules.yml.j2');
   const macro = /\{%- macro exit_code_text\(minus_one\) -%\}([\s\S]*?)\{%- endmacro -%\}/.exec(rules)?.[1] ?? '';
   const [ownPart = '', enginePart = ''] = macro.split('$labels.engine "restic"');
-  const [resticPart = '', duplicatiPart = ''] = enginePart.split('$labels.engine "duplicati"');
+  const [resticPart = '', otherEngines = ''] = enginePart.split('$labels.engine "duplicati"');
+  const [duplicatiPart = '', borgPart = ''] = otherEngines.split('$labels.engine "borg"');
 
   it("the rules' exit_code_text macro has one branch per engine", () => {
     assert.ok(macro.length > 0, 'macro exit_code_text not found in prometheus/rules.yml.j2');
-    assert.ok(resticPart.length > 0 && duplicatiPart.length > 0);
+    assert.ok(resticPart.length > 0 && duplicatiPart.length > 0 && borgPart.length > 0);
   });
 
   it("the rules say cronvault's own codes with the words of CRONVAULT_EXIT_CODES", () => {
@@ -60,7 +65,11 @@ describe('exit-code tables', async () => {
   });
 
   /** Every failing code named (a warning code may be too), each with its table's words. */
-  const assertEngineBranch = (part: string, engine: 'restic' | 'duplicati', table: Record<number, ExitMeaning>) => {
+  const assertEngineBranch = (
+    part: string,
+    engine: 'restic' | 'duplicati' | 'borg',
+    table: Record<number, ExitMeaning>,
+  ) => {
     const named = branchWords(part, `${engine}: `);
     // cronvault's own branch comes first, so the engine's 130 is never reached.
     const expected = failing[engine].filter((c) => CRONVAULT_EXIT_CODES[c] === undefined);
@@ -77,6 +86,9 @@ describe('exit-code tables', async () => {
 
   it("the rules name every failing duplicati code with the duplicati table's words", () =>
     assertEngineBranch(duplicatiPart, 'duplicati', DUPLICATI));
+
+  it("the rules name borg's failing code and the modern codes they name with the borg table's words", () =>
+    assertEngineBranch(borgPart, 'borg', BORG));
 
   it("the runbook's table of cronvault's own codes lists exactly those codes, in their words", async () => {
     const runbook = await read('docs/runbook.md');
@@ -122,6 +134,8 @@ describe('exit-code tables', async () => {
     const successes = {
       restic: codes(RESTIC).filter((c) => c !== 0 && !failing.restic.includes(c)),
       duplicati: codes(DUPLICATI).filter((c) => c !== 0 && !failing.duplicati.includes(c)),
+      // 1 is borg 1.2's warning; 100-127 (1.4's specific warnings) are not in the table.
+      borg: codes(BORG).filter((c) => BORG[c]!.kind === 'warning'),
     };
     const metrics = await read('docs/metrics.md');
     const readme = await read('README.md');
@@ -129,11 +143,13 @@ describe('exit-code tables', async () => {
       ['docs/metrics.md', metrics],
       ['README.md', readme],
     ] as const) {
-      const claims = [...text.matchAll(/(Duplicati|restic)(?:'s)? (\d+(?: and \d+)*) (?:are successes|is a warning)/g)];
+      const claims = [
+        ...text.matchAll(/(Duplicati|restic|borg)(?:'s)? (\d+(?: and \d+)*) (?:are successes|is a warning)/g),
+      ];
       assert.ok(claims.length >= 2, `${file}: no "Duplicati 1 and 2 are successes" sentence found`);
       for (const [whole, engine, list] of claims) {
         const listed = list!.split(' and ').map(Number);
-        assert.deepEqual(listed, successes[engine!.toLowerCase() as 'restic' | 'duplicati'], `${file}: "${whole}"`);
+        assert.deepEqual(listed, successes[engine!.toLowerCase() as keyof typeof successes], `${file}: "${whole}"`);
       }
     }
     const own = /cronvault's own: (.*)\|/.exec(metrics)?.[1] ?? '';

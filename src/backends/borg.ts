@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobConfig } from '../config.ts';
 import { formatDuration } from '../durations.ts';
 import { CronvaultError } from '../errors.ts';
+import type { ExitMeaning } from '../exit-meaning.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { type RetentionPolicy, retentionVerdict, toBorgPruneArgs } from '../retention/index.ts';
 import { runWithRetries } from '../retry.ts';
@@ -140,8 +141,7 @@ type BorgCause =
   | 'interrupted'
   | 'error';
 
-interface ExitEntry {
-  meaning: string;
+interface ExitEntry extends ExitMeaning {
   kind: AttemptKind;
   cause: BorgCause;
 }
@@ -152,15 +152,16 @@ const MISSING_REASON = 'repository does not exist (create it with `cronvault ini
  * One table drives both classification and describeExitCode. 0, 1, 2 and 128+N are all borg
  * 1.2 has; 3–127 come with BORG_EXIT_CODES=modern from 1.4. Exit 2 (legacy) is read from stderr.
  */
-const EXIT_CODES: Record<number, ExitEntry> = {
+export const EXIT_CODES: Record<number, ExitEntry> = {
   0: { meaning: 'success', kind: 'success', cause: 'ok' },
   1: {
     meaning: 'success with warnings (a file changed while read, or could not be read)',
+    alert: 'warnings',
     kind: 'warning',
     cause: 'warning',
   },
   2: { meaning: 'error', kind: 'transient', cause: 'error' },
-  13: { meaning: MISSING_REASON, kind: 'permanent', cause: 'missing' },
+  13: { meaning: MISSING_REASON, alert: 'repository does not exist', kind: 'permanent', cause: 'missing' },
   15: { meaning: 'not a valid borg repository', kind: 'permanent', cause: 'error' },
   17: { meaning: 'object missing from the repository (run borg check)', kind: 'permanent', cause: 'error' },
   18: { meaning: "the repository's parent directory does not exist", kind: 'permanent', cause: 'missing' },
@@ -178,7 +179,12 @@ const EXIT_CODES: Record<number, ExitEntry> = {
   70: { meaning: 'lock error', kind: 'transient', cause: 'locked' },
   71: { meaning: 'lock error', kind: 'transient', cause: 'locked' },
   72: { meaning: 'could not create the lock', kind: 'transient', cause: 'locked' },
-  73: { meaning: 'repository is locked by another process (lock wait timed out)', kind: 'transient', cause: 'locked' },
+  73: {
+    meaning: 'repository is locked by another process (lock wait timed out)',
+    alert: 'repository is locked',
+    kind: 'transient',
+    cause: 'locked',
+  },
   80: { meaning: 'connection to the repository closed', kind: 'transient', cause: 'unreachable' },
   81: { meaning: 'connection to the repository closed', kind: 'transient', cause: 'unreachable' },
   82: { meaning: 'remote borg does not understand the request', kind: 'permanent', cause: 'error' },
