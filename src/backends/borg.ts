@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobConfig } from '../config.ts';
 import { formatDuration } from '../durations.ts';
-import { CronvaultError } from '../errors.ts';
+import { CronvaultError, EXIT } from '../errors.ts';
 import type { ExitMeaning } from '../exit-meaning.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { type RetentionPolicy, retentionVerdict, toBorgPruneArgs } from '../retention/index.ts';
@@ -560,7 +560,7 @@ const listArchives = async (job: JobConfig, context: EngineContext): Promise<Bor
     env: borgEnv(job),
     signal: context.signal,
   });
-  if (run.exitCode !== 0) throw new CronvaultError('E_SNAPSHOTS', 1, `borg list failed: ${classifyRun(run).reason}`);
+  if (run.exitCode !== 0) throw new CronvaultError('E_SNAPSHOTS', EXIT.backupFailed, `borg list failed: ${classifyRun(run).reason}`);
   const archives = ((JSON.parse(run.stdout || '{}') as { archives?: BorgArchive[] }).archives ?? []).slice();
   return archives.sort((a, b) => isoTime(a.time ?? a.start).localeCompare(isoTime(b.time ?? b.start)));
 };
@@ -699,7 +699,7 @@ const restore: Backend['restore'] = async (job, request, context) => {
       stdoutTo: process.stdout,
     });
     if (run.exitCode !== 0)
-      throw new CronvaultError('E_RESTORE', 1, `borg extract --stdout failed: ${classifyRun(run).reason}`);
+      throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `borg extract --stdout failed: ${classifyRun(run).reason}`);
     return;
   }
   await mkdir(request.target!, { recursive: true });
@@ -720,7 +720,7 @@ const restore: Backend['restore'] = async (job, request, context) => {
     onStderrLine: (l) => context.onOutput?.(l, 'stderr'),
   });
   if (run.exitCode !== 0 && run.exitCode !== 1)
-    throw new CronvaultError('E_RESTORE', 1, `borg extract failed: ${classifyRun(run).reason}`);
+    throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `borg extract failed: ${classifyRun(run).reason}`);
 };
 
 export const borg = {

@@ -298,7 +298,7 @@ const backupArgs = (job: JobConfig, options: { dryRun?: boolean } = {}): string[
 const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
   // A dry run of a command job would have to run the dump itself: not a dry run any more.
   if (context.dryRun && job.command !== undefined)
-    throw new CronvaultError('E_UNSUPPORTED', 2, `a dry run does not run the command "${job.command}"`);
+    throw new CronvaultError('E_UNSUPPORTED', EXIT.usage, `a dry run does not run the command "${job.command}"`);
   let summary: Record<string, unknown> | undefined;
   /** The first stdout line that is not one of restic's JSON messages, for the reason. */
   let garbage: string | undefined;
