@@ -560,7 +560,8 @@ const listArchives = async (job: JobConfig, context: EngineContext): Promise<Bor
     env: borgEnv(job),
     signal: context.signal,
   });
-  if (run.exitCode !== 0) throw new CronvaultError('E_SNAPSHOTS', EXIT.backupFailed, `borg list failed: ${classifyRun(run).reason}`);
+  if (run.exitCode !== 0)
+    throw new CronvaultError('E_SNAPSHOTS', EXIT.backupFailed, `borg list failed: ${classifyRun(run).reason}`);
   const archives = ((JSON.parse(run.stdout || '{}') as { archives?: BorgArchive[] }).archives ?? []).slice();
   return archives.sort((a, b) => isoTime(a.time ?? a.start).localeCompare(isoTime(b.time ?? b.start)));
 };
@@ -699,7 +700,11 @@ const restore: Backend['restore'] = async (job, request, context) => {
       stdoutTo: process.stdout,
     });
     if (run.exitCode !== 0)
-      throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `borg extract --stdout failed: ${classifyRun(run).reason}`);
+      throw new CronvaultError(
+        'E_RESTORE',
+        EXIT.backupFailed,
+        `borg extract --stdout failed: ${classifyRun(run).reason}`,
+      );
     return;
   }
   await mkdir(request.target!, { recursive: true });

@@ -221,7 +221,8 @@ export const duplicati = {
     // Duplicati creates its target on the first backup.
   },
   async backup(job, context: EngineContext) {
-    if (context.dryRun) throw new CronvaultError('E_UNSUPPORTED', EXIT.usage, 'duplicati jobs have no dry run in cronvault');
+    if (context.dryRun)
+      throw new CronvaultError('E_UNSUPPORTED', EXIT.usage, 'duplicati jobs have no dry run in cronvault');
     let passphrase: string;
     try {
       passphrase = await readPassphrase(job);
