@@ -4,11 +4,10 @@
 // BackupNotRun and BackupMetricsStale forever.
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.ts';
 import type { Config } from './config.ts';
 import { lockPath, readLock } from './lock.ts';
 import { metricsFile, writeJobsInfo } from './metrics.ts';
-import { stateFile } from './state.ts';
+import { stateFile, writePrivate } from './state.ts';
 
 /**
  * The jobs the last run with this state directory declared. Kept in state_dir rather than read
@@ -69,11 +68,8 @@ export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> =>
     }
     removed.push({ job, files });
   }
-  await writeFileAtomic(
-    declaredFile(config.stateDir),
-    `${JSON.stringify({ jobs: [...declared, ...stillThere] })}\n`,
-    0o600,
-  );
+  // The first file a run writes into state_dir: it must create the directory private.
+  await writePrivate(declaredFile(config.stateDir), `${JSON.stringify({ jobs: [...declared, ...stillThere] })}\n`);
   return removed;
 };
 

@@ -40,7 +40,8 @@ const ensurePrivateDir = async (dir: string): Promise<void> => {
   await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
 };
 
-const writePrivate = async (file: string, content: string): Promise<void> => {
+/** Writes one of cronvault's own files: 0600, in a directory created 0700 when missing. */
+export const writePrivate = async (file: string, content: string): Promise<void> => {
   await ensurePrivateDir(dirname(file));
   await writeFileAtomic(file, content, PRIVATE_FILE_MODE);
 };
