@@ -9,13 +9,13 @@
 //   `<int><unit>` with units H, d, w, m (31 days), y (365 days); cronvault writes hours or days;
 // - counts below 0 mean unlimited, in every 1.x version;
 // - archives kept by one rule do not count towards the next rule's total (so it keeps more).
-import { UsageError } from '../errors.ts';
-import { describeParts, isProblem, readTimespan, type TimespanParts, UNIT_SECONDS } from './timespan.ts';
-import { COUNT_KEYS, type RetentionPolicy, type RetentionRule } from './types.ts';
+import { type CalendarPeriod, choosePeriod, PERIODS } from './periods.ts';
+import { describeTimespan, UNIT_SECONDS } from './timespan.ts';
+import { COUNT_KEYS, type RetentionPolicy, type RetentionRounding } from './types.ts';
 
 export interface BorgPruneOptions {
   /** 'refuse' (default): intervals borg has no period for are errors; 'keep-more': use the next finer period. */
-  rounding?: 'refuse' | 'keep-more';
+  rounding?: RetentionRounding;
 }
 
 export interface BorgPruneTranslation {
@@ -25,26 +25,10 @@ export interface BorgPruneTranslation {
   keepAll: boolean;
 }
 
-export type BorgBucket = 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
-
-/**
- * borg's calendar periods, with the Duplicati interval each matches and the shortest length of
- * one such period (a month can be 28 days), used to count how many periods a window touches.
- */
-const BUCKETS: readonly { bucket: BorgBucket; seconds: number; shortest: number; noun: string }[] = [
-  { bucket: 'yearly', seconds: UNIT_SECONDS.Y, shortest: 365 * UNIT_SECONDS.D, noun: 'year' },
-  { bucket: 'monthly', seconds: UNIT_SECONDS.M, shortest: 28 * UNIT_SECONDS.D, noun: 'month' },
-  { bucket: 'weekly', seconds: UNIT_SECONDS.W, shortest: UNIT_SECONDS.W, noun: 'week' },
-  { bucket: 'daily', seconds: UNIT_SECONDS.D, shortest: UNIT_SECONDS.D, noun: 'day' },
-  { bucket: 'hourly', seconds: UNIT_SECONDS.h, shortest: UNIT_SECONDS.h, noun: 'hour' },
-];
+export type BorgBucket = CalendarPeriod;
 
 /** borg's "unlimited" count. */
 const BORG_UNLIMITED = '-1';
-
-const fail = (message: string): never => {
-  throw new UsageError('E_RETENTION', message);
-};
 
 /** Seconds → a `--keep-within` value never shorter than the timespan: whole days, else whole hours (rounded up). */
 const toBorgWithin = (seconds: number): { interval: string; roundedUp: boolean } => {
@@ -54,41 +38,8 @@ const toBorgWithin = (seconds: number): { interval: string; roundedUp: boolean }
 
 /** How many calendar periods a window of `seconds` ending now can touch: the count that covers it. */
 const periodsTouched = (seconds: number, bucket: BorgBucket): number => {
-  const entry = BUCKETS.find((b) => b.bucket === bucket)!;
+  const entry = PERIODS.find((p) => p.bucket === bucket)!;
   return Math.ceil(seconds / entry.shortest) + 1;
-};
-
-const humanOf = (text: string): string => {
-  const read = readTimespan(text);
-  return isProblem(read) ? text : describeParts(read.parts as TimespanParts);
-};
-
-const ruleSides = (rule: RetentionRule): [string, string] => {
-  const [timeframe = '', interval = ''] = rule.text.split(':');
-  return [timeframe, interval];
-};
-
-const chooseBucket = (
-  rule: RetentionRule,
-  interval: number,
-  rounding: 'refuse' | 'keep-more',
-  warnings: string[],
-): BorgBucket | 'all' => {
-  const exact = BUCKETS.find((b) => b.seconds === interval);
-  if (exact) return exact.bucket;
-  const finer = BUCKETS.find((b) => b.seconds <= interval);
-  const [timeframe, intervalText] = ruleSides(rule);
-  const span = timeframe === 'U' ? 'forever' : `for ${humanOf(timeframe)}`;
-  const instead = finer ? `one backup per ${finer.noun}` : `every backup ${span}`;
-  if (rounding === 'refuse') {
-    return fail(
-      `rule ${rule.text}: borg cannot keep one backup every ${humanOf(intervalText)}; its periods are an hour, a day, a week, a month and a year (intervals 1h, 1D, 1W, 1M, 1Y); change the interval, or set retention_rounding to keep-more to keep ${instead} instead`,
-    );
-  }
-  warnings.push(
-    `rule ${rule.text}: borg has no period of ${humanOf(intervalText)}, so it keeps ${instead} instead (keeps more)`,
-  );
-  return finer ? finer.bucket : 'all';
 };
 
 const FLAG_ORDER = [
@@ -119,7 +70,8 @@ export const toBorgPruneArgs = (policy: RetentionPolicy, options: BorgPruneOptio
     // last run is older than the window.
     mergeCount(counts, '--keep-last', 1);
     for (const rule of policy.rules) {
-      const bucket = rule.interval === 'keep-all' ? 'all' : chooseBucket(rule, rule.interval, rounding, warnings);
+      const bucket =
+        rule.interval === 'keep-all' ? 'all' : choosePeriod('borg', rule, rule.interval, rounding, warnings);
       if (rule.timeframe === 'unlimited') {
         if (bucket === 'all') return { args: [], warnings, keepAll: true };
         mergeCount(counts, `--keep-${bucket}`, -1);
@@ -141,7 +93,7 @@ export const toBorgPruneArgs = (policy: RetentionPolicy, options: BorgPruneOptio
     const { interval, roundedUp } = toBorgWithin(withinSeconds);
     if (roundedUp)
       warnings.push(
-        `borg's --keep-within takes whole hours, so ${humanOf(`${withinSeconds}`)} becomes ${interval} (keeps more)`,
+        `borg's --keep-within takes whole hours, so ${describeTimespan(`${withinSeconds}`)} becomes ${interval} (keeps more)`,
       );
     args.push('--keep-within', interval);
   }

@@ -1,7 +1,8 @@
 // Duplicati rules → `restic forget` flags, keeping at least what Duplicati would keep; plus a
 // model of restic's forget (0.16 semantics) so that claim can be tested without a repository.
 import { UsageError } from '../errors.ts';
-import { describeTimespan, UNIT_SECONDS } from './timespan.ts';
+import { type CalendarPeriod, choosePeriod, ruleSides } from './periods.ts';
+import { UNIT_SECONDS } from './timespan.ts';
 import { COUNT_KEYS, type RetentionPolicy, type RetentionRounding, type RetentionRule } from './types.ts';
 
 export interface ResticForgetOptions {
@@ -18,16 +19,7 @@ export interface ResticForgetTranslation {
   keepAll: boolean;
 }
 
-type Bucket = 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
-
-/** restic's calendar periods, with the Duplicati interval each one matches exactly. */
-const BUCKETS: readonly { bucket: Bucket; seconds: number; noun: string }[] = [
-  { bucket: 'yearly', seconds: UNIT_SECONDS.Y, noun: 'year' },
-  { bucket: 'monthly', seconds: UNIT_SECONDS.M, noun: 'month' },
-  { bucket: 'weekly', seconds: UNIT_SECONDS.W, noun: 'week' },
-  { bucket: 'daily', seconds: UNIT_SECONDS.D, noun: 'day' },
-  { bucket: 'hourly', seconds: UNIT_SECONDS.h, noun: 'hour' },
-];
+type Bucket = CalendarPeriod;
 
 /** Used for `U:` rules before restic 0.16, where `unlimited` does not exist and -1 keeps nothing. */
 const RESTIC_UNLIMITED_FALLBACK = 1_000_000;
@@ -88,35 +80,6 @@ const toResticDuration = (seconds: number): { duration: string; roundedUp: boole
   return { duration: `${dayPart}${rest > 0 ? `${rest}h` : ''}`, roundedUp: hours * UNIT_SECONDS.h !== seconds };
 };
 
-const ruleSides = (rule: RetentionRule): [string, string] => {
-  const [timeframe = '', interval = ''] = rule.text.split(':');
-  return [timeframe, interval];
-};
-
-/** The restic period for an interval: exact, or (keep-more) the next finer one; 'all' below an hour. */
-const chooseBucket = (
-  rule: RetentionRule,
-  interval: number,
-  rounding: RetentionRounding,
-  warnings: string[],
-): Bucket | 'all' => {
-  const exact = BUCKETS.find((b) => b.seconds === interval);
-  if (exact) return exact.bucket;
-  const finer = BUCKETS.find((b) => b.seconds <= interval);
-  const [timeframe, intervalText] = ruleSides(rule);
-  const span = timeframe === 'U' ? 'forever' : `for ${describeTimespan(timeframe)}`;
-  const instead = finer ? `one backup per ${finer.noun}` : `every backup ${span}`;
-  if (rounding === 'refuse') {
-    return fail(
-      `rule ${rule.text}: restic cannot keep one backup every ${describeTimespan(intervalText)}; its periods are an hour, a day, a week, a month and a year (intervals 1h, 1D, 1W, 1M, 1Y); change the interval, or set retention_rounding to keep-more to keep ${instead} instead`,
-    );
-  }
-  warnings.push(
-    `rule ${rule.text}: restic has no period of ${describeTimespan(intervalText)}, so it keeps ${instead} instead (keeps more)`,
-  );
-  return finer ? finer.bucket : 'all';
-};
-
 const WITHIN_FLAGS = [
   '--keep-within',
   '--keep-within-hourly',
@@ -133,7 +96,8 @@ const translateRules = (rules: RetentionRule[], rounding: RetentionRounding, unl
   let keepAll = false;
   for (const rule of rules) {
     if (rule.timeframe === 'unlimited') {
-      const bucket = rule.interval === 'keep-all' ? 'all' : chooseBucket(rule, rule.interval, rounding, warnings);
+      const bucket =
+        rule.interval === 'keep-all' ? 'all' : choosePeriod('restic', rule, rule.interval, rounding, warnings);
       if (bucket === 'all') keepAll = true;
       else counts.set(`--keep-${bucket}`, unlimited);
       continue;
@@ -143,7 +107,8 @@ const translateRules = (rules: RetentionRule[], rounding: RetentionRounding, unl
       warnings.push(
         `rule ${rule.text}: restic windows are whole hours, so ${ruleSides(rule)[0]} becomes ${duration} (keeps more)`,
       );
-    const bucket = rule.interval === 'keep-all' ? 'all' : chooseBucket(rule, rule.interval, rounding, warnings);
+    const bucket =
+      rule.interval === 'keep-all' ? 'all' : choosePeriod('restic', rule, rule.interval, rounding, warnings);
     const flag = bucket === 'all' ? '--keep-within' : `--keep-within-${bucket}`;
     // Two rules on one flag: the longer window keeps everything the shorter one would.
     const previous = within.get(flag);
