@@ -54,6 +54,8 @@ Logs always go to stderr, data (tables, JSON, scripts) to stdout.`;
 
 export const buildProgram = (context: ProgramContext): Command => {
   const program = new Command('cronvault')
+    // Copied into every command: `run a b` must not quietly run only a.
+    .allowExcessArguments(false)
     .description(
       'Back up paths and databases from cron with restic, borg or duplicati-cli: retention, retries by exit code, Prometheus textfile metrics.',
     )

@@ -3,25 +3,34 @@
 // on purpose must take its own .prom file and state with it, or its old file would raise
 // BackupNotRun and BackupMetricsStale forever.
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Config } from './config.ts';
 import { lockPath, readLock } from './lock.ts';
 import { metricsFile, writeJobsInfo } from './metrics.ts';
 import { stateFile, writePrivate } from './state.ts';
 
 /**
- * The jobs the last run with this state directory declared. Kept in state_dir rather than read
- * back from the textfile, so jobs run only by flags (`run --path`), which were never declared,
- * are never removed.
+ * The jobs each config file declared at its last run with this state directory. Kept in
+ * state_dir rather than read back from the textfile, so jobs run only by flags (`run --path`),
+ * which were never declared, are never removed; kept per config file, so two configs sharing
+ * the directories (or a test run with `-c test.yml`) never remove each other's jobs.
  */
 const declaredFile = (stateDir: string): string => join(stateDir, 'declared-jobs.json');
 
-const readDeclared = async (stateDir: string): Promise<string[]> => {
+type DeclaredByConfig = Record<string, string[]>;
+
+const readDeclared = async (stateDir: string): Promise<DeclaredByConfig> => {
   try {
-    const value = JSON.parse(await readFile(declaredFile(stateDir), 'utf8')) as { jobs?: unknown };
-    return Array.isArray(value.jobs) ? value.jobs.filter((name): name is string => typeof name === 'string') : [];
+    const value = JSON.parse(await readFile(declaredFile(stateDir), 'utf8')) as { configs?: unknown };
+    if (typeof value.configs !== 'object' || value.configs === null) return {};
+    return Object.fromEntries(
+      Object.entries(value.configs).map(([file, jobs]) => [
+        file,
+        Array.isArray(jobs) ? jobs.filter((name): name is string => typeof name === 'string') : [],
+      ]),
+    );
   } catch {
-    return [];
+    return {};
   }
 };
 
@@ -44,8 +53,16 @@ export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> =>
   const declared = [...config.jobs.keys()];
   const removed: RemovedJob[] = [];
   const stillThere: string[] = [];
-  for (const job of await readDeclared(config.stateDir)) {
-    if (config.jobs.has(job)) continue;
+  const byConfig = await readDeclared(config.stateDir);
+  // Resolved, so `-c cfg.yml` and `-c /etc/cronvault/cfg.yml` are the same config.
+  const ours = config.file ? resolve(config.file) : '';
+  const declaredElsewhere = new Set(
+    Object.entries(byConfig)
+      .filter(([file]) => file !== ours)
+      .flatMap(([, jobs]) => jobs),
+  );
+  for (const job of byConfig[ours] ?? []) {
+    if (config.jobs.has(job) || declaredElsewhere.has(job)) continue;
     if (await readLock(config.stateDir, job)) {
       removed.push({ job, files: [], kept: 'a run of it is still in progress' });
       stillThere.push(job);
@@ -69,7 +86,8 @@ export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> =>
     removed.push({ job, files });
   }
   // The first file a run writes into state_dir: it must create the directory private.
-  await writePrivate(declaredFile(config.stateDir), `${JSON.stringify({ jobs: [...declared, ...stillThere] })}\n`);
+  byConfig[ours] = [...declared, ...stillThere];
+  await writePrivate(declaredFile(config.stateDir), `${JSON.stringify({ configs: byConfig }, null, 2)}\n`);
   return removed;
 };
 

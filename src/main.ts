@@ -35,12 +35,10 @@ const main = async (): Promise<number> => {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // --help and --version are not errors; everything else commander rejects is usage.
-      return error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.version' ||
-        error.code === 'commander.help'
-        ? EXIT.ok
-        : EXIT.usage;
+      // --help, `help` and --version are not errors; everything else commander rejects is usage,
+      // the help shown for a missing command included (commander gives it exit code 1).
+      const asked = error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
+      return asked || (error.code === 'commander.help' && error.exitCode === 0) ? EXIT.ok : EXIT.usage;
     }
     if (isCronvaultError(error)) {
       process.stderr.write(`cronvault: ${redactText(error.message)}\n`);

@@ -70,14 +70,19 @@ export class RunRecorder {
   }
 
   /**
-   * Reads what the last run left and announces this one as running. Throws E_JOB_COLLISION
-   * when the job name already belongs to another source: two paths can derive the same name
-   * (/x/a_b and /x/a/b), and they must not share a lock, metrics, state and a retention scope.
+   * Reads what the last run left and announces this one as running. A job run by flags throws
+   * E_JOB_COLLISION when its derived name already belongs to another source: two paths can
+   * derive the same name (/x/a_b and /x/a/b), and they must not share a lock, metrics, state and
+   * a retention scope. A job named in a config keeps its name when its path or command changes.
    */
   static async begin(job: JobConfig, log: Logger, now: () => number): Promise<RunRecorder> {
     const previous = await readJobState(job.stateDir, job.name);
     const source = sourceOf(job);
-    if (previous?.source !== undefined && previous.source !== source) {
+    if (previous?.source !== undefined && previous.source !== source && job.declaredBy === 'config') {
+      log.warn(
+        `job ${job.name} now backs up ${source} (was ${previous.source}); snapshots of the old source are kept and no longer pruned by this job's retention`,
+      );
+    } else if (previous?.source !== undefined && previous.source !== source) {
       throw new UsageError(
         'E_JOB_COLLISION',
         `job name ${job.name} already belongs to ${previous.source}, not ${source}; name this job explicitly in a config file`,

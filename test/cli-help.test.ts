@@ -38,6 +38,18 @@ describe('cronvault --help and --version', () => {
     assert.equal(result.stdout.trim(), version);
   });
 
+  it('no command at all shows the help on stderr and is a usage error (exit 2)', async () => {
+    const result = await runCronvault([]);
+    assert.equal(result.exitCode, 2);
+    assert.match(result.stderr, /^Usage: cronvault/m);
+  });
+
+  it('an argument too many is a usage error (exit 2), never half the work', async () => {
+    const result = await runCronvault(['run', 'files', 'dump', '-c', '/nonexistent.yml']);
+    assert.equal(result.exitCode, 2);
+    assert.match(result.stderr, /too many arguments for 'run'/);
+  });
+
   it('an unknown command is a usage error (exit 2)', async () => {
     const result = await runCronvault(['staus']);
     assert.equal(result.exitCode, 2);

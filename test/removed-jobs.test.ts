@@ -2,7 +2,7 @@
 // series cannot raise BackupNotRun; files of jobs run by flags only, and of running jobs, stay.
 
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeTempDir, projectRoot, runCronvault, writeTestConfig } from './support/cli.ts';
@@ -112,5 +112,47 @@ describe('jobs removed from the config', () => {
     const later = await runCronvault(['cleanup', '--config', file]);
     assert.match(later.stderr, /job busy is no longer declared .*: removed .*cronvault_busy\.prom/);
     assert.ok(!(await readdir(text())).includes('cronvault_busy.prom'));
+  });
+
+  it('never removes the jobs of another config sharing the state and textfile directories', async () => {
+    const other = await writeTestConfig(
+      tmp.dir,
+      [
+        'defaults:',
+        '  engine: duplicati',
+        '  repository: file:///mnt/backup',
+        `  password_file: ${join(tmp.dir, 'pass')}`,
+        '  retention: none',
+        `  binary: ${fakeDuplicati}`,
+        'jobs:',
+        `  other: { path: ${join(tmp.dir, 'data')} }`,
+      ],
+      'other.yml',
+    );
+    const file = await config(['photos']);
+    assert.equal((await runCronvault(['run', 'photos', '--config', file], { env })).exitCode, 0);
+    const result = await runCronvault(['run', 'other', '--config', other], { env });
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /no longer declared/);
+    assert.ok((await readdir(text())).includes('cronvault_photos.prom'), "the first config's job keeps its file");
+    const again = await runCronvault(['run', 'photos', '--config', file], { env });
+    assert.doesNotMatch(again.stderr, /no longer declared/);
+    assert.ok((await readdir(text())).includes('cronvault_other.prom'), "the second config's job keeps its file");
+  });
+
+  it('lets a job named in the config change its path, saying so, and keeps refusing a derived name that collides', async () => {
+    await mkdir(join(tmp.dir, 'data2'), { recursive: true });
+    const file = await config(['moving']);
+    assert.equal((await runCronvault(['run', 'moving', '--config', file], { env })).exitCode, 0);
+    await writeFile(
+      file,
+      (await readFile(file, 'utf8')).replace(
+        `moving: { path: ${join(tmp.dir, 'data')} }`,
+        `moving: { path: ${join(tmp.dir, 'data2')} }`,
+      ),
+    );
+    const moved = await runCronvault(['run', 'moving', '--config', file], { env });
+    assert.equal(moved.exitCode, 0, moved.stderr);
+    assert.match(moved.stderr, /job moving now backs up .*data2 \(was .*data\)/);
   });
 });

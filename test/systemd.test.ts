@@ -289,4 +289,30 @@ describe('cronvault systemd', () => {
     assert.match(result.stderr, /job "influxdb": schedule "0 0 30 2 \*" never runs/);
     assert.equal(result.stdout, '');
   });
+
+  it("makes a borg job's local repository, cache and config writable, and not a remote one's", async () => {
+    const borgConfig = join(tmp.dir, 'borg.yml');
+    await writeFile(
+      borgConfig,
+      [
+        `state_dir: ${join(tmp.dir, 'state')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
+        'defaults: { engine: borg, password_file: /etc/cronvault/repo.pass, retention: none }',
+        'jobs:',
+        `  local: { path: /srv/a, repository: ${join(tmp.dir, 'borg-repo')} }`,
+        '  remote: { path: /srv/a, repository: "ssh://backup@host.example.org/./repo" }',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCronvault(['systemd', '--config', borgConfig, '--host', 'web1']);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const unit = (job: string) =>
+      result.stdout.split(`# /etc/systemd/system/cronvault-${job}.service\n`)[1]!.split('\n# /etc/')[0]!;
+    const dirs = `${join(tmp.dir, 'state')} ${join(tmp.dir, 'text')}`;
+    assert.match(
+      unit('local'),
+      new RegExp(`^ReadWritePaths=${dirs} -${join(tmp.dir, 'borg-repo')} -/root/.cache/borg -/root/.config/borg$`, 'm'),
+    );
+    assert.match(unit('remote'), new RegExp(`^ReadWritePaths=${dirs} -/root/.cache/borg -/root/.config/borg$`, 'm'));
+  });
 });

@@ -728,8 +728,23 @@ const restore: Backend['restore'] = async (job, request, context) => {
     throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `borg extract failed: ${classifyRun(run).reason}`);
 };
 
+/**
+ * Written besides state_dir: a local repository, and borg's cache and config (keys, security
+ * info), from BORG_BASE_DIR / BORG_CACHE_DIR / BORG_CONFIG_DIR or XDG defaults under `home`.
+ */
+const writablePaths = (job: JobConfig, home: string): string[] => {
+  const repository = localRepositoryDir(job.repository);
+  const base = job.env.BORG_BASE_DIR;
+  const cache =
+    job.env.BORG_CACHE_DIR ?? (base ? `${base}/.cache/borg` : `${job.env.XDG_CACHE_HOME ?? `${home}/.cache`}/borg`);
+  const config =
+    job.env.BORG_CONFIG_DIR ?? (base ? `${base}/.config/borg` : `${job.env.XDG_CONFIG_HOME ?? `${home}/.config`}/borg`);
+  return [...(repository ? [repository] : []), cache, config];
+};
+
 export const borg = {
   engine: 'borg',
+  writablePaths,
   async ensureInstalled(job) {
     return { version: await borgVersion(job) };
   },
