@@ -91,6 +91,23 @@ describe('cronvault restore, snapshots and init with real restic', () => {
     assertSameTree(await readTree(join(latest, data)), await readTree(data));
   });
 
+  it('fails (exit 1) when --include matches nothing, instead of reporting an empty restore as done', async () => {
+    const target = join(tmp.dir, 'restore-nothing');
+    const result = await runCronvault([
+      'restore',
+      'files',
+      '-c',
+      config,
+      '--target',
+      target,
+      '--include',
+      '/no/such/file',
+    ]);
+    assert.equal(result.exitCode, 1, result.stderr);
+    assert.match(result.stderr, /restored nothing into .*restore-nothing: --include \/no\/such\/file matched no file/);
+    assert.doesNotMatch(result.stderr, /restored snapshot/);
+  });
+
   it('refuses to restore over a non-empty directory: exit 2 and nothing written', async () => {
     const target = join(tmp.dir, 'occupied');
     await mkdir(target);

@@ -183,6 +183,29 @@ describe('cronvault status', () => {
     }
   });
 
+  it('a job whose backups succeed while its retention fails or is refused is unhealthy', async () => {
+    const config = await configFor('healthy', ['good', 'warned']);
+    const stateFile = join(tmp.dir, 'state', 'jobs', 'good.json');
+    const original = await readFile(stateFile, 'utf8');
+    try {
+      for (const [exitCode, words] of [
+        [-1, /last retention refused or failed before running/],
+        [1, /last retention failed \(exit 1: /],
+      ] as const) {
+        const state = { ...JSON.parse(original), retentionSuccess: false, retentionExitCode: exitCode };
+        await writeFile(stateFile, JSON.stringify(state));
+        const result = await runCronvault(['status', '--json', '-c', config]);
+        assert.equal(result.exitCode, 1);
+        const good = (JSON.parse(result.stdout) as StatusJson).jobs.find((job) => job.name === 'good')!;
+        assert.equal(good.outcome, 'success', 'the backup itself succeeded');
+        assert.equal(good.healthy, false);
+        assert.match(good.problems.join('\n'), words);
+      }
+    } finally {
+      await writeFile(stateFile, original);
+    }
+  });
+
   it('shows a job whose lock is held by a live process as running', async () => {
     const config = await configFor('healthy', ['good', 'warned']);
     const locks = join(tmp.dir, 'state', 'locks');

@@ -4,7 +4,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { backendFor } from '../backends/index.ts';
-import { EXIT, UsageError } from '../errors.ts';
+import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type ConfigOption, findJob, readConfig } from './context.ts';
 
@@ -74,12 +74,22 @@ export const restoreCommand = async (
   }
   const target = resolve(flags.target!);
   await assertTargetUsable(target, flags.force ?? false);
+  const before = (await readdir(target).catch(() => [])).length;
   jobLog.info(`restoring snapshot ${snapshot} of ${job.path ?? `"${job.command}"`} into ${target}`);
   await backend.restore(
     job,
     { snapshot, target, include: flags.include },
     { signal, onOutput: (line) => jobLog.engine(line) },
   );
+  // restic exits 0 when --include matches nothing: a restore drill must not pass on an empty target.
+  // (Checked when the target started empty; over a non-empty one with --force it cannot be told.)
+  if (before === 0 && (await readdir(target).catch(() => [])).length === 0) {
+    throw new CronvaultError(
+      'E_RESTORE_EMPTY',
+      EXIT.backupFailed,
+      `snapshot ${snapshot} restored nothing into ${target}${flags.include ? `: --include ${flags.include.join(', ')} matched no file` : ''}`,
+    );
+  }
   jobLog.success(
     `restored snapshot ${snapshot} into ${target}${job.path ? ` (the files are under ${target}${job.path})` : ''}`,
   );

@@ -105,6 +105,16 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
     const code = state!.lastExitCode ?? -1;
     problems.push(`last run failed (exit ${code}: ${describeExitCode(backend, code)})`);
   }
+  // A backup that succeeds while retention keeps failing fills the repository night after night
+  // (and a refused run only gets more refused): BackupRetentionFailed says so too.
+  if (state?.retentionSuccess === false) {
+    const code = state.retentionExitCode ?? -1;
+    problems.push(
+      code === -1
+        ? 'last retention refused or failed before running (see `cronvault history`)'
+        : `last retention failed (exit ${code}: ${describeExitCode(backend, code)})`,
+    );
+  }
   if (overdue)
     problems.push(
       `overdue: last started ${relativeTime(lastStart!, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval! * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`,
