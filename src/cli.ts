@@ -33,8 +33,10 @@ Exit codes:
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-const verbosityOf = (options: GlobalOptions): Verbosity =>
-  options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
+const verbosityOf = (options: GlobalOptions): Verbosity => {
+  if (options.quiet && options.verbose) throw new UsageError('E_USAGE', 'give -q/--quiet or -v/--verbose, not both');
+  return options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
+};
 
 /** Every option a command was given, its own and the program's (typed before or after it). */
 const optionsOf = <T>(command: Command): T & GlobalOptions => command.optsWithGlobals<T & GlobalOptions>();

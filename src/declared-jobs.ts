@@ -5,7 +5,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from './config.ts';
-import { lockPath, readLock } from './lock.ts';
+import { flockPath, lockPath, readLock } from './lock.ts';
 import { metricsFile, writeJobsInfo } from './metrics.ts';
 import { stateFile, writePrivate } from './state.ts';
 
@@ -73,6 +73,7 @@ export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> =>
       metricsFile(config.textfileDir, job),
       stateFile(config.stateDir, job),
       lockPath(config.stateDir, job),
+      flockPath(config.stateDir, job),
     ]) {
       const deleted = await rm(file).then(
         () => true,

@@ -59,6 +59,13 @@ const askBackup = async (job: JobConfig, options: DryRunOptions): Promise<DryRun
   if (problem) return { asked: false, outcome: 'permanent', reason: problem };
   try {
     await backend.ensureInstalled(job);
+    // With init: true a missing repository is what the real run creates first: not a failure.
+    if (job.init && (await backend.probeRepository(job)).state === 'missing') {
+      return {
+        asked: false,
+        reason: `the repository does not exist yet: a run would create it (init: true), then back up everything`,
+      };
+    }
     // No retries: a dry run reports the first answer; no ensureRepository: it would create one.
     const outcome = await backend.backup(job, {
       signal: options.signal,
@@ -110,7 +117,9 @@ const dryRunJob = async (job: JobConfig, options: DryRunOptions): Promise<DryRun
   const backup = await askBackup(job, { ...options, logger: log });
   const backupOk = backup.outcome === undefined || backup.outcome === 'success' || backup.outcome === 'warning';
   // Retention runs after a successful backup only; its dry run sees today's snapshots, without the new one.
-  const retention = backupOk ? await askRetention(job, { ...options, logger: log }) : null;
+  // Nothing to remove from a repository that does not exist yet (and asking would fail).
+  const creates = !backup.asked && job.init && backup.reason.startsWith('the repository does not exist yet');
+  const retention = backupOk && !creates ? await askRetention(job, { ...options, logger: log }) : null;
   const lock = await readLock(job.stateDir, job.name);
   return {
     job: job.name,

@@ -48,7 +48,8 @@ export interface JobLock {
 }
 
 export const lockPath = (stateDir: string, job: string): string => join(stateDir, 'locks', `${job}.lock`);
-const flockPath = (stateDir: string, job: string): string => join(stateDir, 'locks', `${job}.flock`);
+/** The file the kernel lock (flock(2)) is taken on; it stays while the job is declared. */
+export const flockPath = (stateDir: string, job: string): string => join(stateDir, 'locks', `${job}.flock`);
 
 export const repositoryId = (repository: string): string =>
   createHash('sha256').update(repository).digest('hex').slice(0, 16);

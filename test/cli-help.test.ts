@@ -44,6 +44,12 @@ describe('cronvault --help and --version', () => {
     assert.match(result.stderr, /^Usage: cronvault/m);
   });
 
+  it('-q and -v together are a usage error (exit 2)', async () => {
+    const result = await runCronvault(['-q', 'run', 'files', '-v', '-c', '/nonexistent.yml']);
+    assert.equal(result.exitCode, 2);
+    assert.match(result.stderr, /give -q\/--quiet or -v\/--verbose, not both/);
+  });
+
   it('an argument too many is a usage error (exit 2), never half the work', async () => {
     const result = await runCronvault(['run', 'files', 'dump', '-c', '/nonexistent.yml']);
     assert.equal(result.exitCode, 2);

@@ -210,4 +210,25 @@ describe('cronvault run --dry-run', () => {
     assert.match(result.stdout, /backup: {6}would fail: wrong password/);
     assert.deepEqual(await snapshot(), beforeRun);
   });
+
+  it('with init: true and no repository yet it says the run would create one, exits 0 and creates nothing', async () => {
+    const missing = join(tmp.dir, 'not-yet-a-repo');
+    const fresh = await writeTestConfig(
+      tmp.dir,
+      [
+        'jobs:',
+        '  alpha:',
+        `    path: ${data}`,
+        `    repository: ${missing}`,
+        `    password_file: ${repo.passwordFile}`,
+        '    retention: "1W:1D"',
+        '    init: true',
+      ],
+      'fresh.yml',
+    );
+    const result = await runCronvault(['run', 'alpha', '--dry-run', '-c', fresh]);
+    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /a run would create it \(init: true\)/);
+    await assert.rejects(stat(missing), { code: 'ENOENT' });
+  });
 });

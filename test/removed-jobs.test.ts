@@ -85,6 +85,13 @@ describe('jobs removed from the config', () => {
       (await readdir(state())).filter((f) => f === 'mail.json' || f === 'etc.json'),
       [],
     );
+    const locks = await readdir(join(tmp.dir, 'state', 'locks'));
+    assert.ok(locks.includes('photos.flock'), 'a declared job keeps its kernel lock file');
+    assert.deepEqual(
+      locks.filter((f) => f.startsWith('mail.') || f.startsWith('etc.')),
+      [],
+      'no lock files of removed jobs',
+    );
 
     const again = await runCronvault(['cleanup', '--config', file], { env });
     assert.equal(again.exitCode, 0);
