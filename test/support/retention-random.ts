@@ -23,7 +23,7 @@ export type Rng = ReturnType<typeof prng>;
 export const H = 3_600_000;
 export const D = 24 * H;
 
-const randomTimeframe = (rng: Rng): string =>
+export const randomTimeframe = (rng: Rng): string =>
   rng.pick([
     () => `${rng.int(1, 72)}h`,
     () => `${rng.int(1, 60)}D`,
@@ -53,7 +53,7 @@ const EXPRESSIBLE_INTERVALS = [
   '1Y',
   '365D',
 ];
-const randomInterval = (rng: Rng, expressible: boolean): string =>
+export const randomInterval = (rng: Rng, expressible: boolean): string =>
   expressible
     ? rng.pick(EXPRESSIBLE_INTERVALS)
     : rng.pick([
