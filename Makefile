@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # Debian packages the tests start for real (no mocks): engines, Prometheus stack, Ansible, cron.
 TEST_PACKAGES := restic borgbackup zsh rclone prometheus-node-exporter prometheus prometheus-alertmanager prometheus-pushgateway \
   ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux procps \
-  dpkg-dev lintian systemd man-db
+  dpkg-dev lintian systemd man-db postgresql mariadb-server redis-server sqlite3 hyperfine time
 DEMO_PACKAGES := restic
 BENCH_PACKAGES := restic hyperfine
 
