@@ -45,6 +45,11 @@ describe('cronvault run --dry-run', () => {
   let repo: TestRepository;
   let config: string;
   let data: string;
+  // A day two days ago in local time: restic reads --time, and prints snapshot times, in local time.
+  const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+  const oldDay = [twoDaysAgo.getFullYear(), twoDaysAgo.getMonth() + 1, twoDaysAgo.getDate()]
+    .map((n) => String(n).padStart(2, '0'))
+    .join('-');
   const watched = () => ({ state: join(tmp.dir, 'state'), text: join(tmp.dir, 'text'), repo: repo.repository });
   const snapshot = async (): Promise<Record<string, Record<string, string>>> => {
     const dirs = watched();
@@ -83,10 +88,20 @@ describe('cronvault run --dry-run', () => {
     assert.equal(first.exitCode, 0, first.stderr);
     // Three more of the job's snapshots on one day two days ago (same host, tag and path).
     for (const time of ['10:00:00', '12:00:00', '14:00:00']) {
-      const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
       await execa(
         'restic',
-        ['backup', '--quiet', '--host', hostname(), '--tag', 'cronvault:alpha', '--time', `${day} ${time}`, '--', data],
+        [
+          'backup',
+          '--quiet',
+          '--host',
+          hostname(),
+          '--tag',
+          'cronvault:alpha',
+          '--time',
+          `${oldDay} ${time}`,
+          '--',
+          data,
+        ],
         { env: repo.env },
       );
     }
@@ -109,8 +124,9 @@ describe('cronvault run --dry-run', () => {
       result.stdout,
       /backup: {6}would add 1 new file, \d+ changed, [\d.]+ \S+ added to the repository \(of 2 files/,
     );
+    // By day and hour: the real run's own snapshot may have been taken at 10:xx or 12:xx today.
     const oldest = snapshotsBefore
-      .filter((s) => s.time.includes('T10:') || s.time.includes('T12:'))
+      .filter((s) => s.time.startsWith(`${oldDay}T10:`) || s.time.startsWith(`${oldDay}T12:`))
       .map((s) => s.short_id)
       .sort();
     const removed = /would remove 2 snapshots \(([0-9a-f]{8}), ([0-9a-f]{8})\), keep 2/.exec(result.stdout);
