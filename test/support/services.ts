@@ -203,6 +203,8 @@ export interface PrometheusOptions {
   /** Scrape interval, e.g. "1s" (default); rules are evaluated as often unless evaluationInterval. */
   scrapeInterval?: string;
   evaluationInterval?: string;
+  /** Keep the scraped series' own `instance` and `job` (a Pushgateway target), as prometheus/examples does. */
+  honorLabels?: boolean;
   binary?: string;
 }
 
@@ -213,6 +215,7 @@ export const startPrometheus = async ({
   alertmanagerUrl,
   scrapeInterval = '1s',
   evaluationInterval = scrapeInterval,
+  honorLabels = false,
   binary = 'prometheus',
 }: PrometheusOptions): Promise<Service> => {
   const config = [
@@ -231,6 +234,7 @@ export const startPrometheus = async ({
       : []),
     'scrape_configs:',
     '  - job_name: node',
+    ...(honorLabels ? ['    honor_labels: true'] : []),
     '    static_configs:',
     `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
     '',
