@@ -170,7 +170,24 @@ describe('deploy/kubernetes manifests', () => {
       new Set(['Secret', 'ConfigMap', 'CronJob']),
     );
     assert.ok(!kustomization.resources.includes(restorePod.file), 'the restore pod is applied by hand only');
-    assert.equal(cronSpec.jobTemplate.spec.template.spec, pod);
+  });
+
+  test('kustomize renders the Secret, ConfigMap and CronJob unchanged but for the namespace', async (t) => {
+    // kubectl is not a Debian package; where it is installed, its built-in kustomize renders offline.
+    const kubectl = await execa('kubectl', ['kustomize', DIR], { reject: false }).catch(() => undefined);
+    if (kubectl === undefined || kubectl.exitCode === undefined) {
+      t.skip('kubectl is not installed');
+      return;
+    }
+    assert.equal(kubectl.exitCode, 0, kubectl.stderr);
+    const rendered = parseAllDocuments(kubectl.stdout).map((doc) => doc.toJS() as Manifest);
+    assert.deepEqual(rendered.map((m) => m.kind).sort(), ['ConfigMap', 'CronJob', 'Secret']);
+    for (const m of rendered) {
+      const { namespace, ...metadata } = m.metadata as Manifest['metadata'] & { namespace?: string };
+      assert.equal(namespace, 'backup', m.kind);
+      const { file: _, ...source } = only(m.kind);
+      assert.deepEqual({ ...m, metadata }, source, `${m.kind} as written`);
+    }
   });
 
   test('the pods use only Secret and ConfigMap keys that secret.yaml and configmap.yaml define', () => {
@@ -334,6 +351,10 @@ describe('deploy/kubernetes manifests', () => {
     const install = instructionsOf(dockerfile, 'RUN').find((r) => /apt-get install/.test(r.args))?.args ?? '';
     for (const word of ['apt-get update', '--no-install-recommends', ' restic ', ' postgresql-client ', 'lists/*'])
       assert.ok(install.includes(word), `RUN … ${word}: ${install}`);
+    for (const run of instructionsOf(dockerfile, 'RUN')) {
+      const syntax = await execa('sh', ['-n', '-c', run.args], { reject: false });
+      assert.equal(syntax.exitCode, 0, `Dockerfile:${run.line}: RUN is valid sh: ${syntax.stderr}`);
+    }
     const user = instructionsOf(dockerfile, 'USER').at(-1)?.args ?? '';
     assert.match(user, /^[1-9]\d*(:\d+)?$/, 'numeric, so runAsNonRoot can verify it');
     assert.match(install, new RegExp(`--uid ${user.split(':')[0]}\\b`), 'the user exists in /etc/passwd');
