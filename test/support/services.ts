@@ -184,12 +184,16 @@ export const startNodeExporter = async ({
     readyPath: '/metrics',
   });
 
-/** A Pushgateway (no persistence), for hosts that push instead of being scraped. */
+/**
+ * A Pushgateway (no persistence), for hosts that push instead of being scraped. Debian's build
+ * defaults --persistence.file to /var/lib/prometheus/pushgateway.data, which every gateway would
+ * load at start and rewrite: an empty value keeps each test's groups in its own memory.
+ */
 export const startPushgateway = async (binary = 'prometheus-pushgateway'): Promise<Service> =>
   startProcess({
     name: 'pushgateway',
     binary,
-    args: (port) => [`--web.listen-address=${LOOPBACK}:${port}`],
+    args: (port) => [`--web.listen-address=${LOOPBACK}:${port}`, '--persistence.file='],
     readyPath: '/-/ready',
   });
 
