@@ -184,12 +184,16 @@ export const startNodeExporter = async ({
     readyPath: '/metrics',
   });
 
-/** A Pushgateway (no persistence), for hosts that push instead of being scraped. */
+/**
+ * A Pushgateway (no persistence), for hosts that push instead of being scraped. Debian's build
+ * defaults --persistence.file to /var/lib/prometheus/pushgateway.data, which every gateway would
+ * load at start and rewrite: an empty value keeps each test's groups in its own memory.
+ */
 export const startPushgateway = async (binary = 'prometheus-pushgateway'): Promise<Service> =>
   startProcess({
     name: 'pushgateway',
     binary,
-    args: (port) => [`--web.listen-address=${LOOPBACK}:${port}`],
+    args: (port) => [`--web.listen-address=${LOOPBACK}:${port}`, '--persistence.file='],
     readyPath: '/-/ready',
   });
 
@@ -203,6 +207,8 @@ export interface PrometheusOptions {
   /** Scrape interval, e.g. "1s" (default); rules are evaluated as often unless evaluationInterval. */
   scrapeInterval?: string;
   evaluationInterval?: string;
+  /** Keep the scraped series' own `instance` and `job` (a Pushgateway target), as prometheus/examples does. */
+  honorLabels?: boolean;
   binary?: string;
 }
 
@@ -213,6 +219,7 @@ export const startPrometheus = async ({
   alertmanagerUrl,
   scrapeInterval = '1s',
   evaluationInterval = scrapeInterval,
+  honorLabels = false,
   binary = 'prometheus',
 }: PrometheusOptions): Promise<Service> => {
   const config = [
@@ -231,6 +238,7 @@ export const startPrometheus = async ({
       : []),
     'scrape_configs:',
     '  - job_name: node',
+    ...(honorLabels ? ['    honor_labels: true'] : []),
     '    static_configs:',
     `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
     '',
