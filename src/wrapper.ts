@@ -1,6 +1,7 @@
 // Orchestrates one run of one job, in five phases read top to bottom in `runJob`: acquire the
 // lock, back up with retries, apply retention, record (run-recorder.ts owns metrics, state and
-// history), summarise. Engine details stay in the backends.
+// history), summarise. Engine details stay in the backends. A job's hooks (hooks.ts) run just
+// before phase 2 and after phase 3; its pings (ping.ts) go out after phase 1 and at the very end.
 import { access, constants } from 'node:fs/promises';
 import { clearedStaleRepositoryLock, clearStaleRepositoryLocks, recoverAbandonedRun } from './abandoned-run.ts';
 import { watchEngineGroups } from './backends/engine-process.ts';
