@@ -4,8 +4,17 @@ import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { type Alias, type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { describe } from './describe-value.ts';
 import { MAX_DURATION_MS, parseDuration } from './durations.ts';
 import { UsageError } from './errors.ts';
+import {
+  DEFAULT_HOOKS_TIMEOUT_MS,
+  type JobHooks,
+  mergeHooks,
+  type PingConfig,
+  parseHooks,
+  parsePing,
+} from './hooks-config.ts';
 import { findControlCharacter, quote } from './input-text.ts';
 import { assertJobName } from './job-name.ts';
 import { isPlainObject } from './plain-object.ts';
@@ -75,6 +84,12 @@ export interface JobConfig {
   declaredBy: 'config' | 'flags';
   /** Runs kept in the job's history file; older ones are dropped so state_dir stays bounded. */
   historyKeep: number;
+  /** Commands run before and after the backup (hooks.ts); every phase empty when none are set. */
+  hooks: JobHooks;
+  /** Time limit of each hook command. */
+  hooksTimeoutMs: number;
+  /** Dead-man's-switch pings (ping.ts), for hosts no Prometheus watches. */
+  ping?: PingConfig;
 }
 
 export interface Config {
@@ -102,7 +117,9 @@ type Kind =
   | 'rounding'
   | 'fraction'
   | 'schedule'
-  | 'retry';
+  | 'retry'
+  | 'hooks'
+  | 'ping';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -126,6 +143,9 @@ const JOB_KEYS: Record<string, Kind> = {
   init: 'bool',
   tags: 'string-list',
   history_keep: 'history-count',
+  hooks: 'hooks',
+  hooks_timeout: 'duration',
+  ping: 'ping',
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
@@ -207,20 +227,6 @@ const segmentText = (segment: string | number): string =>
 
 const fail = (where: string, message: string): never => {
   throw new UsageError('E_CONFIG', `${where}: ${message}`);
-};
-
-const describe = (value: unknown): string => {
-  if (value === null || value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'string') return `string ${quote(value)}`;
-  // YAML reads 1e400 as Infinity, which JSON would print as "null".
-  if (typeof value === 'number')
-    return Number.isFinite(value) ? `number ${value}` : `a number too large to use (${value})`;
-  if (typeof value === 'object')
-    return Object.getPrototypeOf(value) === Object.prototype
-      ? 'a mapping'
-      : `a ${value.constructor?.name ?? 'special'} value`;
-  return `${typeof value} ${String(value)}`;
 };
 
 /** Refuses control characters (a NUL, a stray newline from a YAML block scalar, ...). */
@@ -398,6 +404,10 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
         retry.maxDelayMs = checkValue('duration', value.max_delay, [...path, 'max_delay'], loc) as number;
       return retry;
     }
+    case 'hooks':
+      return parseHooks(value, path, (at, keyNode) => loc.at(at, keyNode));
+    case 'ping':
+      return parsePing(value, path, (at, keyNode) => loc.at(at, keyNode));
   }
 };
 
@@ -521,6 +531,9 @@ const resolveJob = ({
       pushgatewayUrl,
       declaredBy: fromFlags ? 'flags' : 'config',
       historyKeep: pick<number>('history_keep') ?? HISTORY_LIMIT,
+      hooks: mergeHooks(defaults.hooks as Partial<JobHooks> | undefined, values.hooks as Partial<JobHooks> | undefined),
+      hooksTimeoutMs: pick<number>('hooks_timeout') ?? DEFAULT_HOOKS_TIMEOUT_MS,
+      ping: pick<PingConfig>('ping'),
     },
   };
 };

@@ -7,6 +7,7 @@ import type { AttemptOutcome, BackupStats, RetentionOutcome } from './backends/t
 import type { JobConfig } from './config.ts';
 import { formatBytes } from './durations.ts';
 import { isCronvaultError } from './errors.ts';
+import { describeHooks } from './hooks.ts';
 import { readLock } from './lock.ts';
 import type { Logger } from './log.ts';
 import { redactRepository } from './redact.ts';
@@ -25,6 +26,10 @@ export interface DryRunPlan {
   running: { pid: number; since: string } | null;
   backup: { asked: boolean; outcome?: AttemptOutcome['kind']; exitCode?: number; reason: string; stats?: BackupStats };
   retention: (Pick<RetentionOutcome, 'kind' | 'removed' | 'kept' | 'reason'> & { wouldRemove: string[] }) | null;
+  /** The hook commands a run would run ("before: systemctl stop app"); a dry run runs none. */
+  hooks: string[];
+  /** The ping URL (redacted) a run would ping and on which events; a dry run pings nothing. */
+  ping: { url: string; on: string[] } | null;
 }
 
 export interface DryRunOptions {
@@ -131,6 +136,8 @@ const dryRunJob = async (job: JobConfig, options: DryRunOptions): Promise<DryRun
     running: lock ? { pid: lock.pid, since: lock.since } : null,
     backup,
     retention,
+    hooks: describeHooks(job).map(redactRepository),
+    ping: job.ping ? { url: redactRepository(job.ping.url), on: job.ping.on } : null,
   };
 };
 
@@ -182,6 +189,12 @@ export const formatDryRun = (plans: DryRunPlan[]): string =>
         `  repository:  ${plan.repository}`,
         `  backup:      ${backup}`,
         `  retention:   ${describeRetention(plan.retention)}`,
+        ...(plan.hooks.length > 0
+          ? [`  hooks:       not run in a dry run; a run would run ${plan.hooks.join('; ')}`]
+          : []),
+        ...(plan.ping
+          ? [`  ping:        not sent in a dry run; a run would ping ${plan.ping.url} on ${plan.ping.on.join(', ')}`]
+          : []),
         ...(plan.running
           ? [
               `  note:        a run is in progress now (pid ${plan.running.pid} since ${plan.running.since}); a real run would exit 75`,

@@ -16,6 +16,8 @@ export interface LoggerOptions {
   job?: string;
   /** false after --no-color. */
   color?: boolean;
+  /** Also receives every message, redacted and plain, whatever the verbosity (a run's log tail). */
+  tap?: (line: string) => void;
 }
 
 /**
@@ -44,6 +46,7 @@ export class Logger {
   private progressShown = false;
   private readonly journal: boolean;
   private job?: string;
+  private readonly tap?: (line: string) => void;
 
   constructor(options: LoggerOptions) {
     this.stream = options.stream ?? process.stderr;
@@ -53,6 +56,24 @@ export class Logger {
     this.painted = painter(useColor({ isTTY: this.interactive }, { color: options.color }));
     this.journal = !this.interactive && writesToJournal(this.stream);
     this.job = options.job;
+    this.tap = options.tap;
+  }
+
+  /** The same logger, also handing every message to `tap` (redacted, with its level). */
+  tapped(tap: (line: string) => void): Logger {
+    return new Logger({
+      verbosity: this.verbosity,
+      interactive: this.interactive,
+      stream: this.stream,
+      job: this.job,
+      color: this.colorChoice,
+      tap,
+    });
+  }
+
+  /** Hands a message to the tap, even one this verbosity does not print. */
+  private record(level: 'info' | 'warn' | 'error' | 'debug', message: string): void {
+    this.tap?.(`${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} ${level}: ${redactText(message)}`);
   }
 
   forJob(job: string): Logger {
@@ -70,6 +91,7 @@ export class Logger {
   }
 
   private write(level: 'info' | 'warn' | 'error' | 'debug', rawMessage: string): void {
+    this.record(level, rawMessage);
     const message = redactText(rawMessage);
     this.clearProgress();
     if (this.interactive) {
@@ -88,11 +110,16 @@ export class Logger {
 
   info(message: string): void {
     if (this.verbosity !== 'quiet') this.write('info', message);
+    else this.record('info', message);
   }
 
   success(message: string): void {
-    if (this.verbosity === 'quiet') return;
+    if (this.verbosity === 'quiet') {
+      this.record('info', message);
+      return;
+    }
     if (this.interactive) {
+      this.record('info', message);
       this.clearProgress();
       this.stream.write(`${this.paint('green', '✓')} ${redactText(message)}\n`);
     } else this.write('info', message);

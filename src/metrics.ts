@@ -9,6 +9,7 @@ import { Gauge, Registry } from 'prom-client';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { JobConfig } from './config.ts';
 import { CronvaultError, EXIT } from './errors.ts';
+import { HOOK_PHASES, type HookPhase } from './hooks-config.ts';
 import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 import { VERSION } from './version.ts';
 
@@ -36,6 +37,7 @@ const METRIC = {
   buildInfo: 'cronvault_build_info',
   jobInfo: 'backup_job_info',
   jobScheduleMaxInterval: 'backup_job_schedule_max_interval_seconds',
+  lastHookFailure: 'backup_last_hook_failure',
 } as const;
 
 const HELP: Record<keyof typeof METRIC, string> = {
@@ -63,6 +65,8 @@ const HELP: Record<keyof typeof METRIC, string> = {
   jobInfo: "Always 1 for every declared job; its labels say the job's engine, path and schedule.",
   jobScheduleMaxInterval:
     "Longest gap in seconds between two runs of a declared job's cron schedule, known before its first run.",
+  lastHookFailure:
+    '1 when a command of this hook phase failed in the last finished run, else 0 (jobs with hooks only).',
 };
 
 /** The labels of every per-job series: the job, nothing that may change while it stays the same job. */
@@ -91,6 +95,8 @@ export interface JobMetrics {
   retentionRemoved?: number;
   retentionExitCode?: number;
   snapshots?: number;
+  /** Per hook phase, whether one of its commands failed in the last finished run; absent without hooks. */
+  lastHookFailure?: Partial<Record<HookPhase, boolean>>;
 }
 
 const jobLabels = (job: Pick<JobConfig, 'name'>) => ({ backup: job.name });
@@ -134,12 +140,18 @@ export const renderJobMetrics = async (
 ): Promise<string> => {
   const registry = new Registry();
   const labels = jobLabels(job);
-  const fields: Partial<Record<keyof typeof METRIC, number | boolean | undefined>> = { ...values };
+  const { lastHookFailure, ...scalars } = values;
+  const fields: Partial<Record<keyof typeof METRIC, number | boolean | undefined>> = { ...scalars };
   if (job.schedule) fields.scheduleMaxInterval = maxIntervalSeconds(parseSchedule(job.schedule));
   for (const key of Object.keys(METRIC) as (keyof typeof METRIC)[]) {
     const value = sampleValue(fields[key]);
     if (key === 'buildInfo' || key === 'jobInfo' || key === 'jobScheduleMaxInterval' || value === undefined) continue;
     gauge(registry, key, JOB_LABELS).set(labels, value);
+  }
+  if (lastHookFailure) {
+    // One series per phase, always all four: a fixed set an alert can compare with 0.
+    const hookFailure = gauge(registry, 'lastHookFailure', [...JOB_LABELS, 'phase']);
+    for (const phase of HOOK_PHASES) hookFailure.set({ ...labels, phase }, lastHookFailure[phase] ? 1 : 0);
   }
   if (options.withJobInfo) gauge(registry, 'jobInfo', JOB_INFO_LABELS).set(jobInfoLabels(job), 1);
   return registry.metrics();

@@ -4,6 +4,7 @@
 import type { AttemptOutcome, RetentionOutcome } from './backends/types.ts';
 import type { JobConfig } from './config.ts';
 import { UsageError } from './errors.ts';
+import type { HookFailure } from './hooks.ts';
 import type { Logger } from './log.ts';
 import { type JobMetrics, pushJobMetrics, writeJobMetrics } from './metrics.ts';
 import type { RetriedOutcome } from './retry.ts';
@@ -103,9 +104,18 @@ export class RunRecorder {
     if (retention.kept !== undefined) this.metrics.snapshots = retention.kept;
   }
 
-  /** The final metrics, the saved state and the history line of a run that ran to its end. */
-  async finish({ outcome, attempts }: RetriedOutcome, retention: RetentionOutcome | undefined): Promise<RecordedRun> {
+  /**
+   * The final metrics, the saved state and the history line of a run that ran to its end.
+   * `hookFailures` is undefined for a job without hooks: it then has no hook series.
+   */
+  async finish(
+    { outcome, attempts }: RetriedOutcome,
+    retention: RetentionOutcome | undefined,
+    hookFailures?: HookFailure[],
+  ): Promise<RecordedRun> {
     this.recordRetention(retention);
+    if (hookFailures === undefined) delete this.metrics.lastHookFailure;
+    else this.metrics.lastHookFailure = Object.fromEntries(hookFailures.map((failure) => [failure.phase, true]));
     const endMs = this.now();
     const elapsedMs = endMs - this.startMs;
     const end = unixSeconds(endMs);
@@ -154,6 +164,7 @@ export class RunRecorder {
         filesChanged: stats.filesChanged,
         snapshotId: stats.snapshotId,
         retention: retention && { outcome: retention.kind, removed: retention.removed, reason: retention.reason },
+        hookFailures: hookFailures?.length ? hookFailures : undefined,
       },
       job.historyKeep,
     ).catch(this.reportFailure('append history'));

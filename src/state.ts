@@ -21,6 +21,8 @@ export interface HistoryEntry {
   filesChanged?: number;
   snapshotId?: string;
   retention?: { outcome: string; removed: number; reason: string };
+  /** Hook commands that failed in this run (phase, command as written, why); absent when none did. */
+  hookFailures?: { phase: string; command: string; reason: string }[];
 }
 
 /** Runs kept per job when the config sets no history_keep. */

@@ -1,6 +1,7 @@
 // Orchestrates one run of one job, in five phases read top to bottom in `runJob`: acquire the
 // lock, back up with retries, apply retention, record (run-recorder.ts owns metrics, state and
-// history), summarise. Engine details stay in the backends.
+// history), summarise. Engine details stay in the backends. A job's hooks (hooks.ts) run just
+// before phase 2 and after phase 3; its pings (ping.ts) go out after phase 1 and at the very end.
 import { access, constants } from 'node:fs/promises';
 import { clearedStaleRepositoryLock, clearStaleRepositoryLocks, recoverAbandonedRun } from './abandoned-run.ts';
 import { watchEngineGroups } from './backends/engine-process.ts';
@@ -10,8 +11,12 @@ import type { JobConfig } from './config.ts';
 import { formatBytes, formatDuration } from './durations.ts';
 import { CronvaultError, EXIT, RECORDED_EXIT } from './errors.ts';
 import { describeExitCode } from './exit-meaning.ts';
+import { type HookFailure, type HookRunState, runHookPhase } from './hooks.ts';
+import { hasHooks } from './hooks-config.ts';
 import { acquireLock, type JobLock } from './lock.ts';
 import type { Logger } from './log.ts';
+import { LogTail } from './log-tail.ts';
+import { sendPing } from './ping.ts';
 import { type RetriedOutcome, runWithRetries } from './retry.ts';
 import { RunRecorder, recordSkippedRun, succeeded } from './run-recorder.ts';
 import type { RunOutcomeName } from './state.ts';
@@ -35,6 +40,8 @@ export interface RunResult {
   retention?: RetentionOutcome;
   /** False when the run's final metrics could not be written: the run then exits non-zero. */
   metricsWritten?: boolean;
+  /** Hook commands that failed; any makes the run exit non-zero. */
+  hookFailures?: HookFailure[];
 }
 
 /** Recorded as the engine's exit code when cronvault stopped it at the job's timeout, as timeout(1) does. */
@@ -206,17 +213,18 @@ const applyRetention = async (
   return retention;
 };
 
-/** Phase 5, summarise: one line saying how the run went. */
+/** Phase 5, summarise: one line saying how the run went; returned for the end-of-run ping. */
 const summarise = (
   { backend, log }: PhaseContext,
   { outcome, attempts }: RetriedOutcome,
   retention: RetentionOutcome | undefined,
   elapsedMs: number,
-): void => {
+): string => {
   const took = formatDuration(elapsedMs);
   if (!succeeded(outcome)) {
-    log.error(`backup failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${took}: ${outcome.reason}`);
-    return;
+    const failed = `backup failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${took}: ${outcome.reason}`;
+    log.error(failed);
+    return failed;
   }
   const s = outcome.stats ?? {};
   const details = [
@@ -230,11 +238,76 @@ const summarise = (
   const summary = `backup ${outcome.kind === 'warning' ? 'finished with warnings' : 'succeeded'} in ${took}${details.length ? `: ${details.join(', ')}` : ''} (exit ${outcome.exitCode}: ${describeExitCode(backend, outcome.exitCode)})${retentionNote}`;
   if (outcome.kind === 'warning') log.warn(summary);
   else log.success(summary);
+  return summary;
+};
+
+/** The exit code a run ends with, before it is recorded (hooks and pings are told it). */
+const provisionalExit = (
+  phase: PhaseContext,
+  backup: RetriedOutcome,
+  retention: RetentionOutcome | undefined,
+  hookFailures: HookFailure[],
+): number =>
+  interruptedExit(phase.options.signal) ??
+  (succeeded(backup.outcome) &&
+  retention?.kind !== 'refused' &&
+  retention?.kind !== 'failed' &&
+  hookFailures.length === 0
+    ? EXIT.ok
+    : EXIT.backupFailed);
+
+/**
+ * Before the backup: the `before` hooks. When one fails (or the run is stopped meanwhile), the
+ * engine never starts and the run is a failed one, recorded like any pre-engine failure.
+ */
+const runBeforeHooks = async (phase: PhaseContext): Promise<{ failures: HookFailure[]; outcome?: AttemptOutcome }> => {
+  const { job, log, signal } = phase;
+  const failures = await runHookPhase(job, 'before', { outcome: 'running' }, log, signal);
+  if (failures.length === 0) return { failures };
+  const [first] = failures;
+  return {
+    failures,
+    outcome: stopReason(phase) ?? {
+      kind: 'permanent',
+      exitCode: RECORDED_EXIT.engineNeverStarted,
+      reason: `before hook "${first!.command}" failed: ${first!.reason}`,
+    },
+  };
+};
+
+/**
+ * After the backup and retention: `after` on success, `on_failure` on failure (a failed `after`
+ * included), `finally` always. The last two run even after SIGTERM, each command bounded by
+ * hooks_timeout alone.
+ */
+const runClosingHooks = async (
+  phase: PhaseContext,
+  backup: RetriedOutcome,
+  retention: RetentionOutcome | undefined,
+  earlier: HookFailure[],
+): Promise<HookFailure[]> => {
+  const { job, log, signal } = phase;
+  const failures = [...earlier];
+  const state = (): HookRunState => {
+    const exitCode = provisionalExit(phase, backup, retention, failures);
+    return {
+      outcome: exitCode !== EXIT.ok ? 'failed' : backup.outcome.kind === 'warning' ? 'warning' : 'success',
+      exitCode,
+      engineExitCode: backup.outcome.exitCode,
+      snapshotId: backup.outcome.stats?.snapshotId,
+    };
+  };
+  if (state().exitCode === EXIT.ok) failures.push(...(await runHookPhase(job, 'after', state(), log, signal)));
+  if (state().exitCode !== EXIT.ok) failures.push(...(await runHookPhase(job, 'on_failure', state(), log)));
+  failures.push(...(await runHookPhase(job, 'finally', state(), log)));
+  return failures;
 };
 
 /** One run of one job, in the phases its comment at the top of this file lists. */
 export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunResult> => {
-  const log = options.logger.forJob(job.name);
+  // The run's own log lines, redacted and bounded: the body of its pings.
+  const tail = new LogTail();
+  const log = options.logger.forJob(job.name).tapped(tail.add);
   const now = options.now ?? Date.now;
   const lock = await acquire(job, now);
   const timeout = job.timeoutMs ? AbortSignal.timeout(job.timeoutMs) : undefined;
@@ -246,16 +319,19 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
   try {
     recorder = await RunRecorder.begin(job, log, now);
     log.info(`starting ${job.engine} backup of ${job.path ?? `the output of "${job.command}"`}`);
-    let backup = await backUpWithRetries(phase);
+    await sendPing(job, 'start', { exitCode: 0, summary: 'backup started', log: tail.text() }, log);
+    const before = await runBeforeHooks(phase);
+    let backup = before.outcome ? { outcome: before.outcome, attempts: 0 } : await backUpWithRetries(phase);
     const retention = await applyRetention(phase, backup);
     // Stopped during retention: the run as a whole was interrupted, not a success.
     const stoppedLate = succeeded(backup.outcome) ? stopReason(phase) : undefined;
     if (stoppedLate) backup = { ...backup, outcome: stoppedLate };
+    const hookFailures = await runClosingHooks(phase, backup, retention, before.failures);
     // Phase 4, record: final metrics, state and history.
-    const recorded = await recorder.finish(backup, retention);
-    summarise(phase, backup, retention, recorded.elapsedMs);
+    const recorded = await recorder.finish(backup, retention, hasHooks(job.hooks) ? hookFailures : undefined);
+    const summary = summarise(phase, backup, retention, recorded.elapsedMs);
     const { outcome, attempts } = backup;
-    return {
+    const result: RunResult = {
       job: job.name,
       outcome: recorded.outcome,
       exitCode: outcome.exitCode,
@@ -264,7 +340,20 @@ export const runJob = async (job: JobConfig, options: RunOptions): Promise<RunRe
       durationSeconds: recorded.durationSeconds,
       retention,
       metricsWritten: recorded.metricsWritten,
+      ...(hookFailures.length > 0 ? { hookFailures } : {}),
     };
+    const exitCode = exitCodeFor(result, options.signal);
+    const hooksSaid = hookFailures
+      .filter((f) => f.phase !== 'before')
+      .map((f) => `; ${f.phase} hook failed: ${f.reason}`)
+      .join('');
+    await sendPing(
+      job,
+      exitCode === EXIT.ok ? 'success' : 'failure',
+      { exitCode, summary: `${summary}${hooksSaid}`, log: tail.text() },
+      log,
+    );
+    return result;
   } finally {
     await recorder?.resetIfUnfinished();
     disposeSignal();
@@ -278,6 +367,7 @@ export const exitCodeFor = (result: RunResult, signal?: AbortSignal): number => 
   const interrupted = interruptedExit(signal);
   if (interrupted !== undefined) return interrupted;
   if (result.outcome === 'failed' || result.metricsWritten === false) return EXIT.backupFailed;
+  if (result.hookFailures?.length) return EXIT.backupFailed;
   if (result.retention && (result.retention.kind === 'refused' || result.retention.kind === 'failed'))
     return EXIT.backupFailed;
   return EXIT.ok;

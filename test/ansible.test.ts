@@ -173,7 +173,14 @@ const cronIsRunning = async () => (await execa('pgrep', ['-x', 'cron'], { reject
 const mainJobs = (): Job[] => [
   { name: 'files', path: paths().data, schedule: '* * * * *', retention: '2W:2D', retention_rounding: 'keep-more' },
   { name: 'dump', command: 'echo hello from dump', stdin_filename: 'dump.txt' },
-  { name: 'nightly', path: paths().data, schedule: '@midnight' },
+  {
+    name: 'nightly',
+    path: paths().data,
+    schedule: '@midnight',
+    hooks: { before: [['true']], finally: [['/bin/sh', '-c', 'exit 0']] },
+    hooks_timeout: '2m',
+    ping: { url: 'https://hc-ping.example/ping/0000', on: ['failure'] },
+  },
 ];
 
 /** The default scenario's phases, run once by its before(). */
@@ -394,6 +401,8 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
         'the config knows the jittered schedule too',
       );
       assert.match(config, /schedule: "@midnight"/, 'the config keeps the schedule as written');
+      assert.match(config, /^ {4}hooks: \{.*"before": \[\["true"\]\]/m, "a job's hooks reach the config");
+      assert.match(config, /^ {4}ping: \{.*"url": "https:\/\/hc-ping\.example\/ping\/0000"/m, 'and its ping');
       assert.match(
         await readFile(paths().nodeExporterDefaults, 'utf8'),
         new RegExp(`^ARGS="--web.listen-address=:9100 --collector.textfile.directory=${paths().textfile}"$`, 'm'),

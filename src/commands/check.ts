@@ -6,6 +6,8 @@ import { backendFor } from '../backends/index.ts';
 import type { RepositoryProbe } from '../backends/types.ts';
 import type { Config, JobConfig } from '../config.ts';
 import { EXIT } from '../errors.ts';
+import { missingHookExecutables } from '../hooks.ts';
+import { hasHooks } from '../hooks-config.ts';
 import { writeJobsInfo } from '../metrics.ts';
 import { redactRepository } from '../redact.ts';
 import { painter, useColor } from '../terminal.ts';
@@ -131,6 +133,24 @@ const INSTALL_HINT: Record<JobConfig['engine'], string> = {
   borg: 'apt-get install borgbackup',
 };
 
+/** Every hook's executable exists and may be run; a missing one would fail the run at 2 a.m. */
+const checkHooks = async (job: JobConfig): Promise<CheckResult> => {
+  const subject = `job ${job.name}: hooks`;
+  const missing = await missingHookExecutables(job);
+  if (missing.length === 0) return { subject, ok: true, message: 'every hook command is an executable file' };
+  return {
+    subject,
+    ok: false,
+    message: missing
+      .map(
+        (m) =>
+          `${m.phase} hook "${redactRepository(m.command)}": ${m.executable} is not an executable file${m.executable.includes('/') ? '' : ' on PATH'}`,
+      )
+      .join('; '),
+    fix: 'install the command, fix its path, or make it executable (chmod +x)',
+  };
+};
+
 const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   const backend = backendFor(job.engine);
   const results: CheckResult[] = [];
@@ -149,6 +169,7 @@ const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   }
   const password = await checkPasswordFile(job);
   results.push(password);
+  if (hasHooks(job.hooks)) results.push(await checkHooks(job));
   if (engineOk && password.ok)
     results.push({
       subject: `job ${job.name}: repository`,
