@@ -21,6 +21,7 @@ import {
 import { parseSchedule } from './schedule/index.ts';
 import { HISTORY_LIMIT } from './state.ts';
 import { didYouMean } from './suggest.ts';
+import { checkVerify, resolveVerify, type VerifyConfig, type VerifyInput } from './verify/config.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
 /** The "file" of a job given by flags: messages then name the flag instead of a line. */
@@ -75,6 +76,10 @@ export interface JobConfig {
   declaredBy: 'config' | 'flags';
   /** Runs kept in the job's history file; older ones are dropped so state_dir stays bounded. */
   historyKeep: number;
+  /** How `cronvault verify` checks this job (the `verify:` key, defaults applied). */
+  verify: VerifyConfig;
+  /** When `cronvault verify` runs from cron; undefined: weekly, drawn like the backup's time. */
+  verifySchedule?: string;
 }
 
 export interface Config {
@@ -102,7 +107,8 @@ type Kind =
   | 'rounding'
   | 'fraction'
   | 'schedule'
-  | 'retry';
+  | 'retry'
+  | 'verify';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -126,6 +132,8 @@ const JOB_KEYS: Record<string, Kind> = {
   init: 'bool',
   tags: 'string-list',
   history_keep: 'history-count',
+  verify: 'verify',
+  verify_schedule: 'schedule',
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
@@ -376,6 +384,8 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
         fail(where, (error as Error).message);
       }
       return value;
+    case 'verify':
+      return checkVerify(value, (key, keyNode) => loc.at(key ? [...path, key] : path, keyNode), fail);
     case 'retention':
       try {
         return parseRetention(value);
@@ -521,6 +531,8 @@ const resolveJob = ({
       pushgatewayUrl,
       declaredBy: fromFlags ? 'flags' : 'config',
       historyKeep: pick<number>('history_keep') ?? HISTORY_LIMIT,
+      verify: resolveVerify(defaults.verify as VerifyInput | undefined, values.verify as VerifyInput | undefined),
+      verifySchedule: pick<string>('verify_schedule'),
     },
   };
 };

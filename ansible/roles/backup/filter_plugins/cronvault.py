@@ -31,6 +31,19 @@ def jitter_schedule(host, job_name, hours):
     return f"{slot % 60} {hours[slot // 60]} * * *"
 
 
+VERIFY_HOURS = [10, 11, 12, 13, 14, 15]
+
+
+def cronvault_verify_schedule(host, job_name):
+    """The weekly time of a job's `cronvault verify` when it has no verify_schedule: one slot of
+    7 days x 6 hours (10:00-15:59, away from the backup hours) x 60 minutes drawn from
+    random.Random("<host>/<job>/verify"), as `cronvault cron` draws it (jitteredVerifySchedule)."""
+    per_day = len(VERIFY_HOURS) * 60
+    slot = random.Random(f"{host}/{job_name}/verify").randrange(7 * per_day)
+    in_day = slot % per_day
+    return f"{in_day % 60} {VERIFY_HOURS[in_day // 60]} * * {slot // per_day}"
+
+
 def cronvault_effective_jobs(jobs, host, hours, default_schedule=""):
     """Each job with its effective schedule: its own, else default_schedule, else jittered."""
     return [
@@ -111,4 +124,5 @@ class FilterModule:
             "cronvault_cron_entries": cronvault_cron_entries,
             "cronvault_retention_checks": cronvault_retention_checks,
             "cronvault_alert_jobs": cronvault_alert_jobs,
+            "cronvault_verify_schedule": cronvault_verify_schedule,
         }
