@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
+import { jobNameFromPath } from '../src/job-name.ts';
 import {
   type CliResult,
   cronvaultBin,
@@ -30,7 +31,6 @@ import {
   runCronvault,
   runCronvaultAsNobody,
 } from './support/cli.ts';
-import { jobNameFromPath } from '../src/job-name.ts';
 import { queryPrometheus, startNodeExporter, startPrometheus, waitFor } from './support/services.ts';
 
 // ---------------------------------------------------------------------------------------------
