@@ -179,6 +179,22 @@ describe('cronvault verify', () => {
     await assert.rejects(env.verifyProm('files'), 'an interrupted verify is no verdict');
   });
 
+  it("lists the snapshots a changed path left out of retention's reach, with the command that forgets them", async () => {
+    const repo = await createRepository(tmp.dir, 'moved-repo');
+    const before = await sourceTree('moved-before');
+    const after = await sourceTree('moved-after');
+    const first = await setup('moved', { data: pathJob(before, repo) });
+    assert.equal((await runCronvault(['run', 'data', '-c', first.config, '-q'])).exitCode, 0);
+    const second = await setup('moved', { data: pathJob(after, repo) });
+    assert.equal((await runCronvault(['run', 'data', '-c', second.config, '-q'])).exitCode, 0);
+    const check = await runCronvault(['check', '-c', second.config]);
+    assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+    assert.match(
+      check.stdout,
+      new RegExp(`1 snapshot\\(s\\) under another path \\(${before}\\).*restic -r ${repo.repository} forget --prune [0-9a-f]{8}`),
+    );
+  });
+
   it('refuses a bad verify key with file, line and key', async () => {
     const env = await setup('bad', {
       x: ['path: /srv', 'repository: /srv/r', 'password_file: /etc/p', 'verify: { read_data: 5 percent }'],

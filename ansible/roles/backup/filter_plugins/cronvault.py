@@ -79,6 +79,29 @@ def cronvault_cron_entries(jobs, bin_dir, config_file):
     return entries
 
 
+def cronvault_verify_cron_entries(jobs, host, bin_dir, config_file, default_engine):
+    """One `cronvault verify <job>` entry per job cronvault verifies (restic, not `verify: false`),
+    named "<job>/verify" (job names hold no slash), at the job's verify_schedule or the weekly time
+    cronvault_verify_schedule draws: the lines `cronvault cron` prints."""
+    config_arg = "" if config_file == DEFAULT_CONFIG_FILE else f" -c {_shell_quote(config_file)}"
+    entries = []
+    for job in jobs:
+        if (job.get("engine") or default_engine) != "restic" or job.get("verify") is False:
+            continue
+        schedule = str(job.get("verify_schedule") or cronvault_verify_schedule(host, job["name"])).strip()
+        entry = {
+            "name": f"{job['name']}/verify",
+            "schedule": schedule,
+            "command": f"{bin_dir}/cronvault verify {job['name']} --quiet{config_arg}",
+        }
+        if schedule.startswith("@"):
+            entry["special_time"] = CRON_SPECIAL_TIMES.get(schedule.lower(), schedule[1:])
+        else:
+            entry["fields"] = schedule.split()
+        entries.append(entry)
+    return entries
+
+
 def cronvault_retention_checks(jobs, default_retention, default_engine, default_rounding=""):
     """Distinct (retention string, engine, rounding) triples to check with `cronvault retention
     explain`; map retentions and `none` need no parsing. The rounding is the one cronvault will
@@ -125,4 +148,5 @@ class FilterModule:
             "cronvault_retention_checks": cronvault_retention_checks,
             "cronvault_alert_jobs": cronvault_alert_jobs,
             "cronvault_verify_schedule": cronvault_verify_schedule,
+            "cronvault_verify_cron_entries": cronvault_verify_cron_entries,
         }
