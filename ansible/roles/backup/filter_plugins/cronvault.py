@@ -59,47 +59,45 @@ def _shell_quote(text):
     return shlex.quote(text)
 
 
+def _cron_entry(name, schedule, command):
+    """One ansible.builtin.cron entry: the command, and either `special_time` (a cron macro) or the
+    five fields."""
+    schedule = str(schedule).strip()
+    entry = {"name": name, "schedule": schedule, "command": command}
+    if schedule.startswith("@"):
+        entry["special_time"] = CRON_SPECIAL_TIMES.get(schedule.lower(), schedule[1:])
+    else:
+        entry["fields"] = schedule.split()
+    return entry
+
+
+def _config_arg(config_file):
+    """-c is passed only when the config is not cronvault's default."""
+    return "" if config_file == DEFAULT_CONFIG_FILE else f" -c {_shell_quote(config_file)}"
+
+
 def cronvault_cron_entries(jobs, bin_dir, config_file):
     """What ansible.builtin.cron is given per job: the command, and either `special_time` (a cron
     macro) or the five fields. -c is passed only when the config is not cronvault's default."""
-    config_arg = "" if config_file == DEFAULT_CONFIG_FILE else f" -c {_shell_quote(config_file)}"
-    entries = []
-    for job in jobs:
-        schedule = str(job["schedule"]).strip()
-        entry = {
-            "name": job["name"],
-            "schedule": schedule,
-            "command": f"{bin_dir}/cronvault run {job['name']} --quiet{config_arg}",
-        }
-        if schedule.startswith("@"):
-            entry["special_time"] = CRON_SPECIAL_TIMES.get(schedule.lower(), schedule[1:])
-        else:
-            entry["fields"] = schedule.split()
-        entries.append(entry)
-    return entries
+    return [
+        _cron_entry(job["name"], job["schedule"], f"{bin_dir}/cronvault run {job['name']} --quiet{_config_arg(config_file)}")
+        for job in jobs
+    ]
 
 
 def cronvault_verify_cron_entries(jobs, host, bin_dir, config_file, default_engine):
     """One `cronvault verify <job>` entry per job cronvault verifies (restic, not `verify: false`),
     named "<job>/verify" (job names hold no slash), at the job's verify_schedule or the weekly time
     cronvault_verify_schedule draws: the lines `cronvault cron` prints."""
-    config_arg = "" if config_file == DEFAULT_CONFIG_FILE else f" -c {_shell_quote(config_file)}"
-    entries = []
-    for job in jobs:
-        if (job.get("engine") or default_engine) != "restic" or job.get("verify") is False:
-            continue
-        schedule = str(job.get("verify_schedule") or cronvault_verify_schedule(host, job["name"])).strip()
-        entry = {
-            "name": f"{job['name']}/verify",
-            "schedule": schedule,
-            "command": f"{bin_dir}/cronvault verify {job['name']} --quiet{config_arg}",
-        }
-        if schedule.startswith("@"):
-            entry["special_time"] = CRON_SPECIAL_TIMES.get(schedule.lower(), schedule[1:])
-        else:
-            entry["fields"] = schedule.split()
-        entries.append(entry)
-    return entries
+    return [
+        _cron_entry(
+            f"{job['name']}/verify",
+            job.get("verify_schedule") or cronvault_verify_schedule(host, job["name"]),
+            f"{bin_dir}/cronvault verify {job['name']} --quiet{_config_arg(config_file)}",
+        )
+        for job in jobs
+        if (job.get("engine") or default_engine) == "restic" and job.get("verify") is not False
+    ]
 
 
 def cronvault_retention_checks(jobs, default_retention, default_engine, default_rounding=""):
