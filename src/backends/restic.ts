@@ -610,7 +610,7 @@ const checkRepository = async (
   if (run.spawnError || run.killedBy) return { ok: false, reason: `${what}: ${failureFromRun(run).reason}` };
   const cause = resticCause(run.exitCode, run.stderrTail);
   if (cause === 'wrong-password' || cause === 'locked' || cause === 'missing' || cause === 'unreachable')
-    return { ok: false, reason: `${what}: ${CAUSES[cause].reason}` };
+    return { ok: false, reason: `${what}: ${CAUSES[cause].reason}`, transient: CAUSES[cause].kind === 'transient' };
   const lines = damage.filter((line) => !/^Fatal: repository contains errors$/i.test(line));
   return {
     ok: false,

@@ -93,6 +93,8 @@ export type ReadDataRequest =
 
 export interface RepositoryCheck {
   ok: boolean;
+  /** Failed for a passing reason (locked by another host's backup, server unreachable): worth retrying. */
+  transient?: boolean;
   /** In words: "no errors found", or the engine's own lines naming what is damaged. */
   reason: string;
 }

@@ -51,7 +51,7 @@ export const verifyCommand = async (
       if (!result.ok) exitCode = EXIT.backupFailed;
     } catch (error) {
       // Stopped (SIGTERM, SIGINT): the exit code says so below; the drill directory is gone already.
-      if (signal.aborted && error instanceof CronvaultError) break;
+      if (signal.aborted) break;
       if (!flags.all || !(error instanceof CronvaultError)) throw error;
       // With --all a locked job (its backup is running) must not stop the others.
       log.forJob(job.name).error(error.message);

@@ -11,6 +11,7 @@ import { formatDuration } from '../durations.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { acquireLock } from '../lock.ts';
 import type { Logger } from '../log.ts';
+import { runWithRetries } from '../retry.ts';
 import type { ReadData } from './config.ts';
 import { type DrillResult, restoreDrill } from './drill.ts';
 import { readVerifyState, recordVerify, type VerifyState } from './record.ts';
@@ -54,6 +55,37 @@ const readDataFor = (readData: ReadData, state: VerifyState | undefined): ReadDa
 const nextRotation = (request: ReadDataRequest): number | undefined =>
   request.kind === 'part' ? (request.n % request.of) + 1 : undefined;
 
+/**
+ * `restic check` needs the repository to itself: another host's backup into it makes it fail as
+ * locked for a while. Such a check is retried with the job's retry policy, as a backup would be.
+ */
+const checkWithRetries = async (
+  job: JobConfig,
+  readData: ReadDataRequest,
+  context: EngineContext,
+  log: Logger,
+): Promise<RepositoryCheck> => {
+  const backend = backendFor(job.engine);
+  let check: RepositoryCheck | undefined;
+  await runWithRetries(
+    async () => {
+      check = await backend.checkRepository!(job, readData, context);
+      return {
+        kind: check.ok ? 'success' : check.transient ? 'transient' : 'permanent',
+        exitCode: 0,
+        reason: check.reason,
+      };
+    },
+    job.retry,
+    {
+      signal: context.signal,
+      onRetry: (outcome, next, delay) =>
+        log.info(`check attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`),
+    },
+  );
+  return check!;
+};
+
 export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise<VerifyResult> => {
   const backend = backendFor(job.engine);
   const log = options.logger.forJob(job.name);
@@ -80,7 +112,7 @@ export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise
       log.info(
         `checking the repository${readData.kind === 'percent' ? `, reading ${readData.percent}% of the data` : readData.kind === 'part' ? `, reading part ${readData.n} of ${readData.of} of the data` : ''}`,
       );
-      check = await backend.checkRepository(job, readData, context);
+      check = await checkWithRetries(job, readData, context, log);
       options.checks?.set(checkKey, check);
     }
     if (check.ok) log.info(check.reason);
