@@ -116,7 +116,10 @@ export const validateDump = async (
   const judged = result.exitCode === 0 ? spec.judge?.(String(result.stdout ?? '')) : undefined;
   if (result.exitCode === 0 && judged === undefined)
     return { ok: true, bytes, reason: `${name} read all ${bytes} bytes of the newest dump without error` };
-  const detail = judged ?? output.split('\n').slice(-3).join(' ').slice(0, 400);
+  // The validator's own words for the damage, else its last lines (redis-check-rdb ends on counters).
+  const lines = output.split('\n').filter((line) => line.trim() !== '');
+  const damning = lines.filter((line) => /error|fail|wrong|invalid|corrupt|unexpected|malformed/i.test(line));
+  const detail = judged ?? (damning.length ? damning : lines.slice(-3)).slice(0, 3).join(' ').slice(0, 400);
   return {
     ok: false,
     bytes,
