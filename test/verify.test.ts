@@ -147,6 +147,14 @@ describe('cronvault verify', () => {
     assert.match(cut.stderr, /pg_restore rejected the newest dump \(60000 bytes.*could not read from input file/);
     assert.equal(metricValue(await env.verifyProm('cut'), 'backup_last_verify_success'), 0);
     assert.equal(metricValue(await env.verifyProm('whole'), 'backup_last_verify_files_checked'), 1);
+    // Dropped from the config: `cleanup` removes its verify file and state with the rest.
+    const kept = await setup('pg', { whole: dbJob(`cat ${pgDump}`) });
+    const cleanup = await runCronvault(['cleanup', '-c', kept.config]);
+    assert.equal(cleanup.exitCode, 0, cleanup.stderr);
+    assert.match(cleanup.stderr, /cronvault-verify_cut\.prom/);
+    await assert.rejects(env.verifyProm('cut'));
+    await assert.rejects(stat(join(tmp.dir, 'pg', 'state', 'verify', 'cut.json')));
+    assert.equal(metricValue(await env.verifyProm('whole'), 'backup_last_verify_success'), 1);
   });
 
   it('removes the drill directory when stopped by SIGTERM, and records no verdict', async () => {
