@@ -30,6 +30,7 @@ import {
 import { parseSchedule } from './schedule/index.ts';
 import { HISTORY_LIMIT } from './state.ts';
 import { didYouMean } from './suggest.ts';
+import { checkVerify, resolveVerify, type VerifyConfig, type VerifyInput } from './verify/config.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cronvault/config.yml';
 /** The "file" of a job given by flags: messages then name the flag instead of a line. */
@@ -90,6 +91,10 @@ export interface JobConfig {
   hooksTimeoutMs: number;
   /** Dead-man's-switch pings (ping.ts), for hosts no Prometheus watches. */
   ping?: PingConfig;
+  /** How `cronvault verify` checks this job (the `verify:` key, defaults applied). */
+  verify: VerifyConfig;
+  /** When `cronvault verify` runs from cron; undefined: weekly, drawn like the backup's time. */
+  verifySchedule?: string;
 }
 
 export interface Config {
@@ -119,7 +124,8 @@ type Kind =
   | 'schedule'
   | 'retry'
   | 'hooks'
-  | 'ping';
+  | 'ping'
+  | 'verify';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -146,6 +152,8 @@ const JOB_KEYS: Record<string, Kind> = {
   hooks: 'hooks',
   hooks_timeout: 'duration',
   ping: 'ping',
+  verify: 'verify',
+  verify_schedule: 'schedule',
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
@@ -382,6 +390,8 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
         fail(where, (error as Error).message);
       }
       return value;
+    case 'verify':
+      return checkVerify(value, (key, keyNode) => loc.at(key ? [...path, key] : path, keyNode), fail);
     case 'retention':
       try {
         return parseRetention(value);
@@ -534,6 +544,8 @@ const resolveJob = ({
       hooks: mergeHooks(defaults.hooks as Partial<JobHooks> | undefined, values.hooks as Partial<JobHooks> | undefined),
       hooksTimeoutMs: pick<number>('hooks_timeout') ?? DEFAULT_HOOKS_TIMEOUT_MS,
       ping: pick<PingConfig>('ping'),
+      verify: resolveVerify(defaults.verify as VerifyInput | undefined, values.verify as VerifyInput | undefined),
+      verifySchedule: pick<string>('verify_schedule'),
     },
   };
 };

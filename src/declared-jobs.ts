@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import { flockPath, lockPath, readLock } from './lock.ts';
 import { metricsFile, writeJobsInfo } from './metrics.ts';
 import { stateFile, writePrivate } from './state.ts';
+import { removeVerifyFiles } from './verify/record.ts';
 
 /**
  * The jobs each config file declared at its last run with this state directory. Kept in
@@ -84,6 +85,8 @@ export const syncDeclaredJobs = async (config: Config): Promise<RemovedJob[]> =>
       );
       if (deleted) files.push(file);
     }
+    // `cronvault verify` writes its own textfile and state (src/verify/record.ts).
+    files.push(...(await removeVerifyFiles(config.textfileDir, config.stateDir, job)));
     removed.push({ job, files });
   }
   // The first file a run writes into state_dir: it must create the directory private.

@@ -11,6 +11,7 @@ import type { JobConfig } from './config.ts';
 import { CronvaultError, EXIT } from './errors.ts';
 import { HOOK_PHASES, type HookPhase } from './hooks-config.ts';
 import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
+import { verifyScheduleOf } from './verify/schedule.ts';
 import { VERSION } from './version.ts';
 
 const METRIC = {
@@ -38,6 +39,7 @@ const METRIC = {
   jobInfo: 'backup_job_info',
   jobScheduleMaxInterval: 'backup_job_schedule_max_interval_seconds',
   lastHookFailure: 'backup_last_hook_failure',
+  jobVerifyScheduleMaxInterval: 'backup_job_verify_schedule_max_interval_seconds',
 } as const;
 
 const HELP: Record<keyof typeof METRIC, string> = {
@@ -67,6 +69,8 @@ const HELP: Record<keyof typeof METRIC, string> = {
     "Longest gap in seconds between two runs of a declared job's cron schedule, known before its first run.",
   lastHookFailure:
     '1 when a command of this hook phase failed in the last finished run, else 0 (jobs with hooks only).',
+  jobVerifyScheduleMaxInterval:
+    "Longest gap in seconds between two runs of a declared job's verify schedule; only for jobs `cronvault verify` checks.",
 };
 
 /** The labels of every per-job series: the job, nothing that may change while it stays the same job. */
@@ -145,7 +149,14 @@ export const renderJobMetrics = async (
   if (job.schedule) fields.scheduleMaxInterval = maxIntervalSeconds(parseSchedule(job.schedule));
   for (const key of Object.keys(METRIC) as (keyof typeof METRIC)[]) {
     const value = sampleValue(fields[key]);
-    if (key === 'buildInfo' || key === 'jobInfo' || key === 'jobScheduleMaxInterval' || value === undefined) continue;
+    if (
+      key === 'buildInfo' ||
+      key === 'jobInfo' ||
+      key === 'jobScheduleMaxInterval' ||
+      key === 'jobVerifyScheduleMaxInterval' ||
+      value === undefined
+    )
+      continue;
     gauge(registry, key, JOB_LABELS).set(labels, value);
   }
   if (lastHookFailure) {
@@ -232,10 +243,15 @@ export const renderJobsInfo = async (jobs: Iterable<JobConfig>): Promise<string>
   addBuildInfo(registry);
   const info = gauge(registry, 'jobInfo', JOB_INFO_LABELS);
   const interval = gauge(registry, 'jobScheduleMaxInterval', JOB_LABELS);
+  const verifyInterval = gauge(registry, 'jobVerifyScheduleMaxInterval', JOB_LABELS);
   for (const job of jobs) {
     info.set(jobInfoLabels(job), 1);
     const seconds = job.schedule ? maxIntervalSeconds(parseSchedule(job.schedule)) : undefined;
     if (seconds !== undefined) interval.set(jobLabels(job), seconds);
+    // The weekly verify's gap, which BackupNotVerified waits before a job that never verified alerts.
+    const verifySchedule = verifyScheduleOf(job);
+    const verifySeconds = verifySchedule ? maxIntervalSeconds(parseSchedule(verifySchedule)) : undefined;
+    if (verifySeconds !== undefined) verifyInterval.set(jobLabels(job), verifySeconds);
   }
   return registry.metrics();
 };

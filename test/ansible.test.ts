@@ -566,13 +566,19 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
           ]),
         ])
       ).map((hosts) => hosts[0] as { name: string; command: string; special_time?: string; fields?: string[] }[]);
+      const runs = byDefault!.filter((entry) => !entry.name.endsWith('/verify'));
       assert.deepEqual(
-        byDefault!.map((entry) => entry.command),
+        runs.map((entry) => entry.command),
         jobs.map((job) => `/usr/local/bin/cronvault run ${job.name} --quiet`),
       );
       assert.deepEqual(
-        byDefault!.map((entry) => entry.special_time ?? entry.fields!.join(' ')),
+        runs.map((entry) => entry.special_time ?? entry.fields!.join(' ')),
         ['0 2 * * *', 'daily', 'annually'],
+      );
+      // Each restic job also gets its weekly `cronvault verify` line, named "<job>/verify".
+      assert.deepEqual(
+        byDefault!.filter((entry) => entry.name.endsWith('/verify')).map((entry) => entry.command),
+        jobs.map((job) => `/usr/local/bin/cronvault verify ${job.name} --quiet`),
       );
       // backup_config_file follows backup_config_dir; anything but the default is passed (quoted).
       assert.equal(otherDir![0]!.command, "/usr/local/bin/cronvault run files --quiet -c '/etc/cv two/config.yml'");

@@ -46,6 +46,21 @@ describe('cronvault cron', () => {
     assert.equal(lines.length, 2);
   });
 
+  it("adds each job's weekly verify line, at the time the role's filter draws", async () => {
+    const result = await runCronvault(['cron', '--config', config, '--host', 'web1.example.org']);
+    const lines = result.stdout.split('\n').filter((l) => l.includes(' verify '));
+    assert.equal(lines.length, 2);
+    const python = await execa('/usr/bin/python3', [
+      '-c',
+      'import random; s = random.Random("web1.example.org/photos/verify").randrange(7 * 360); d = s % 360; print(d % 60, 10 + d // 60, s // 360)',
+    ]);
+    const [minute, hour, weekday] = python.stdout.split(' ');
+    assert.equal(
+      lines[1],
+      `${minute} ${hour} * * ${weekday} root /usr/local/bin/cronvault verify photos --config ${config} --quiet`,
+    );
+  });
+
   it('writes an absolute config path, since cron starts jobs in $HOME', async () => {
     const result = await runCronvault(['cron', '--config', relative(process.cwd(), config)]);
     assert.match(result.stdout, new RegExp(`run influxdb --config ${config} --quiet`));
@@ -56,11 +71,14 @@ describe('cronvault cron', () => {
     await mkdir(join(tmp.dir, 'cron.d'));
     const result = await runCronvault(['cron', '--config', config, '--install', '--file', file]);
     assert.equal(result.exitCode, 0, result.stderr);
-    assert.match(result.stdout, /wrote 2 lines to/);
+    assert.match(result.stdout, /wrote 4 lines to/);
     const text = await readFile(file, 'utf8');
     assert.equal((await stat(file)).mode & 0o777, 0o644);
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#') && !l.includes('='))) {
-      assert.match(line, /^\S+ \S+ \S+ \S+ \S+ root \/usr\/local\/bin\/cronvault run \S+ --config \S+ --quiet$/);
+      assert.match(
+        line,
+        /^\S+ \S+ \S+ \S+ \S+ root \/usr\/local\/bin\/cronvault (run|verify) \S+ --config \S+ --quiet$/,
+      );
     }
     assert.match(
       await readFile(join(tmp.dir, 'text', 'cronvault_jobs.prom'), 'utf8'),

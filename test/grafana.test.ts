@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
+import { jobNameFromPath } from '../src/job-name.ts';
 import {
   type CliResult,
   cronvaultBin,
@@ -580,6 +581,21 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
       env,
       cwd: root,
     });
+    // 1b. the ok job's restore drill (`cronvault verify` needs it declared in a config), so the
+    //     "Last good restore drill" panel has data written by cronvault
+    const verifyConfig = dir('verify.yml');
+    await writeFile(
+      verifyConfig,
+      [
+        `state_dir: ${stateDir}`,
+        `metrics: { textfile_dir: ${textfileDir} }`,
+        'jobs:',
+        `  ${jobNameFromPath(paths.ok)}: { path: ${paths.ok}, repository: ${repo}, password_file: ${password}, retention: none }`,
+        '',
+      ].join('\n'),
+    );
+    results.verify = await runCronvault(['verify', '--all', '-c', verifyConfig, '-q'], { env, cwd: root });
+    assert.equal(results.verify.exitCode, 0, `verify: ${results.verify.stderr}`);
     // 2. failure: wrong password
     results.fail = await runCronvault(runArgs(paths.fail, wrongPassword), { env, cwd: root });
     // 3. success with warnings: as nobody, who cannot read unreadable.txt (root reads everything)

@@ -28,6 +28,9 @@ const ALERTS = [
   'BackupMetricsStale',
   'BackupMetricsVanished',
   'BackupOverdueBySchedule',
+  'BackupVerifyFailed',
+  'BackupNotVerified',
+  'BackupUnusualChange',
 ];
 
 interface Rule {
@@ -112,6 +115,15 @@ describe('prometheus/rules.yml.j2', () => {
       const waitsMaxAge = rule.labels?.reason === 'never_succeeded' || rule.labels?.reason === 'absent';
       assert.equal(rule.for, waitsMaxAge ? '26h' : '5m', `${rule.alert} ${rule.labels?.reason ?? ''}: for`);
     }
+    // Restore drills: 8d without a passing verify; unusual change: 10x the 14-day median, above 1 GiB / 10000 files.
+    assert.ok(
+      rules.some((rule) => rule.alert === 'BackupNotVerified' && rule.expr.includes(', 691200)')),
+      'verify max age 8d',
+    );
+    const unusual = rules.filter((rule) => rule.alert === 'BackupUnusualChange').map((rule) => rule.expr);
+    assert.ok(unusual.every((expr) => expr.includes('> 10 * quantile_over_time(0.5, ') && expr.includes('[1209600s]')));
+    assert.ok(unusual.some((expr) => expr.includes('backup_last_added_bytes > 1073741824')));
+    assert.ok(unusual.some((expr) => expr.includes('backup_last_files_changed > 10000')));
     const neverStarted = notRun.find((rule) => rule.labels?.reason === 'never_started');
     assert.ok(neverStarted?.expr.includes('[3024000s:1h]'), 'never started: looks back 35d in hourly steps');
     assert.ok(neverStarted?.expr.includes('backup_job_schedule_max_interval_seconds'), 'never started: schedule-aware');

@@ -22,11 +22,14 @@ import type {
   Backend,
   BackupStats,
   EngineContext,
+  ReadDataRequest,
+  RepositoryCheck,
   RepositoryProbe,
   RepositoryState,
   RetentionOptions,
   RetentionOutcome,
   Snapshot,
+  SnapshotFile,
 } from './types.ts';
 
 /** The tag that marks a job's snapshots; retention and listings filter on it. */
@@ -531,10 +534,11 @@ const applyRetention = async (
   };
 };
 
-const snapshots = async (job: JobConfig, context: EngineContext): Promise<Snapshot[]> => {
+/** `restic snapshots --json` with these filters, as Snapshots. */
+const listSnapshots = async (job: JobConfig, filters: string[], context: EngineContext): Promise<Snapshot[]> => {
   const run = await runEngineCollect({
     binary: binaryOf(job),
-    args: ['snapshots', '--json', ...ownSnapshots(job)],
+    args: ['snapshots', '--json', ...filters],
     env: resticEnv(job),
     signal: context.signal,
   });
@@ -559,6 +563,123 @@ const snapshots = async (job: JobConfig, context: EngineContext): Promise<Snapsh
     paths: s.paths ?? [],
     tags: s.tags ?? [],
   }));
+};
+
+const snapshots = (job: JobConfig, context: EngineContext): Promise<Snapshot[]> =>
+  listSnapshots(job, ownSnapshots(job), context);
+
+/** `--read-data-subset` for a share of the pack data ("5%") or one part of a rotation ("3/12"). */
+const readDataArgs = (readData: ReadDataRequest): string[] =>
+  readData.kind === 'percent'
+    ? ['--read-data-subset', `${readData.percent}%`]
+    : readData.kind === 'part'
+      ? ['--read-data-subset', `${readData.n}/${readData.of}`]
+      : [];
+
+/** restic check's lines that name damage ("Pack ID does not match", "error for tree …"). */
+const CHECK_DAMAGE = /error|does not match|damaged|invalid|not found|missing|unreferenced|Fatal/i;
+const CHECK_DAMAGE_LINES = 20;
+
+/**
+ * `restic check`, with `--read-data-subset` when pack data is to be read. It checks the whole
+ * repository (restic cannot check one job's part); a lock, a wrong password or a missing
+ * repository is said as such, damage with restic's own lines.
+ */
+const checkRepository = async (
+  job: JobConfig,
+  readData: ReadDataRequest,
+  context: EngineContext,
+): Promise<RepositoryCheck> => {
+  const damage: string[] = [];
+  const keep = (line: string, stream: 'stdout' | 'stderr') => {
+    context.onOutput?.(line, stream);
+    if (damage.length < CHECK_DAMAGE_LINES && CHECK_DAMAGE.test(line) && !/no errors were found/i.test(line))
+      damage.push(redactText(line.trim()));
+  };
+  const args = ['check', ...readDataArgs(readData)];
+  const run = await runEngine({
+    binary: binaryOf(job),
+    args,
+    env: resticEnv(job),
+    signal: context.signal,
+    onStdoutLine: (line) => keep(line, 'stdout'),
+    onStderrLine: (line) => keep(line, 'stderr'),
+  });
+  const what = `restic ${args.join(' ')}`;
+  if (run.exitCode === 0 && !run.spawnError) return { ok: true, reason: `${what}: no errors found` };
+  if (run.spawnError || run.killedBy) return { ok: false, reason: `${what}: ${failureFromRun(run).reason}` };
+  const cause = resticCause(run.exitCode, run.stderrTail);
+  if (cause === 'wrong-password' || cause === 'locked' || cause === 'missing' || cause === 'unreachable')
+    return { ok: false, reason: `${what}: ${CAUSES[cause].reason}`, transient: CAUSES[cause].kind === 'transient' };
+  const lines = damage.filter((line) => !/^Fatal: repository contains errors$/i.test(line));
+  return {
+    ok: false,
+    reason: `${what} found the repository damaged (exit ${run.exitCode}): ${(lines.length ? lines : damage).slice(0, 5).join('; ').slice(0, 800)}`,
+  };
+};
+
+/** restic's RFC 3339 time with nanoseconds ("2026-12-07T20:48:37.098951925Z") in nanoseconds. */
+const nanosecondsOf = (time: string): bigint | undefined => {
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(time);
+  const ms = match ? Date.parse(`${match[1]}${match[3]}`) : Number.NaN;
+  if (!match || !Number.isFinite(ms)) return undefined;
+  return BigInt(ms) * 1_000_000n + BigInt((match[2] ?? '').padEnd(9, '0').slice(0, 9));
+};
+
+/** `restic ls --json`: every regular file of the snapshot, with its size and mtime. */
+const listSnapshotFiles = async (job: JobConfig, snapshot: string, context: EngineContext): Promise<SnapshotFile[]> => {
+  const files: SnapshotFile[] = [];
+  const run = await runEngine({
+    binary: binaryOf(job),
+    args: ['ls', '--json', snapshot],
+    env: resticEnv(job),
+    signal: context.signal,
+    onStdoutLine: (line) => {
+      const node = parseJsonLine(line);
+      if (node?.struct_type !== 'node' || node.type !== 'file') return;
+      const mtimeNs = typeof node.mtime === 'string' ? nanosecondsOf(node.mtime) : undefined;
+      if (typeof node.path === 'string' && typeof node.size === 'number' && mtimeNs !== undefined)
+        files.push({ path: node.path, size: node.size, mtimeNs });
+    },
+  });
+  if (run.exitCode !== 0)
+    throw new CronvaultError('E_VERIFY', EXIT.backupFailed, `restic ls failed: ${failureFromRun(run).reason}`);
+  return files;
+};
+
+const dumpFile = async (
+  job: JobConfig,
+  snapshot: string,
+  path: string,
+  to: NodeJS.WritableStream,
+  context: EngineContext,
+): Promise<void> => {
+  const run = await runEngine({
+    binary: binaryOf(job),
+    args: ['dump', snapshot, path],
+    env: resticEnv(job),
+    signal: context.signal,
+    stdoutTo: to,
+  });
+  if (run.exitCode !== 0)
+    throw new CronvaultError(
+      'E_VERIFY',
+      EXIT.backupFailed,
+      `restic dump ${path} failed: ${failureFromRun(run).reason}`,
+    );
+};
+
+/** Snapshots with the job's host and tag but another path: a path edited since, out of retention's reach. */
+const orphanedSnapshots = async (
+  job: JobConfig,
+  context: EngineContext,
+): Promise<{ snapshots: Snapshot[]; forget: string }> => {
+  if (job.path === undefined) return { snapshots: [], forget: '' };
+  const orphaned = (await listSnapshots(job, scope(job), context)).filter((s) => !s.paths.includes(job.path!));
+  const forget = orphaned.length
+    ? `restic -r ${redactRepository(job.repository)} forget --prune ${orphaned.map((s) => s.id).join(' ')}`
+    : '';
+  return { snapshots: orphaned, forget };
 };
 
 /** A repository on a local disk: a plain absolute path or `local:/path`; other backends are remote. */
@@ -606,7 +727,14 @@ export const restic = {
         throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic dump failed: ${failureFromRun(run).reason}`);
       return;
     }
-    const args = ['restore', request.snapshot, ...scope(job), '--target', request.target!];
+    const args = [
+      'restore',
+      request.snapshot,
+      ...scope(job),
+      '--target',
+      request.target!,
+      ...(request.verify ? ['--verify'] : []),
+    ];
     for (const path of request.include ?? []) args.push('--include', path);
     const run = await runEngine({
       binary: binaryOf(job),
@@ -620,6 +748,10 @@ export const restic = {
       throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic restore failed: ${failureFromRun(run).reason}`);
   },
   describeExitCode: (code) => EXIT_CODES[code]?.meaning ?? unknownExitCode(code),
+  checkRepository,
+  listSnapshotFiles,
+  dumpFile,
+  orphanedSnapshots,
   async clearStaleLocks(job, context, after) {
     // The reason may be prefixed ("dry run failed: …") but always ends in restic's own words.
     if (after && !after.reason.endsWith(LOCKED_REASON)) return false;

@@ -72,6 +72,31 @@ interface RestoreRequest {
   target?: string;
   include?: string[];
   toStdout?: boolean;
+  /** Have the engine read the restored files back and compare them with the snapshot (restic --verify). */
+  verify?: boolean;
+}
+
+/** One regular file in a snapshot, for a restore drill's sample. */
+export interface SnapshotFile {
+  /** Absolute path in the snapshot (for a path job, where it lies in the source too). */
+  path: string;
+  size: number;
+  /** Modification time in nanoseconds since the epoch, as the snapshot recorded it. */
+  mtimeNs: bigint;
+}
+
+/** How much pack data a repository check reads besides the structure. */
+export type ReadDataRequest =
+  | { kind: 'none' }
+  | { kind: 'percent'; percent: number }
+  | { kind: 'part'; n: number; of: number };
+
+export interface RepositoryCheck {
+  ok: boolean;
+  /** Failed for a passing reason (locked by another host's backup, server unreachable): worth retrying. */
+  transient?: boolean;
+  /** In words: "no errors found", or the engine's own lines naming what is damaged. */
+  reason: string;
 }
 
 /**
@@ -122,4 +147,24 @@ export interface Backend {
    * With `after`, only when that failed attempt was stopped by a lock. True when it ran.
    */
   clearStaleLocks?(job: JobConfig, context: EngineContext, after?: AttemptOutcome): Promise<boolean>;
+  /**
+   * `cronvault verify`, part 1: the repository's integrity (restic check), reading `readData`
+   * of the pack data. Absent where the engine has no verify support yet (borg, duplicati).
+   */
+  checkRepository?(job: JobConfig, readData: ReadDataRequest, context: EngineContext): Promise<RepositoryCheck>;
+  /** The regular files of one of the job's snapshots, for a restore drill's sample. */
+  listSnapshotFiles?(job: JobConfig, snapshot: string, context: EngineContext): Promise<SnapshotFile[]>;
+  /** Streams one file of a snapshot (its own record of the content) into `to`, left open. */
+  dumpFile?(
+    job: JobConfig,
+    snapshot: string,
+    path: string,
+    to: NodeJS.WritableStream,
+    context: EngineContext,
+  ): Promise<void>;
+  /**
+   * The job's snapshots on this host that retention no longer reaches because the job's path
+   * changed since (retention filters by path); each with the command that forgets them.
+   */
+  orphanedSnapshots?(job: JobConfig, context: EngineContext): Promise<{ snapshots: Snapshot[]; forget: string }>;
 }

@@ -170,12 +170,35 @@ const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   const password = await checkPasswordFile(job);
   results.push(password);
   if (hasHooks(job.hooks)) results.push(await checkHooks(job));
-  if (engineOk && password.ok)
-    results.push({
+  if (engineOk && password.ok) {
+    const repository = {
       subject: `job ${job.name}: repository`,
       ...repositoryCheck(job, await backend.probeRepository(job)),
-    });
+    };
+    results.push(repository);
+    if (repository.ok) {
+      const orphans = await orphanedSnapshotsWarning(job);
+      if (orphans) results.push(orphans);
+    }
+  }
   return results;
+};
+
+/**
+ * Snapshots of the job (this host, its tag) under another path: retention filters by path, so
+ * after a `path` edit they stay forever. A warning with the command that forgets them.
+ */
+const orphanedSnapshotsWarning = async (job: JobConfig): Promise<CheckResult | undefined> => {
+  const found = await backendFor(job.engine)
+    .orphanedSnapshots?.(job, {})
+    .catch(() => undefined);
+  if (!found?.snapshots.length) return undefined;
+  const paths = [...new Set(found.snapshots.flatMap((s) => s.paths))].join(', ');
+  return {
+    subject: `job ${job.name}: snapshots`,
+    ok: true,
+    message: `warning: ${found.snapshots.length} snapshot(s) under another path (${paths}) are out of retention's reach since the job's path changed; forget them with: ${found.forget}`,
+  };
 };
 
 const runChecks = async (config: Config): Promise<CheckResult[]> => {

@@ -9,6 +9,7 @@ import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
 import { jitteredSchedule } from '../schedule/index.ts';
 import { shellWord } from '../shell-word.ts';
+import { verifyScheduleOf } from '../verify/schedule.ts';
 import { type GlobalOptions, readConfig } from './context.ts';
 
 export interface CronOptions extends GlobalOptions {
@@ -28,15 +29,30 @@ const cronLine = (job: JobConfig, options: Pick<CronOptions, 'user' | 'bin' | 'h
   return `${schedule} ${options.user} ${shellWord(options.bin)} run ${job.name}${config} --quiet`;
 };
 
+/** The job's `cronvault verify` line (weekly by default), when the job is verified at all. */
+const verifyCronLine = (
+  job: JobConfig,
+  options: Pick<CronOptions, 'user' | 'bin' | 'host'>,
+  configFile?: string,
+): string[] => {
+  const schedule = verifyScheduleOf(job, options.host);
+  if (schedule === undefined) return [];
+  const config = configFile ? ` --config ${shellWord(resolve(configFile))}` : '';
+  return [`${schedule} ${options.user} ${shellWord(options.bin)} verify ${job.name}${config} --quiet`];
+};
+
 const ANSIBLE_MARKER = /^#Ansible: /m;
 
 export const cronCommand = async (options: CronOptions): Promise<string> => {
   const config = readConfig(options);
   const explicitConfig = options.config ?? process.env.CRONVAULT_CONFIG;
-  const lines = [...config.jobs.values()].map((job) => cronLine(job, options, explicitConfig));
+  const lines = [...config.jobs.values()].flatMap((job) => [
+    cronLine(job, options, explicitConfig),
+    ...verifyCronLine(job, options, explicitConfig),
+  ]);
   const text = [
-    '# cronvault: one line per job; written by `cronvault cron --install`. Overlapping runs are',
-    '# refused by cronvault itself (per-job lock, exit 75).',
+    '# cronvault: one line per job, and one for its weekly restore drill (`cronvault verify`); written by',
+    '# `cronvault cron --install`. Overlapping runs are refused by cronvault itself (per-job lock, exit 75).',
     'SHELL=/bin/sh',
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     ...lines,

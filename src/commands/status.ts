@@ -12,6 +12,8 @@ import type { JobMetrics } from '../metrics.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
 import { readJobState } from '../state.ts';
 import { type AnsiColor, painter, renderTable, useColor } from '../terminal.ts';
+import { readVerifyState } from '../verify/record.ts';
+import { verifyScheduleOf } from '../verify/schedule.ts';
 import { type GlobalOptions, readConfig } from './context.ts';
 
 /** Bumped only when a field changes meaning or disappears; new fields may appear in any version. */
@@ -52,6 +54,15 @@ interface JobStatus {
     nextRun: number | null;
     maxIntervalSeconds: number | null;
   };
+  /** `cronvault verify`: the last restore drill; null when the job is not verified. */
+  verify: {
+    cron: string;
+    lastStart: number | null;
+    success: boolean | null;
+    lastSuccess: number | null;
+    filesChecked: number | null;
+    reason: string | null;
+  } | null;
 }
 
 interface StatusReport {
@@ -85,7 +96,12 @@ const relativeTime = (atSeconds: number, nowSeconds: number): string => {
 };
 
 const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus> => {
-  const [state, lock] = await Promise.all([readJobState(job.stateDir, job.name), readLock(job.stateDir, job.name)]);
+  const [state, lock, verified] = await Promise.all([
+    readJobState(job.stateDir, job.name),
+    readLock(job.stateDir, job.name),
+    readVerifyState(job.stateDir, job.name),
+  ]);
+  const verifyCron = verifyScheduleOf(job, job.hostname || hostname());
   const backend = backendFor(job.engine);
   const outcome = outcomeOf(state, lock !== undefined);
   const cron = job.schedule ?? jitteredSchedule(job.hostname || hostname(), job.name);
@@ -115,6 +131,8 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
         : `last retention failed (exit ${code}: ${describeExitCode(backend, code)})`,
     );
   }
+  // A drill that failed says the backups may not restore: as urgent as a failed run.
+  if (verifyCron && verified && !verified.success) problems.push(`last verify failed: ${verified.reason}`);
   if (overdue)
     problems.push(
       `overdue: last started ${relativeTime(lastStart!, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval! * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`,
@@ -150,6 +168,16 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
       nextRun: nextRun(parsed, nowSeconds) ?? null,
       maxIntervalSeconds: maxInterval,
     },
+    verify: verifyCron
+      ? {
+          cron: verifyCron,
+          lastStart: verified?.start ?? null,
+          success: verified ? verified.success : null,
+          lastSuccess: verified?.lastSuccess ? verified.lastSuccess : null,
+          filesChecked: verified?.filesChecked ?? null,
+          reason: verified?.reason ?? null,
+        }
+      : null,
   };
 };
 
@@ -176,7 +204,18 @@ const OUTCOME_COLOR: Record<JobOutcome, AnsiColor> = {
 const formatStatus = (report: StatusReport, color: boolean): string => {
   const now = report.generatedAt;
   const paint = painter(color);
-  const header = ['', 'JOB', 'LAST RUN', 'OUTCOME', 'DURATION', 'ATTEMPTS', 'LAST SUCCESS', 'NEXT RUN', 'EXIT'];
+  const header = [
+    '',
+    'JOB',
+    'LAST RUN',
+    'OUTCOME',
+    'DURATION',
+    'ATTEMPTS',
+    'LAST SUCCESS',
+    'NEXT RUN',
+    'EXIT',
+    'VERIFIED',
+  ];
   const rows = report.jobs.map((job) => {
     const run = job.lastRun;
     const next =
@@ -197,6 +236,11 @@ const formatStatus = (report: StatusReport, color: boolean): string => {
       job.lastSuccess ? relativeTime(job.lastSuccess, now) : 'never',
       next,
       run?.exitCode != null ? `${run.exitCode} ${run.exitMeaning}` : '-',
+      !job.verify
+        ? '-'
+        : job.verify.lastStart === null
+          ? 'never'
+          : `${job.verify.success ? 'ok' : 'FAILED'} ${relativeTime(job.verify.lastStart, now)}`,
     ];
   });
   const lines = renderTable([header, ...rows]).map((line, i) => {

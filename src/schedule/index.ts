@@ -244,3 +244,19 @@ export const jitteredSchedule = (host: string, job: string): string => {
   const slot = pythonRandrange(`${host}/${job}`, JITTER_HOURS.length * 60);
   return `${slot % 60} ${JITTER_HOURS[Math.floor(slot / 60)]} * * *`;
 };
+
+/** Hours `cronvault verify` of a job without a verify_schedule may run in: away from the backups' 1:00–4:59. */
+const VERIFY_JITTER_HOURS = [10, 11, 12, 13, 14, 15] as const;
+
+/**
+ * The weekly time of a job's verify when it has no verify_schedule: one draw of Python's
+ * `random.Random("<host>/<job>/verify").randrange(7 * 6 * 60)` (the role's filter
+ * cronvault_verify_schedule draws the same): weekday, hour 10–15 and minute from one slot.
+ * Outside the backup hours, so a drill, which holds the job's lock, rarely meets its backup.
+ */
+export const jitteredVerifySchedule = (host: string, job: string): string => {
+  const perDay = VERIFY_JITTER_HOURS.length * 60;
+  const slot = pythonRandrange(`${host}/${job}/verify`, 7 * perDay);
+  const inDay = slot % perDay;
+  return `${inDay % 60} ${VERIFY_JITTER_HOURS[Math.floor(inDay / 60)]} * * ${Math.floor(slot / perDay)}`;
+};

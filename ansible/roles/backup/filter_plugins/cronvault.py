@@ -31,6 +31,19 @@ def jitter_schedule(host, job_name, hours):
     return f"{slot % 60} {hours[slot // 60]} * * *"
 
 
+VERIFY_HOURS = [10, 11, 12, 13, 14, 15]
+
+
+def cronvault_verify_schedule(host, job_name):
+    """The weekly time of a job's `cronvault verify` when it has no verify_schedule: one slot of
+    7 days x 6 hours (10:00-15:59, away from the backup hours) x 60 minutes drawn from
+    random.Random("<host>/<job>/verify"), as `cronvault cron` draws it (jitteredVerifySchedule)."""
+    per_day = len(VERIFY_HOURS) * 60
+    slot = random.Random(f"{host}/{job_name}/verify").randrange(7 * per_day)
+    in_day = slot % per_day
+    return f"{in_day % 60} {VERIFY_HOURS[in_day // 60]} * * {slot // per_day}"
+
+
 def cronvault_effective_jobs(jobs, host, hours, default_schedule=""):
     """Each job with its effective schedule: its own, else default_schedule, else jittered."""
     return [
@@ -46,24 +59,45 @@ def _shell_quote(text):
     return shlex.quote(text)
 
 
+def _cron_entry(name, schedule, command):
+    """One ansible.builtin.cron entry: the command, and either `special_time` (a cron macro) or the
+    five fields."""
+    schedule = str(schedule).strip()
+    entry = {"name": name, "schedule": schedule, "command": command}
+    if schedule.startswith("@"):
+        entry["special_time"] = CRON_SPECIAL_TIMES.get(schedule.lower(), schedule[1:])
+    else:
+        entry["fields"] = schedule.split()
+    return entry
+
+
+def _config_arg(config_file):
+    """-c is passed only when the config is not cronvault's default."""
+    return "" if config_file == DEFAULT_CONFIG_FILE else f" -c {_shell_quote(config_file)}"
+
+
 def cronvault_cron_entries(jobs, bin_dir, config_file):
     """What ansible.builtin.cron is given per job: the command, and either `special_time` (a cron
     macro) or the five fields. -c is passed only when the config is not cronvault's default."""
-    config_arg = "" if config_file == DEFAULT_CONFIG_FILE else f" -c {_shell_quote(config_file)}"
-    entries = []
-    for job in jobs:
-        schedule = str(job["schedule"]).strip()
-        entry = {
-            "name": job["name"],
-            "schedule": schedule,
-            "command": f"{bin_dir}/cronvault run {job['name']} --quiet{config_arg}",
-        }
-        if schedule.startswith("@"):
-            entry["special_time"] = CRON_SPECIAL_TIMES.get(schedule.lower(), schedule[1:])
-        else:
-            entry["fields"] = schedule.split()
-        entries.append(entry)
-    return entries
+    return [
+        _cron_entry(job["name"], job["schedule"], f"{bin_dir}/cronvault run {job['name']} --quiet{_config_arg(config_file)}")
+        for job in jobs
+    ]
+
+
+def cronvault_verify_cron_entries(jobs, host, bin_dir, config_file, default_engine):
+    """One `cronvault verify <job>` entry per job cronvault verifies (restic, not `verify: false`),
+    named "<job>/verify" (job names hold no slash), at the job's verify_schedule or the weekly time
+    cronvault_verify_schedule draws: the lines `cronvault cron` prints."""
+    return [
+        _cron_entry(
+            f"{job['name']}/verify",
+            job.get("verify_schedule") or cronvault_verify_schedule(host, job["name"]),
+            f"{bin_dir}/cronvault verify {job['name']} --quiet{_config_arg(config_file)}",
+        )
+        for job in jobs
+        if (job.get("engine") or default_engine) == "restic" and job.get("verify") is not False
+    ]
 
 
 def cronvault_retention_checks(jobs, default_retention, default_engine, default_rounding=""):
@@ -111,4 +145,6 @@ class FilterModule:
             "cronvault_cron_entries": cronvault_cron_entries,
             "cronvault_retention_checks": cronvault_retention_checks,
             "cronvault_alert_jobs": cronvault_alert_jobs,
+            "cronvault_verify_schedule": cronvault_verify_schedule,
+            "cronvault_verify_cron_entries": cronvault_verify_cron_entries,
         }
