@@ -14,6 +14,7 @@ import { redactRepository } from '../src/redact.ts';
 import { drawDelay, runWithRetries } from '../src/retry.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../src/schedule/index.ts';
 import { pythonRandrange } from '../src/schedule/python-random.ts';
+import { resolveVerify } from '../src/verify/config.ts';
 
 describe('cron schedules', () => {
   const cases: [string, number][] = [
@@ -207,6 +208,7 @@ describe('metric files', () => {
     path: '/var/lib/influxdb',
     schedule: '0 2 * * *',
     declaredBy: 'config',
+    verify: resolveVerify(undefined, undefined),
   } as JobConfig;
   it('labels every per-job series with the backup label only: engine and path are on backup_job_info', async () => {
     const text = await renderJobMetrics(job, { lastRunStart: 100, running: true, lastSuccess: 0 });
