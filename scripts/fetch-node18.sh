@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=.cache/node18
 [ -x "$dest/root/usr/bin/node" ] && exit 0
-version() { apt-cache madison "$1" 2>/dev/null | awk -v p="$2" '$3 ~ p { print $3; exit }'; }
-node_version=$(version nodejs '^18\.')
+# awk reads to the end: exiting early would kill apt-cache with SIGPIPE, failing under pipefail.
+version() { apt-cache madison "$1" 2>/dev/null | awk -v p="$2" '$3 ~ p && !found { print $3; found = 1 }'; }
+node_version=$(version nodejs '^18[.]')
 if [ -z "$node_version" ]; then
   apt-get update -qq
-  node_version=$(version nodejs '^18\.')
+  node_version=$(version nodejs '^18[.]')
 fi
 [ -n "$node_version" ] || { echo "no Node.js 18 in this machine's Debian sources" >&2; exit 1; }
 rm -rf "$dest" && mkdir -p "$dest/debs"
