@@ -59,6 +59,17 @@ export interface RetentionOptions {
   dryRun?: boolean;
 }
 
+/** How a repository prune (restic prune, borg compact) ended, after any retries. */
+export interface PruneOutcome {
+  kind: 'success' | 'failed';
+  /** The engine's last exit code; -1 when it never ran. */
+  exitCode: number;
+  reason: string;
+  attempts: number;
+  /** Bytes the prune freed (or with dryRun would free), when the engine says. */
+  removedBytes?: number;
+}
+
 export interface Snapshot {
   id: string;
   time: string;
@@ -122,4 +133,10 @@ export interface Backend {
    * With `after`, only when that failed attempt was stopped by a lock. True when it ran.
    */
   clearStaleLocks?(job: JobConfig, context: EngineContext, after?: AttemptOutcome): Promise<boolean>;
+  /**
+   * Frees the space of data no snapshot uses any more, for the whole repository (restic prune,
+   * borg compact), waiting out other hosts' locks. Absent for engines that do it themselves.
+   * `job` is any job of the repository: its URL, password, binary and retry policy are used.
+   */
+  pruneRepository?(job: JobConfig, options: { dryRun?: boolean }, context: EngineContext): Promise<PruneOutcome>;
 }
