@@ -28,6 +28,8 @@ const ALERTS = [
   'BackupMetricsStale',
   'BackupMetricsVanished',
   'BackupOverdueBySchedule',
+  'BackupPruneFailed',
+  'BackupPruneNotRun',
 ];
 
 interface Rule {
