@@ -394,6 +394,16 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
         'the config knows the jittered schedule too',
       );
       assert.match(config, /schedule: "@midnight"/, 'the config keeps the schedule as written');
+      // And the weekly `cronvault prune` of the host's repository: no backup_prune, so this host
+      // prunes, at 5:MM on a weekday drawn from "<host>/prune" (420 slots), as `cronvault cron` does.
+      const [pruneSlot] = await pythonSlots(['localhost/prune'], 420);
+      assert.match(
+        await readFile(cronPath, 'utf8'),
+        new RegExp(
+          `^${pruneSlot! % 60} 5 \\* \\* ${Math.floor(pruneSlot! / 60)} root ${paths().bin}/cronvault prune --quiet -c ${configFile}$`,
+          'm',
+        ),
+      );
       assert.match(
         await readFile(paths().nodeExporterDefaults, 'utf8'),
         new RegExp(`^ARGS="--web.listen-address=:9100 --collector.textfile.directory=${paths().textfile}"$`, 'm'),

@@ -111,6 +111,17 @@ describe('retention apply for append-only clients, with real restic and rclone s
     assert.equal((await listSnapshots({ env })).length, seeded.length + 2, 'nothing was deleted');
   });
 
+  it("an append-only host's dry run skips retention too, and the host never prunes", async () => {
+    const dryRun = await runCronvault(['run', 'www', '-c', web, '--dry-run']);
+    assert.equal(dryRun.exitCode, 0, dryRun.stderr);
+    assert.match(dryRun.stdout, /retention: +skipped: the repository is append-only/);
+    const prune = await runCronvault(['prune', '-c', web]);
+    assert.equal(prune.exitCode, 0, prune.stderr);
+    assert.match(prune.stderr, /not pruned on this host: append-only: the trusted host prunes it/);
+    const cron = await runCronvault(['cron', '-c', web]);
+    assert.doesNotMatch(cron.stdout, / prune /);
+  });
+
   it('the server really refuses deletes, which is why the hosts must not forget', async () => {
     // restic's own forget through it retries the refused delete for minutes before failing:
     // asking the server directly proves the same in a moment.
