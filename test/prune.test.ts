@@ -12,6 +12,7 @@ import { parseCompactFreedBytes } from '../src/backends/borg.ts';
 import { parsePruneRemovedBytes } from '../src/backends/restic.ts';
 import { renderPruneMetrics } from '../src/prune-metrics.ts';
 import { defaultRepositoryName } from '../src/repositories.ts';
+import { createBorgRepository, listArchives, useBorgBaseDir } from './support/borg.ts';
 import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, metricValue, type TestRepository } from './support/restic.ts';
 
@@ -244,5 +245,44 @@ describe('prune with restic 0.16 and later', () => {
     assert.match(await readFile(argvLog, 'utf8'), /^prune --retry-lock 60s$/m);
     const prom = await readFile(join(tmp.dir, 'text', 'cronvault-prune_modern.prom'), 'utf8');
     assert.equal(metricValue(prom, 'backup_last_prune_removed_bytes'), 1536);
+  });
+});
+
+describe('prune with real borg 1.2', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    tmp = await makeTempDir('cronvault-prune-borg-');
+    useBorgBaseDir(tmp.dir);
+  });
+  after(() => tmp.cleanup());
+
+  it('runs borg prune after each backup and leaves borg compact to cronvault prune, which frees the space', async () => {
+    const repo = await createBorgRepository(tmp.dir);
+    const data = join(tmp.dir, 'data');
+    await mkdir(data);
+    const config = await writeTestConfig(tmp.dir, [
+      'jobs:',
+      '  files:',
+      '    engine: borg',
+      `    path: ${data}`,
+      `    repository: ${repo.repository}`,
+      `    password_file: ${repo.passwordFile}`,
+      '    repository_name: borg-repo',
+      '    retention: { last: 1 }',
+      '    retention_max_delete: 1',
+    ]);
+    for (const round of [1, 2]) {
+      await rm(join(data, `unique-${round - 1}.bin`), { force: true });
+      await writeFile(join(data, `unique-${round}.bin`), randomBytes(200_000));
+      const result = await runCronvault(['run', 'files', '-c', config]);
+      assert.equal(result.exitCode, 0, result.stderr);
+    }
+    assert.equal((await listArchives(repo)).length, 1, 'borg prune removed the older archive');
+    const result = await runCronvault(['prune', '-c', config]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const prom = await readFile(join(tmp.dir, 'text', 'cronvault-prune_borg-repo.prom'), 'utf8');
+    assert.equal(metricValue(prom, 'backup_last_prune_success'), 1);
+    // The first archive's 200 kB were still there after the run: compact gives them back now.
+    assert.ok((metricValue(prom, 'backup_last_prune_removed_bytes') ?? 0) > 150_000, prom);
   });
 });
