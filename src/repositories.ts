@@ -13,7 +13,7 @@ export interface Repository {
   engine: EngineName;
   /** The URL or path; never printed as is (it may hold credentials). */
   url: string;
-  /** The host that prunes it: `prune.host`, else the jobs' own hostname. */
+  /** The host that prunes it: `prune.host`, else the hostname of its first job. */
   pruneHost: string;
   /** When it is pruned: `prune.schedule`, else a weekly time drawn for the pruning host. */
   pruneSchedule: string;
@@ -32,10 +32,13 @@ export const defaultRepositoryName = (url: string): string =>
 
 /** Whether this host prunes the repository (engines without a separate prune never do). */
 export const prunesHere = (repository: Repository): boolean =>
-  repository.engine !== 'duplicati' && !repository.appendOnly && repository.pruneHost === repository.jobs[0]!.hostname;
+  repository.engine !== 'duplicati' &&
+  !repository.appendOnly &&
+  repository.jobs.some((job) => job.hostname === repository.pruneHost);
 
+/** What jobs sharing a repository must agree on: what they set, not defaults (their hostnames may differ). */
 const settingsOf = (job: JobConfig) => ({
-  host: job.prune.host ?? job.hostname,
+  host: job.prune.host,
   schedule: job.prune.schedule,
   appendOnly: job.appendOnly,
   name: job.repositoryName,
@@ -57,6 +60,7 @@ export const repositoriesOf = (
     const key = `${job.engine}\0${job.repository}`;
     const existing = byUrl.get(key);
     const settings = settingsOf(job);
+    const pruneHost = settings.host ?? job.hostname;
     if (existing) {
       const first = existing.jobs[0]!;
       const theirs = settingsOf(first);
@@ -78,8 +82,8 @@ export const repositoriesOf = (
       name: settings.name ?? defaultRepositoryName(job.repository),
       engine: job.engine,
       url: job.repository,
-      pruneHost: settings.host,
-      pruneSchedule: settings.schedule ?? jitteredPruneSchedule(jitterHost ?? settings.host),
+      pruneHost,
+      pruneSchedule: settings.schedule ?? jitteredPruneSchedule(jitterHost ?? pruneHost),
       appendOnly: settings.appendOnly,
       jobs: [job],
     });

@@ -10,8 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { parseCompactFreedBytes } from '../src/backends/borg.ts';
 import { parsePruneRemovedBytes } from '../src/backends/restic.ts';
+import { parseConfig } from '../src/config.ts';
 import { renderPruneMetrics } from '../src/prune-metrics.ts';
-import { defaultRepositoryName } from '../src/repositories.ts';
+import { defaultRepositoryName, prunesHere, repositoriesOf } from '../src/repositories.ts';
 import { createBorgRepository, listArchives, useBorgBaseDir } from './support/borg.ts';
 import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, metricValue, type TestRepository } from './support/restic.ts';
@@ -46,6 +47,40 @@ describe('prune output parsing and metrics', () => {
     assert.match(text, new RegExp(`backup_last_prune_success\\{repository="${name}"\\} 1`));
     assert.doesNotMatch(text, /secret|example/);
     assert.doesNotMatch(text, /removed_bytes/, 'absent when the engine did not say');
+  });
+});
+
+describe('repositories of a config', () => {
+  const parse = (lines: string[]) =>
+    repositoriesOf(
+      parseConfig(
+        ['defaults: { repository: /srv/r, password_file: /etc/p }', 'jobs:', ...lines, ''].join('\n'),
+        'c.yml',
+      ).jobs.values(),
+    );
+
+  it("jobs of several hostnames share a repository without prune settings: the first job's host prunes it", () => {
+    const [repository, ...others] = parse(['  a: { path: /a, hostname: h1 }', '  b: { path: /b, hostname: h2 }']);
+    assert.equal(others.length, 0);
+    assert.equal(repository!.jobs.length, 2);
+    assert.equal(repository!.pruneHost, 'h1');
+    assert.ok(prunesHere(repository!));
+  });
+
+  it("a named pruner that is none of the jobs' hosts is not this host", () => {
+    const [repository] = parse(['  a: { path: /a, hostname: h1, prune: { host: backup-01 } }']);
+    assert.ok(!prunesHere(repository!));
+  });
+
+  it('two repositories may not share a repository_name', () => {
+    assert.throws(
+      () =>
+        parse([
+          '  a: { path: /a, repository_name: x }',
+          '  b: { path: /b, repository: /srv/other, repository_name: x }',
+        ]),
+      /repository_name "x" names two different repositories/,
+    );
   });
 });
 
@@ -162,6 +197,19 @@ describe('prune with real restic 0.14, one repository shared by two hosts', () =
     assert.ok(Math.abs((metricValue(prom, 'backup_last_prune_start_timestamp_seconds') ?? 0) - Date.now() / 1000) < 60);
     assert.match(prom, /repository="shared"/);
     assert.ok(!prom.includes(repo.repository), 'no URL in the metrics');
+  });
+
+  it('a second prune of the same repository on this host exits 75 and leaves it to the first', async () => {
+    // The first prune's lock, held the way cronvault holds it: flock(2) on its .flock file.
+    const flockFile = join(tmp.dir, 'h1', 'state', 'locks', 'prune@shared.flock');
+    const holder = execa('flock', [flockFile, '-c', 'echo held; exec cat'], { stdin: 'pipe', reject: false });
+    await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
+    const result = await runCronvault(['prune', '-c', h1, '--json']);
+    holder.stdin?.end();
+    await holder;
+    assert.equal(result.exitCode, 75, result.stderr);
+    assert.match(result.stderr, /another prune of this repository is still running; skipped/);
+    assert.equal(JSON.parse(result.stdout).repositories[0].outcome, 'locked');
   });
 
   it('a failed prune is recorded as failed and exits 1', async () => {
