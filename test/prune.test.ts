@@ -162,6 +162,19 @@ describe('prune with real restic 0.14, one repository shared by two hosts', () =
     assert.doesNotMatch(onH2.stdout, / prune /);
   });
 
+  it('systemd units include a prune service and timer on the pruning host only', async () => {
+    const onH1 = await runCronvault(['systemd', '-c', h1, '--bin', '/usr/bin/cronvault']);
+    assert.equal(onH1.exitCode, 0, onH1.stderr);
+    assert.match(onH1.stdout, /^# \S+\/cronvault_prune-shared\.timer$/m);
+    assert.match(
+      onH1.stdout,
+      new RegExp(`^ExecStart=/usr/bin/cronvault prune --repository shared --config ${h1} --quiet$`, 'm'),
+    );
+    assert.match(onH1.stdout, /^OnCalendar=Sun \*-\*-\* 05:30:00$/m);
+    const onH2 = await runCronvault(['systemd', '-c', h2]);
+    assert.doesNotMatch(onH2.stdout, /cronvault_prune/);
+  });
+
   it('a dry run changes nothing and writes no metrics', async () => {
     const bytes = await packBytes(repo.repository);
     const result = await runCronvault(['prune', '-c', h1, '--dry-run']);
