@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -733,6 +733,9 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       await readFile(join(unitDir, 'cronvault-files.service'), 'utf8'),
       new RegExp(`^ExecStart=${paths().bin}/cronvault run files --config ${configFile} --quiet$`, 'm'),
     );
+    // The weekly prune of the host's repository has its own service and timer (no cron file now).
+    const pruneUnits = (await readdir(unitDir)).filter((file) => file.startsWith('cronvault_prune-'));
+    assert.equal(pruneUnits.length, 2, pruneUnits.join(', '));
     const again = await applyRole(baseVars(jobs, { backup_scheduler: 'systemd', backup_systemd_dir: unitDir }));
     assert.equal(again.changed, 0, again.output);
   });
