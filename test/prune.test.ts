@@ -154,6 +154,15 @@ describe('prune with real restic 0.14, one repository shared by two hosts', () =
     assert.ok(!(await readdir(join(tmp.dir, 'h2', 'text'))).some((f) => f.startsWith('cronvault-prune')));
   });
 
+  it('an unknown --repository is a usage error naming the repositories there are', async () => {
+    const result = await runCronvault(['prune', '-c', h1, '--repository', 'shraed']);
+    assert.equal(result.exitCode, 2);
+    assert.match(
+      result.stderr,
+      /no repository "shraed" in the config \(did you mean "shared"\?\); repositories: shared/,
+    );
+  });
+
   it('cron prints the prune line on the pruning host only', async () => {
     const onH1 = await runCronvault(['cron', '-c', h1, '--bin', '/usr/bin/cronvault']);
     assert.equal(onH1.exitCode, 0, onH1.stderr);
