@@ -292,7 +292,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .option(
       '--repository <name>',
-      'only this repository (its repository_name, or repo-<hash> as `cron` shows)',
+      'only this repository (its repository_name, or the repo-<hash> that `prune --json` lists)',
       collect,
     )
     .option('--dry-run', 'say what would be freed, changing nothing (restic only; no metrics written)')
