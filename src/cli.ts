@@ -7,8 +7,10 @@ import type { GlobalOptions } from './commands/context.ts';
 import { type CronOptions, cronCommand } from './commands/cron.ts';
 import { type HistoryFlags, historyCommand } from './commands/history.ts';
 import { initCommand } from './commands/init.ts';
+import { type PruneFlags, pruneCommand } from './commands/prune.ts';
 import { type RestoreFlags, restoreCommand } from './commands/restore.ts';
 import { type ExplainFlags, explainCommand } from './commands/retention.ts';
+import { type RetentionApplyFlags, retentionApplyCommand } from './commands/retention-apply.ts';
 import { type RunFlags, runCommand } from './commands/run.ts';
 import { RUN_FLAGS } from './commands/run-flags.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
@@ -283,6 +285,43 @@ export const buildProgram = (context: ProgramContext): Command => {
       );
       // The reason is already in the explanation above; the error only sets the exit code.
       if (problem) throw new UsageError('E_RETENTION', `${engine} cannot apply "${policy}" (see above)`);
+    });
+
+  retention
+    .command('apply')
+    .description("On a trusted host: apply other hosts' retention (append-only clients cannot delete)")
+    .option('--from-config <file>', "a host's config file (repeatable); its jobs are scoped by that host", collect)
+    .option('--repository <url>', "reach the repository directly instead of the configs' (append-only) URL")
+    .option('--password-file <file>', "the repository password file on this host, instead of the configs' own")
+    .option('--dry-run', 'say what each job would remove, removing nothing')
+    .option('--force-retention', 'remove even when more than retention_max_delete of a job would go')
+    .addHelpText(
+      'after',
+      "\nThe host of a config's jobs is their `hostname` when set, else the file name without .yml (web-01.yml → web-01).\nEach job is applied as its own host would: --host, the job's tag and path, dry run and mass-deletion guard first.\n--json prints { results: [{ file, host, job, outcome, removed, kept, reason }] }.\n\nExample:\n  cronvault retention apply --from-config /srv/hosts/web-01.yml --from-config /srv/hosts/db-01.yml \\\n      --repository /srv/restic/shared --password-file /etc/cronvault/shared.pass\n\nExit 1 when any job's retention failed or was refused.",
+    )
+    .action(async (_flags: unknown, command: Command) => {
+      const options = optionsOf<RetentionApplyFlags>(command);
+      context.setExitCode(await retentionApplyCommand(options, loggerFor(options), context.signal));
+    });
+
+  program
+    .command('prune')
+    .description(
+      'Free the space of forgotten snapshots in each repository this host prunes (prune: { schedule, host })',
+    )
+    .option(
+      '--repository <name>',
+      'only this repository (its repository_name, or the repo-<hash> that `prune --json` lists)',
+      collect,
+    )
+    .option('--dry-run', 'say what would be freed, changing nothing (restic only; no metrics written)')
+    .addHelpText(
+      'after',
+      "\nrestic prune (borg compact) takes the repository's exclusive lock, so it runs on its own schedule on one host\nper repository: the host named by prune.host (default: each host prunes its own repositories weekly).\nA repository this host does not prune is skipped (exit 0). Writes cronvault-prune_<repository>.prom.\n--json prints { repositories: [{ repository, pruned, outcome, exitCode, reason, removedBytes, durationSeconds }] }.\n\nExamples:\n  cronvault prune\n  cronvault prune --repository shared --dry-run\n\nExit 1 when a prune failed, 75 when another prune of the repository is running.",
+    )
+    .action(async (_flags: unknown, command: Command) => {
+      const options = optionsOf<PruneFlags>(command);
+      context.setExitCode(await pruneCommand(options, loggerFor(options), context.signal));
     });
 
   program

@@ -19,6 +19,7 @@ import { findControlCharacter, quote } from './input-text.ts';
 import { assertJobName } from './job-name.ts';
 import { isPlainObject } from './plain-object.ts';
 import { privateFileWarnings } from './private-files.ts';
+import { repositoriesOf } from './repositories.ts';
 import {
   parseRetention,
   type RetentionPolicy,
@@ -95,6 +96,18 @@ export interface JobConfig {
   verify: VerifyConfig;
   /** When `cronvault verify` runs from cron; undefined: weekly, drawn like the backup's time. */
   verifySchedule?: string;
+  /** Who prunes the job's repository, and when (src/repositories.ts groups jobs by repository). */
+  prune: PruneSetting;
+  /** The repository refuses deletes (rest-server --append-only): runs skip retention. */
+  appendOnly: boolean;
+  /** The repository's name in metric labels and file names; a hash of the URL when unset. */
+  repositoryName?: string;
+}
+
+/** `prune: { schedule, host }`; unset fields mean "this host" and a weekly time drawn for it. */
+interface PruneSetting {
+  schedule?: string;
+  host?: string;
 }
 
 export interface Config {
@@ -125,7 +138,9 @@ type Kind =
   | 'retry'
   | 'hooks'
   | 'ping'
-  | 'verify';
+  | 'verify'
+  | 'prune'
+  | 'repository-name';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -154,9 +169,15 @@ const JOB_KEYS: Record<string, Kind> = {
   ping: 'ping',
   verify: 'verify',
   verify_schedule: 'schedule',
+  prune: 'prune',
+  append_only: 'bool',
+  repository_name: 'repository-name',
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
-const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
+const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep', 'prune'];
+const PRUNE_KEYS = ['schedule', 'host'];
+/** A repository name becomes a label value and part of a file name: the job-name characters. */
+const REPOSITORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const METRICS_KEYS = ['textfile_dir', 'pushgateway_url'];
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 10, minDelayMs: 1000, maxDelayMs: 60_000 };
@@ -418,6 +439,26 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
       return parseHooks(value, path, (at, keyNode) => loc.at(at, keyNode));
     case 'ping':
       return parsePing(value, path, (at, keyNode) => loc.at(at, keyNode));
+    case 'prune': {
+      if (!isPlainObject(value))
+        return fail(
+          where,
+          `expected a mapping like { schedule: "0 4 * * 0", host: backup-01 }, found ${describe(value)}`,
+        );
+      checkKeys(value, PRUNE_KEYS, path, loc);
+      const prune: PruneSetting = {};
+      if (value.schedule !== undefined)
+        prune.schedule = checkValue('schedule', value.schedule, [...path, 'schedule'], loc) as string;
+      if (value.host !== undefined) prune.host = checkValue('string', value.host, [...path, 'host'], loc) as string;
+      return prune;
+    }
+    case 'repository-name':
+      if (typeof value !== 'string' || !REPOSITORY_NAME.test(value))
+        fail(
+          where,
+          `expected a name of letters, digits, "_", "." and "-" (at most 64, starting with a letter or digit), found ${describe(value)}`,
+        );
+      return value;
   }
 };
 
@@ -438,6 +479,8 @@ interface JobInput {
   textfileDir: string;
   pushgatewayUrl?: string;
   where: string;
+  /** The host of jobs that set no `hostname`, when not this machine's (retention apply --from-config). */
+  defaultHostname?: string;
 }
 
 /** Applies defaults and checks the combinations no single key can check alone. */
@@ -449,6 +492,7 @@ const resolveJob = ({
   textfileDir,
   pushgatewayUrl,
   where,
+  defaultHostname,
 }: JobInput): { job: JobConfig; warnings: string[] } => {
   const pick = <T>(key: string): T | undefined => (values[key] ?? defaults[key]) as T | undefined;
   const warnings: string[] = [];
@@ -533,7 +577,7 @@ const resolveJob = ({
         ...(defaults.env as Record<string, string> | undefined),
         ...(values.env as Record<string, string> | undefined),
       },
-      hostname: pick<string>('hostname') ?? osHostname(),
+      hostname: pick<string>('hostname') ?? defaultHostname ?? osHostname(),
       init: pick<boolean>('init') ?? false,
       tags: pick<string[]>('tags') ?? [],
       stateDir,
@@ -546,6 +590,9 @@ const resolveJob = ({
       ping: pick<PingConfig>('ping'),
       verify: resolveVerify(defaults.verify as VerifyInput | undefined, values.verify as VerifyInput | undefined),
       verifySchedule: pick<string>('verify_schedule'),
+      prune: pick<PruneSetting>('prune') ?? {},
+      appendOnly: pick<boolean>('append_only') ?? false,
+      repositoryName: pick<string>('repository_name'),
     },
   };
 };
@@ -594,8 +641,13 @@ const toPlainData = (doc: Document, file: string, lines: LineCounter): unknown =
   }
 };
 
+export interface ParseOptions {
+  /** The host name of jobs that set no `hostname` (another host's config read on a trusted host). */
+  defaultHostname?: string;
+}
+
 /** Parses and validates config text; `file` is only used in messages. */
-export const parseConfig = (text: string, file: string): Config => {
+export const parseConfig = (text: string, file: string, options: ParseOptions = {}): Config => {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -637,6 +689,9 @@ export const parseConfig = (text: string, file: string): Config => {
   // A top-level history_keep is the same as one under defaults (a job's own wins over both).
   if (raw.history_keep !== undefined && defaults.history_keep === undefined)
     defaults.history_keep = checkValue('history-count', raw.history_keep, ['history_keep'], loc);
+  // So is a top-level prune: one shared repository, one pruner.
+  if (raw.prune !== undefined && defaults.prune === undefined)
+    defaults.prune = checkValue('prune', raw.prune, ['prune'], loc);
   if (!isPlainObject(raw.jobs) || Object.keys(raw.jobs).length === 0) {
     fail(
       raw.jobs === undefined ? file : loc.at(['jobs']),
@@ -661,14 +716,17 @@ export const parseConfig = (text: string, file: string): Config => {
       textfileDir,
       pushgatewayUrl,
       where: loc.at(['jobs', name], true),
+      defaultHostname: options.defaultHostname,
     });
     jobs.set(name, resolved.job);
     warnings.push(...resolved.warnings);
   }
+  // Jobs sharing a repository must agree on its pruner and name: checked now, not at prune time.
+  repositoriesOf(jobs.values(), file);
   return { file, stateDir, textfileDir, pushgatewayUrl, jobs, warnings };
 };
 
-export const loadConfig = (file: string): Config => {
+export const loadConfig = (file: string, options: ParseOptions = {}): Config => {
   let text: string;
   try {
     text = decodeUtf8(readFileSync(file), file);
@@ -687,7 +745,7 @@ export const loadConfig = (file: string): Config => {
       { cause: error },
     );
   }
-  const config = parseConfig(text, file);
+  const config = parseConfig(text, file, options);
   config.warnings.push(...privateFileWarnings(file, text, [...config.jobs.values()]));
   return config;
 };

@@ -93,6 +93,14 @@ const askBackup = async (job: JobConfig, options: DryRunOptions): Promise<DryRun
 
 const askRetention = async (job: JobConfig, options: DryRunOptions): Promise<DryRunPlan['retention']> => {
   if (job.retention.kind === 'none') return null;
+  // As the real run: an append-only repository's retention is the trusted host's business.
+  if (job.appendOnly)
+    return {
+      kind: 'skipped',
+      removed: 0,
+      reason: 'skipped: the repository is append-only; `cronvault retention apply` on a trusted host applies it',
+      wouldRemove: [],
+    };
   try {
     const outcome = await backendFor(job.engine).applyRetention(
       job,

@@ -193,12 +193,24 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
   }
 };
 
+/**
+ * An append-only repository refuses deletes, so the run does not try (a forget would only fail
+ * and raise BackupRetentionFailed): the retention metrics stay absent, the history says why.
+ */
+const appendOnlyRetention = (log: Logger): RetentionOutcome => {
+  const reason =
+    "skipped: the repository is append-only (append_only: true); a trusted host applies this job's retention with `cronvault retention apply --from-config`";
+  log.info(`retention ${reason}`);
+  return { kind: 'skipped', exitCode: 0, removed: 0, reason };
+};
+
 /** Phase 3, apply retention: only after a backup that succeeded and was not stopped. */
 const applyRetention = async (
   { job, backend, log, signal, options }: PhaseContext,
   backup: RetriedOutcome,
 ): Promise<RetentionOutcome | undefined> => {
   if (!succeeded(backup.outcome) || job.retention.kind === 'none' || signal.aborted) return undefined;
+  if (job.appendOnly) return appendOnlyRetention(log);
   const context: EngineContext = { signal, warn: (m) => log.warn(m) };
   const retain = () =>
     backend

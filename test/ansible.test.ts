@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -403,6 +403,16 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       assert.match(config, /schedule: "@midnight"/, 'the config keeps the schedule as written');
       assert.match(config, /^ {4}hooks: \{.*"before": \[\["true"\]\]/m, "a job's hooks reach the config");
       assert.match(config, /^ {4}ping: \{.*"url": "https:\/\/hc-ping\.example\/ping\/0000"/m, 'and its ping');
+      // And the weekly `cronvault prune` of the host's repository: no backup_prune, so this host
+      // prunes, at 5:MM on a weekday drawn from "<host>/prune" (420 slots), as `cronvault cron` does.
+      const [pruneSlot] = await pythonSlots(['localhost/prune'], 420);
+      assert.match(
+        await readFile(cronPath, 'utf8'),
+        new RegExp(
+          `^${pruneSlot! % 60} 5 \\* \\* ${Math.floor(pruneSlot! / 60)} root ${paths().bin}/cronvault prune --quiet -c ${configFile}$`,
+          'm',
+        ),
+      );
       assert.match(
         await readFile(paths().nodeExporterDefaults, 'utf8'),
         new RegExp(`^ARGS="--web.listen-address=:9100 --collector.textfile.directory=${paths().textfile}"$`, 'm'),
@@ -738,6 +748,9 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       await readFile(join(unitDir, 'cronvault-files.service'), 'utf8'),
       new RegExp(`^ExecStart=${paths().bin}/cronvault run files --config ${configFile} --quiet$`, 'm'),
     );
+    // The weekly prune of the host's repository has its own service and timer (no cron file now).
+    const pruneUnits = (await readdir(unitDir)).filter((file) => file.startsWith('cronvault_prune-'));
+    assert.equal(pruneUnits.length, 2, pruneUnits.join(', '));
     const again = await applyRole(baseVars(jobs, { backup_scheduler: 'systemd', backup_systemd_dir: unitDir }));
     assert.equal(again.changed, 0, again.output);
   });

@@ -72,7 +72,7 @@ describe(`kill -9 at random moments (${KILLS} runs)`, () => {
       `    path: ${join(tmp.dir, 'data')}`,
       `    repository: ${repo.repository}`,
       `    password_file: ${repo.passwordFile}`,
-      // One per hour: every run's forget removes the previous snapshot and prunes, so kills
+      // One per hour: every run's forget removes the previous snapshot, so kills
       // also land inside restic's exclusive lock.
       '    retention: "1D:1h"',
       '    retention_max_delete: 1',
@@ -120,7 +120,7 @@ describe(`kill -9 at random moments (${KILLS} runs)`, () => {
     const started = Date.now();
     const first = await run();
     assert.equal(first.exitCode, 0, String(first.stderr));
-    // Kills are spread over the length of a whole run: startup, backup, forget, prune, metrics.
+    // Kills are spread over the length of a whole run: startup, backup, forget, metrics.
     const runMs = Date.now() - started;
     const random = seeded(20261202);
     let kills = 0;

@@ -71,13 +71,15 @@ describe('cronvault cron', () => {
     await mkdir(join(tmp.dir, 'cron.d'));
     const result = await runCronvault(['cron', '--config', config, '--install', '--file', file]);
     assert.equal(result.exitCode, 0, result.stderr);
-    assert.match(result.stdout, /wrote 4 lines to/);
+    // Two jobs, their weekly restore drills, and the weekly prune of their repository, which this
+    // host prunes by default.
+    assert.match(result.stdout, /wrote 5 lines to/);
     const text = await readFile(file, 'utf8');
     assert.equal((await stat(file)).mode & 0o777, 0o644);
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#') && !l.includes('='))) {
       assert.match(
         line,
-        /^\S+ \S+ \S+ \S+ \S+ root \/usr\/local\/bin\/cronvault (run|verify) \S+ --config \S+ --quiet$/,
+        /^\S+ \S+ \S+ \S+ \S+ root \/usr\/local\/bin\/cronvault (run \S+|verify \S+|prune) --config \S+ --quiet$/,
       );
     }
     assert.match(

@@ -106,7 +106,7 @@ describe('borg retention translation properties', () => {
     ]);
     assert.match(
       explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'),
-      /borg prune --keep-within 2d --keep-daily 7\nthen borg compact/,
+      /borg prune --keep-within 2d --keep-daily 7\nborg compact runs on the prune schedule \(cronvault prune\)/,
     );
     assert.match(
       explainRetention(parseRetention({ daily: 7, within: '2D' }), 'borg'),
@@ -226,7 +226,7 @@ describe('retention with real borg, shared by two jobs and two hosts', () => {
     assert.equal(metricValue(prom, 'backup_last_retention_success'), 0);
   });
 
-  it('with --force-retention prunes only job A on h1, as the model of borg prune says, and compacts', async () => {
+  it('with --force-retention prunes only job A on h1, as the borg prune model says, compacting later', async () => {
     const before = (await listArchives(repo)).filter((a) => a.name.startsWith('jobA@h1-'));
     const result = await runCronvault(['run', 'jobA', '--config', configFile, '--force-retention']);
     assert.equal(result.exitCode, 0, result.stderr);

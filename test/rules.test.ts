@@ -31,6 +31,8 @@ const ALERTS = [
   'BackupVerifyFailed',
   'BackupNotVerified',
   'BackupUnusualChange',
+  'BackupPruneFailed',
+  'BackupPruneNotRun',
 ];
 
 interface Rule {

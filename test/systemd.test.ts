@@ -186,14 +186,20 @@ describe('cronvault systemd', () => {
       /systemctl daemon-reload && systemctl enable --now cronvault-influxdb\.timer cronvault-photos\.timer cronvault-offsite\.timer/,
     );
     const files = (await readdir(dir)).sort();
-    assert.deepEqual(files, [
-      'cronvault-influxdb.service',
-      'cronvault-influxdb.timer',
-      'cronvault-offsite.service',
-      'cronvault-offsite.timer',
-      'cronvault-photos.service',
-      'cronvault-photos.timer',
-    ]);
+    assert.deepEqual(
+      files.filter((file) => file.startsWith('cronvault-')),
+      [
+        'cronvault-influxdb.service',
+        'cronvault-influxdb.timer',
+        'cronvault-offsite.service',
+        'cronvault-offsite.timer',
+        'cronvault-photos.service',
+        'cronvault-photos.timer',
+      ],
+    );
+    // And the weekly `cronvault prune` of each of the two repositories, which this host prunes.
+    assert.equal(files.filter((file) => /^cronvault_prune-repo-[0-9a-f]{12}\.(service|timer)$/.test(file)).length, 4);
+    assert.equal(files.length, 10);
     assert.equal((await stat(join(dir, files[0]!))).mode & 0o777, 0o644);
     assert.equal(
       (await stat(join(tmp.dir, 'state'))).mode & 0o777,
@@ -234,11 +240,13 @@ describe('cronvault systemd', () => {
     await writeFile(smaller, (await readFile(config, 'utf8')).replace(/^ {2}(photos|offsite):.*\n/gm, ''));
     const result = await runCronvault(['systemd', '--config', smaller, '--install', '--dir', dir]);
     assert.equal(result.exitCode, 0, result.stderr);
-    assert.deepEqual((await readdir(dir)).sort(), [
-      'cronvault-influxdb.service',
-      'cronvault-influxdb.timer',
-      'cronvault-mine.service',
-    ]);
+    const left = (await readdir(dir)).sort();
+    assert.deepEqual(
+      left.filter((file) => !file.startsWith('cronvault_prune-')),
+      ['cronvault-influxdb.service', 'cronvault-influxdb.timer', 'cronvault-mine.service'],
+    );
+    // The prune units of the repository only the removed jobs used went with them.
+    assert.equal(left.filter((file) => file.startsWith('cronvault_prune-')).length, 2);
     assert.match(
       result.stdout,
       /systemctl disable --now cronvault-offsite\.timer cronvault-photos\.timer|systemctl disable --now cronvault-photos\.timer cronvault-offsite\.timer/,

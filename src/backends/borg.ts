@@ -590,6 +590,38 @@ export const parsePruneList = (lines: readonly string[]): { keep: string[]; remo
   return { keep, remove };
 };
 
+/**
+ * One borg command with the job's retries. prune and compact take an exclusive lock: another
+ * host's backup into the same repository makes them wait, so they get the same retries (and
+ * stale-lock cleanup) as the backup.
+ */
+const runRetried = async (job: JobConfig, args: string[], context: EngineContext, what: string) => {
+  let last: (EngineRun & { stdout: string; stderrLines: string[] }) | undefined;
+  const { attempts } = await runWithRetries(
+    async () => {
+      const stderrLines: string[] = [];
+      const run = await runEngineCollect({
+        binary: binaryOf(job),
+        args,
+        env: borgEnv(job),
+        signal: context.signal,
+        onStderrLine: (line) => stderrLines.push(line),
+      });
+      last = { ...run, stderrLines };
+      return run.exitCode === 0
+        ? { kind: 'success', exitCode: 0, reason: 'ok' }
+        : withLockCleanup(job, classifyRun(run), context);
+    },
+    job.retry,
+    {
+      signal: context.signal,
+      onRetry: (outcome, next, delay) =>
+        context.warn?.(`${what}: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`),
+    },
+  );
+  return { ...last!, attempts };
+};
+
 const applyRetention = async (
   job: JobConfig,
   policy: RetentionPolicy,
@@ -602,36 +634,7 @@ const applyRetention = async (
   if (translation.keepAll) return { kind: 'skipped', exitCode: 0, removed: 0, reason: 'policy keeps every archive' };
   const lockWait = ['--lock-wait', String(lockWaitSeconds(job))];
   const base = ['prune', '--list', ...lockWait, ...scopeArgs(job, await borgVersion(job)), ...translation.args];
-  // prune and compact take an exclusive lock: another host's backup into the same repository
-  // makes them wait, so they get the same retries (and stale-lock cleanup) as the backup.
-  const retried = async (args: string[]) => {
-    let last: (EngineRun & { stdout: string; stderrLines: string[] }) | undefined;
-    await runWithRetries(
-      async () => {
-        const stderrLines: string[] = [];
-        const run = await runEngineCollect({
-          binary: binaryOf(job),
-          args,
-          env: borgEnv(job),
-          signal: context.signal,
-          onStderrLine: (line) => stderrLines.push(line),
-        });
-        last = { ...run, stderrLines };
-        return run.exitCode === 0
-          ? { kind: 'success', exitCode: 0, reason: 'ok' }
-          : withLockCleanup(job, classifyRun(run), context);
-      },
-      job.retry,
-      {
-        signal: context.signal,
-        onRetry: (outcome, next, delay) =>
-          context.warn?.(
-            `retention: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${outcome.reason}`,
-          ),
-      },
-    );
-    return last!;
-  };
+  const retried = (args: string[]) => runRetried(job, args, context, 'retention');
   const dryRun = await retried([...base, '--dry-run']);
   if (dryRun.exitCode !== 0)
     return {
@@ -650,22 +653,49 @@ const applyRetention = async (
   const run = await retried(base);
   if (run.exitCode !== 0)
     return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: classifyRun(run).reason };
-  // prune only marks chunks unused; compact (1.2+) gives the space back.
-  const compact = await retried(['compact', ...lockWait]);
-  if (compact.exitCode !== 0)
-    return {
-      kind: 'failed',
-      exitCode: compact.exitCode,
-      removed,
-      kept,
-      reason: `archives were pruned but borg compact failed: ${classifyRun(compact).reason}`,
-    };
+  // prune only marks chunks unused; `borg compact` (1.2+), which gives the space back, takes the
+  // repository's exclusive lock for long and runs on the prune schedule instead (`cronvault prune`).
   return {
     kind: 'success',
     exitCode: 0,
     removed,
     kept,
     reason: `removed ${removed} archive${removed === 1 ? '' : 's'}, kept ${kept}`,
+  };
+};
+
+const SIZE_UNITS: Record<string, number> = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
+
+/** `borg compact --info`: "compaction freed about 102.50 kB repository space." in bytes. */
+export const parseCompactFreedBytes = (lines: readonly string[]): number | undefined => {
+  for (const line of lines) {
+    const match = /compaction freed about ([\d.]+) (B|kB|MB|GB|TB) repository space/.exec(line);
+    if (match) return Math.round(Number(match[1]) * SIZE_UNITS[match[2]!]!);
+  }
+  return undefined;
+};
+
+/**
+ * The borg half of `cronvault prune`: `borg compact` (1.2+), which gives back the space that
+ * `borg prune` (run after each backup) only marked unused. borg compact has no dry run.
+ */
+const pruneRepository: NonNullable<Backend['pruneRepository']> = async (job, options, context) => {
+  if (options.dryRun)
+    return { kind: 'success', exitCode: 0, attempts: 0, reason: 'dry run: borg compact has no dry run; nothing done' };
+  const run = await runRetried(
+    job,
+    ['compact', '--info', '--lock-wait', String(lockWaitSeconds(job))],
+    context,
+    'prune',
+  );
+  if (run.exitCode !== 0)
+    return { kind: 'failed', exitCode: run.exitCode, attempts: run.attempts, reason: classifyRun(run).reason };
+  return {
+    kind: 'success',
+    exitCode: 0,
+    attempts: run.attempts,
+    removedBytes: parseCompactFreedBytes(run.stderrLines),
+    reason: 'compacted',
   };
 };
 
@@ -754,6 +784,7 @@ export const borg = {
   ensureRepository,
   backup,
   applyRetention,
+  pruneRepository,
   snapshots,
   restore,
   describeExitCode: describeBorgExit,

@@ -522,7 +522,9 @@ const applyRetention = async (
       reason: `dry run: would remove ${removed}`,
     };
   }
-  const run = await retried([...base, '--prune']);
+  // Only forget: prune takes the repository's exclusive lock for long, and a repository shared
+  // by many hosts is pruned by one of them on its own schedule (`cronvault prune`).
+  const run = await retried(base);
   if (run.exitCode !== 0)
     return { kind: 'failed', exitCode: run.exitCode, removed: 0, kept: total, reason: failureFromRun(run).reason };
   return {
@@ -696,6 +698,66 @@ const writablePaths = (job: JobConfig, home: string): string[] => {
   return [...(repository ? [repository] : []), cache];
 };
 
+/** restic's prune summary size ("801 B", "1.234 GiB") in bytes. */
+const UNITS: Record<string, number> = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+
+/** The bytes `restic prune` frees, from its "total prune: N blobs / SIZE" line (0.12 and later). */
+export const parsePruneRemovedBytes = (output: string): number | undefined => {
+  const match = /^total prune:\s+\d+ blobs \/ ([\d.]+) (B|KiB|MiB|GiB|TiB)\s*$/m.exec(output);
+  return match ? Math.round(Number(match[1]) * UNITS[match[2]!]!) : undefined;
+};
+
+/** From 0.16 restic waits for a lock itself (`--retry-lock`); before, cronvault retries. */
+const waitsForLocks = (version: string): boolean => {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 0 || minor >= 16;
+};
+
+/**
+ * `restic prune` for the whole repository. Another host's backup holds a shared lock that
+ * prune's exclusive one must wait for: restic 0.16+ is told to wait (`--retry-lock`, as long as
+ * the job's retries would), older versions are retried by cronvault on "already locked".
+ */
+const pruneRepository: NonNullable<Backend['pruneRepository']> = async (job, options, context) => {
+  const version = await resticVersion(job);
+  const lockWait = waitsForLocks(version)
+    ? ['--retry-lock', `${Math.ceil((job.retry.attempts * job.retry.maxDelayMs) / 1000)}s`]
+    : [];
+  const args = ['prune', ...lockWait, ...(options.dryRun ? ['--dry-run'] : [])];
+  let last: (EngineRun & { stdout: string }) | undefined;
+  const { outcome, attempts } = await runWithRetries(
+    async () => {
+      last = await runEngineCollect({
+        binary: binaryOf(job),
+        args,
+        env: resticEnv(job),
+        signal: context.signal,
+        onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
+      });
+      if (last.exitCode === 0 && !last.spawnError) return { kind: 'success', exitCode: 0, reason: 'pruned' };
+      const failure = failureFromRun(last);
+      // restic has already waited for the lock as long as the retries would.
+      return lockWait.length > 0 && failure.reason === LOCKED_REASON ? { ...failure, kind: 'permanent' } : failure;
+    },
+    job.retry,
+    {
+      signal: context.signal,
+      onRetry: (failed, next, delay) =>
+        context.warn?.(`prune: attempt ${next}/${job.retry.attempts} in ${formatDuration(delay)}: ${failed.reason}`),
+    },
+  );
+  const removedBytes = last ? parsePruneRemovedBytes(last.stdout) : undefined;
+  if (outcome.kind === 'success')
+    return {
+      kind: 'success',
+      exitCode: 0,
+      attempts,
+      removedBytes,
+      reason: options.dryRun ? 'dry run: nothing changed' : 'pruned',
+    };
+  return { kind: 'failed', exitCode: outcome.exitCode, attempts, reason: outcome.reason };
+};
+
 export const restic = {
   engine: 'restic',
   writablePaths,
@@ -707,6 +769,7 @@ export const restic = {
   ensureRepository,
   backup,
   applyRetention,
+  pruneRepository,
   snapshots,
   async restore(job, request, context) {
     const env = resticEnv(job);

@@ -59,6 +59,17 @@ export interface RetentionOptions {
   dryRun?: boolean;
 }
 
+/** How a repository prune (restic prune, borg compact) ended, after any retries. */
+export interface PruneOutcome {
+  kind: 'success' | 'failed';
+  /** The engine's last exit code; -1 when it never ran. */
+  exitCode: number;
+  reason: string;
+  attempts: number;
+  /** Bytes the prune freed (or with dryRun would free), when the engine says. */
+  removedBytes?: number;
+}
+
 export interface Snapshot {
   id: string;
   time: string;
@@ -167,4 +178,10 @@ export interface Backend {
    * changed since (retention filters by path); each with the command that forgets them.
    */
   orphanedSnapshots?(job: JobConfig, context: EngineContext): Promise<{ snapshots: Snapshot[]; forget: string }>;
+  /**
+   * Frees the space of data no snapshot uses any more, for the whole repository (restic prune,
+   * borg compact), waiting out other hosts' locks. Absent for engines that do it themselves.
+   * `job` is any job of the repository: its URL, password, binary and retry policy are used.
+   */
+  pruneRepository?(job: JobConfig, options: { dryRun?: boolean }, context: EngineContext): Promise<PruneOutcome>;
 }

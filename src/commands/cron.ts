@@ -4,9 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.ts';
-import type { JobConfig } from '../config.ts';
+import type { Config, JobConfig } from '../config.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import { writeJobsInfo } from '../metrics.ts';
+import { prunesHere, type Repository, repositoriesOf } from '../repositories.ts';
 import { jitteredSchedule } from '../schedule/index.ts';
 import { shellWord } from '../shell-word.ts';
 import { verifyScheduleOf } from '../verify/schedule.ts';
@@ -24,10 +25,12 @@ export interface CronOptions extends GlobalOptions {
 
 const cronLine = (job: JobConfig, options: Pick<CronOptions, 'user' | 'bin' | 'host'>, configFile?: string): string => {
   const schedule = job.schedule ?? jitteredSchedule(options.host ?? job.hostname ?? hostname(), job.name);
-  // cron starts jobs in $HOME: a relative config path would point elsewhere.
-  const config = configFile ? ` --config ${shellWord(resolve(configFile))}` : '';
-  return `${schedule} ${options.user} ${shellWord(options.bin)} run ${job.name}${config} --quiet`;
+  return `${schedule} ${options.user} ${shellWord(options.bin)} run ${job.name}${configArgument(configFile)} --quiet`;
 };
+
+/** cron starts jobs in $HOME: a relative config path would point elsewhere. */
+const configArgument = (configFile?: string): string =>
+  configFile ? ` --config ${shellWord(resolve(configFile))}` : '';
 
 /** The job's `cronvault verify` line (weekly by default), when the job is verified at all. */
 const verifyCronLine = (
@@ -37,8 +40,26 @@ const verifyCronLine = (
 ): string[] => {
   const schedule = verifyScheduleOf(job, options.host);
   if (schedule === undefined) return [];
-  const config = configFile ? ` --config ${shellWord(resolve(configFile))}` : '';
-  return [`${schedule} ${options.user} ${shellWord(options.bin)} verify ${job.name}${config} --quiet`];
+  return [
+    `${schedule} ${options.user} ${shellWord(options.bin)} verify ${job.name}${configArgument(configFile)} --quiet`,
+  ];
+};
+
+/**
+ * The `cronvault prune` lines of the repositories this host prunes: one per schedule, naming
+ * the repositories only when not all of them share it.
+ */
+const pruneLines = (config: Config, options: Pick<CronOptions, 'user' | 'bin' | 'host'>, configFile?: string) => {
+  const pruned = repositoriesOf(config.jobs.values(), config.file, options.host).filter(prunesHere);
+  const bySchedule = new Map<string, Repository[]>();
+  for (const repository of pruned)
+    bySchedule.set(repository.pruneSchedule, [...(bySchedule.get(repository.pruneSchedule) ?? []), repository]);
+  const configArg = configArgument(configFile);
+  return [...bySchedule].map(([schedule, repositories]) => {
+    const only =
+      repositories.length === pruned.length ? '' : repositories.map((r) => ` --repository ${r.name}`).join('');
+    return `${schedule} ${options.user} ${shellWord(options.bin)} prune${only}${configArg} --quiet`;
+  });
 };
 
 const ANSIBLE_MARKER = /^#Ansible: /m;
@@ -46,13 +67,17 @@ const ANSIBLE_MARKER = /^#Ansible: /m;
 export const cronCommand = async (options: CronOptions): Promise<string> => {
   const config = readConfig(options);
   const explicitConfig = options.config ?? process.env.CRONVAULT_CONFIG;
-  const lines = [...config.jobs.values()].flatMap((job) => [
-    cronLine(job, options, explicitConfig),
-    ...verifyCronLine(job, options, explicitConfig),
-  ]);
+  const lines = [
+    ...[...config.jobs.values()].flatMap((job) => [
+      cronLine(job, options, explicitConfig),
+      ...verifyCronLine(job, options, explicitConfig),
+    ]),
+    ...pruneLines(config, options, explicitConfig),
+  ];
   const text = [
     '# cronvault: one line per job, and one for its weekly restore drill (`cronvault verify`); written by',
     '# `cronvault cron --install`. Overlapping runs are refused by cronvault itself (per-job lock, exit 75).',
+    '# `prune` lines free the space of the repositories this host prunes (prune: { schedule, host }).',
     'SHELL=/bin/sh',
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     ...lines,

@@ -7,9 +7,10 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.ts';
 import { backendFor } from '../backends/index.ts';
-import type { JobConfig } from '../config.ts';
+import type { Config, JobConfig } from '../config.ts';
 import { parseDuration } from '../durations.ts';
 import { UsageError } from '../errors.ts';
+import { prunesHere, repositoriesOf } from '../repositories.ts';
 import { jitteredSchedule } from '../schedule/index.ts';
 import { toOnCalendar } from '../systemd-calendar.ts';
 import { type GlobalOptions, readConfig } from './context.ts';
@@ -42,10 +43,18 @@ const homeOf = (user: string): string => (user === 'root' ? '/root' : `/home/${u
 
 const unique = (paths: string[]): string[] => [...new Set(paths)];
 
+/** What a service runs: a job's backup, or the prune of a repository (lent its first job's directories). */
+interface ServiceAction {
+  description: string;
+  /** cronvault's arguments before --config. */
+  args: string;
+}
+
 const serviceUnit = (
   job: JobConfig,
   options: Pick<SystemdOptions, 'bin' | 'user' | 'nice'>,
   configFile?: string,
+  action: ServiceAction = { description: `cronvault backup job ${job.name}`, args: `run ${job.name}` },
 ): string => {
   const config = configFile ? ` --config ${unitWord(resolve(configFile))}` : '';
   const engineDirs = backendFor(job.engine).writablePaths?.(job, homeOf(options.user)) ?? [];
@@ -61,7 +70,7 @@ const serviceUnit = (
   return [
     MARKER,
     '[Unit]',
-    `Description=cronvault backup job ${job.name}`,
+    `Description=${action.description}`,
     'Documentation=man:cronvault(1)',
     // Remote repositories need the network; ordering after it costs nothing for local ones.
     'Wants=network-online.target',
@@ -69,7 +78,7 @@ const serviceUnit = (
     '',
     '[Service]',
     'Type=oneshot',
-    `ExecStart=${unitWord(options.bin)} run ${job.name}${config} --quiet`,
+    `ExecStart=${unitWord(options.bin)} ${action.args}${config} --quiet`,
     ...(options.user === 'root' ? [] : [`User=${options.user}`]),
     `Nice=${options.nice}`,
     'IOSchedulingClass=idle',
@@ -83,13 +92,32 @@ const serviceUnit = (
   ].join('\n');
 };
 
-const timerUnit = (job: JobConfig, options: Pick<SystemdOptions, 'host' | 'randomizedDelay'>): string => {
-  const schedule = job.schedule ?? jitteredSchedule(options.host ?? job.hostname ?? hostname(), job.name);
+/** When a timer fires, and what its unit says about it. */
+interface TimerAction {
+  /** "job \"x\"" or "prune of repository \"y\"", for messages. */
+  what: string;
+  description: string;
+  schedule: string;
+  /** The comment's note when the schedule was drawn rather than configured. */
+  drawn?: string;
+}
+
+const timerUnit = (
+  job: JobConfig,
+  options: Pick<SystemdOptions, 'host' | 'randomizedDelay'>,
+  action: TimerAction = {
+    what: `job "${job.name}"`,
+    description: `cronvault backup job ${job.name}`,
+    schedule: job.schedule ?? jitteredSchedule(options.host ?? job.hostname ?? hostname(), job.name),
+    drawn: job.schedule ? undefined : 'no schedule in the config: the daily time drawn for this host and job',
+  },
+): string => {
+  const { schedule } = action;
   let calendars: string[];
   try {
     calendars = toOnCalendar(schedule);
   } catch (error) {
-    throw new UsageError('E_SCHEDULE_SYSTEMD', `job "${job.name}": ${(error as Error).message}`, { cause: error });
+    throw new UsageError('E_SCHEDULE_SYSTEMD', `${action.what}: ${(error as Error).message}`, { cause: error });
   }
   const delayMs = parseDuration(options.randomizedDelay);
   if (delayMs === undefined)
@@ -100,11 +128,11 @@ const timerUnit = (job: JobConfig, options: Pick<SystemdOptions, 'host' | 'rando
   return [
     MARKER,
     '[Unit]',
-    `Description=cronvault backup job ${job.name} (${schedule})`,
+    `Description=${action.description} (${schedule})`,
     'Documentation=man:cronvault(1)',
     '',
     '[Timer]',
-    `# cron: ${schedule}${job.schedule ? '' : ' (no schedule in the config: the daily time drawn for this host and job)'}`,
+    `# cron: ${schedule}${action.drawn ? ` (${action.drawn})` : ''}`,
     ...calendars.map((calendar) => `OnCalendar=${calendar}`),
     `RandomizedDelaySec=${Math.round(delayMs / 1000)}`,
     // The same delay on every start, so the job keeps its rhythm instead of drifting.
@@ -120,18 +148,48 @@ const timerUnit = (job: JobConfig, options: Pick<SystemdOptions, 'host' | 'rando
 
 const unitBase = (job: JobConfig): string => `cronvault-${job.name}`;
 
-const systemdUnits = (jobs: Iterable<JobConfig>, options: SystemdOptions, configFile?: string): Unit[] =>
-  [...jobs].flatMap((job) => [
+/**
+ * `cronvault prune` of each repository this host prunes, one service and timer per repository.
+ * "cronvault_prune-" cannot be a job's unit ("cronvault-<job>"), whatever the job is called.
+ */
+const pruneUnits = (config: Config, options: SystemdOptions, configFile?: string): Unit[] =>
+  repositoriesOf(config.jobs.values(), config.file, options.host)
+    .filter(prunesHere)
+    .flatMap((repository) => {
+      const job = repository.jobs[0]!;
+      const description = `cronvault prune of repository ${repository.name}`;
+      const base = `cronvault_prune-${repository.name}`;
+      return [
+        {
+          name: `${base}.service`,
+          text: serviceUnit(job, options, configFile, { description, args: `prune --repository ${repository.name}` }),
+        },
+        {
+          name: `${base}.timer`,
+          text: timerUnit(job, options, {
+            what: `prune of repository "${repository.name}"`,
+            description,
+            schedule: repository.pruneSchedule,
+            drawn: job.prune.schedule ? undefined : 'no prune.schedule: the weekly time drawn for this host',
+          }),
+        },
+      ];
+    });
+
+const systemdUnits = (config: Config, options: SystemdOptions, configFile?: string): Unit[] => [
+  ...[...config.jobs.values()].flatMap((job) => [
     { name: `${unitBase(job)}.service`, text: serviceUnit(job, options, configFile) },
     { name: `${unitBase(job)}.timer`, text: timerUnit(job, options) },
-  ]);
+  ]),
+  ...pruneUnits(config, options, configFile),
+];
 
 /** Units this command wrote earlier for jobs no longer in the config. */
 const staleUnits = async (dir: string, keep: Set<string>): Promise<string[]> => {
   const names = await readdir(dir).catch(() => [] as string[]);
   const stale: string[] = [];
   for (const name of names) {
-    if (!/^cronvault-.+\.(service|timer)$/.test(name) || keep.has(name)) continue;
+    if (!/^cronvault[-_].+\.(service|timer)$/.test(name) || keep.has(name)) continue;
     const text = await readFile(join(dir, name), 'utf8').catch(() => '');
     if (text.startsWith(MARKER)) stale.push(name);
   }
@@ -141,7 +199,7 @@ const staleUnits = async (dir: string, keep: Set<string>): Promise<string[]> => 
 export const systemdCommand = async (options: SystemdOptions): Promise<string> => {
   const config = readConfig(options);
   const explicitConfig = options.config ?? process.env.CRONVAULT_CONFIG;
-  const units = systemdUnits(config.jobs.values(), options, explicitConfig);
+  const units = systemdUnits(config, options, explicitConfig);
   if (!options.install) {
     if (options.json)
       return `${JSON.stringify({ dir: options.dir, installed: false, units: units.map((unit) => ({ file: join(options.dir, unit.name), text: unit.text })) }, null, 2)}\n`;

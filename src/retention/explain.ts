@@ -98,7 +98,7 @@ const borgLines = (policy: RetentionPolicy, rounding: 'refuse' | 'keep-more'): s
     }
     if (policy.kind === 'counts' && policy.within)
       notes.push('note: borg measures --keep-within back from now, not from the newest backup');
-    return [...notes, `borg prune ${args.join(' ')}`, 'then borg compact'];
+    return [...notes, `borg prune ${args.join(' ')}`, 'borg compact runs on the prune schedule (cronvault prune)'];
   } catch (error) {
     return [`borg cannot apply this policy: ${(error as Error).message}`];
   }

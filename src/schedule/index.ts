@@ -260,3 +260,16 @@ export const jitteredVerifySchedule = (host: string, job: string): string => {
   const inDay = slot % perDay;
   return `${inDay % 60} ${VERIFY_JITTER_HOURS[Math.floor(inDay / 60)]} * * ${Math.floor(slot / perDay)}`;
 };
+
+/** The hour the default prune runs at: after the 1:00–4:59 window unscheduled backups are drawn in. */
+const PRUNE_HOUR = 5;
+
+/**
+ * The weekly prune time of a host that sets no `prune.schedule`: a weekday and a minute of
+ * 5:00–5:59 drawn once from "<host>/prune", as the Ansible role draws it
+ * (filter_plugins/cronvault.py), so the repositories of a fleet are not all pruned at once.
+ */
+export const jitteredPruneSchedule = (host: string): string => {
+  const slot = pythonRandrange(`${host}/prune`, 7 * 60);
+  return `${slot % 60} ${PRUNE_HOUR} * * ${Math.floor(slot / 60)}`;
+};

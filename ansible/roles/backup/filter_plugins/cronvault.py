@@ -100,6 +100,28 @@ def cronvault_verify_cron_entries(jobs, host, bin_dir, config_file, default_engi
     ]
 
 
+def prune_schedule(host):
+    """The weekly prune time of a host that sets no backup_prune.schedule: one slot out of 7 days
+    x 60 minutes drawn from random.Random("<host>/prune"), minute = slot % 60 of hour 5, weekday
+    = slot // 60. The draw `cronvault cron --host` makes for a repository without prune.schedule."""
+    slot = random.Random(f"{host}/prune").randrange(7 * 60)
+    return f"{slot % 60} 5 * * {slot // 60}"
+
+
+def cronvault_prune_entries(prune, host, bin_dir, config_file, append_only=False, has_jobs=True):
+    """The `cronvault prune` cron entry of this host, as a list of zero or one: present when the
+    host prunes its repository (backup_prune.host unset or this inventory name, and the
+    repository not append-only). One line prunes every repository this host is the pruner of."""
+    prune = prune or {}
+    if not has_jobs or append_only or (prune.get("host") and prune["host"] != host):
+        return []
+    entry = cronvault_cron_entries(
+        [{"name": "prune", "schedule": prune.get("schedule") or prune_schedule(host)}], bin_dir, config_file
+    )[0]
+    entry["command"] = entry["command"].replace(" run prune --quiet", " prune --quiet")
+    return [entry]
+
+
 def cronvault_retention_checks(jobs, default_retention, default_engine, default_rounding=""):
     """Distinct (retention string, engine, rounding) triples to check with `cronvault retention
     explain`; map retentions and `none` need no parsing. The rounding is the one cronvault will
@@ -147,4 +169,5 @@ class FilterModule:
             "cronvault_alert_jobs": cronvault_alert_jobs,
             "cronvault_verify_schedule": cronvault_verify_schedule,
             "cronvault_verify_cron_entries": cronvault_verify_cron_entries,
+            "cronvault_prune_entries": cronvault_prune_entries,
         }
