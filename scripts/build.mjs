@@ -1,13 +1,31 @@
 // Bundles the CLI and every runtime dependency into one executable ES module, so a host
 // needs nothing but Node >= 18.19 beside it (no node_modules on servers).
 
-import { chmod, readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = 'dist/cronvault.mjs';
 
-await build({
+// An ESM bundle imports every node: builtin at its top, so `--version` would load child_process,
+// crypto and stream for nothing. Served as tiny CommonJS modules instead, esbuild initialises each
+// one only when a module that uses it first runs (command modules are import()ed lazily: src/cli.ts).
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(build) {
+    // ESM `import` statements only: require() calls (CommonJS dependencies, and the shim below
+    // itself) already run lazily and stay plain externals.
+    build.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === 'import-statement' ? { path: args.path, namespace: 'lazy-builtin' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+const result = await build({
   entryPoints: ['src/main.ts'],
   outfile,
   bundle: true,
@@ -15,6 +33,13 @@ await build({
   format: 'esm',
   target: 'node18.19',
   legalComments: 'none',
+  // Whitespace and syntax only: a third less for V8 to read at every start-up (BENCHMARKS.md),
+  // while names stay, so a stack trace in a bug report still reads.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // CRONVAULT_METAFILE=path: what weighs in the bundle (bench/bundle-weight.mjs reads it).
+  metafile: Boolean(process.env.CRONVAULT_METAFILE),
+  plugins: [lazyBuiltins],
   define: { CRONVAULT_VERSION: JSON.stringify(pkg.version) },
   // prom-client and commander are CommonJS and call require(); give the ESM bundle one.
   banner: {
@@ -26,4 +51,5 @@ await build({
   },
 });
 await chmod(outfile, 0o755);
+if (process.env.CRONVAULT_METAFILE) await writeFile(process.env.CRONVAULT_METAFILE, JSON.stringify(result.metafile));
 console.log(`built ${outfile} (cronvault ${pkg.version})`);

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=.cache/node18
 [ -x "$dest/root/usr/bin/node" ] && exit 0
-version() { apt-cache madison "$1" 2>/dev/null | awk -v p="$2" '$3 ~ p { print $3; exit }'; }
+# awk reads to the end (no `exit`): apt-cache killed by SIGPIPE would fail the pipe under pipefail.
+version() { apt-cache madison "$1" 2>/dev/null | awk -v p="$2" '!found && $3 ~ p { print $3; found = 1 }'; }
 node_version=$(version nodejs '^18\.')
 if [ -z "$node_version" ]; then
   apt-get update -qq

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute } from 'node:path';
+import type { Pair, YAMLMap } from 'yaml';
 import { type Alias, type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { MAX_DURATION_MS, parseDuration } from './durations.ts';
 import { UsageError } from './errors.ts';
@@ -161,10 +162,25 @@ class Locator {
     return range && this.text !== undefined ? this.text.slice(range[0], range[1]).trim() : undefined;
   }
 
+  /** Each mapping's pairs by key, built on first use: a search per job made 500 jobs quadratic. */
+  private readonly pairIndex = new WeakMap<object, Map<unknown, Pair>>();
+
+  private pairOf(map: YAMLMap, key: string | number): Pair | undefined {
+    let index = this.pairIndex.get(map);
+    if (!index) {
+      index = new Map();
+      // The first pair of a key wins, as find() did.
+      for (const item of map.items)
+        if (isScalar(item.key) && !index.has(item.key.value)) index.set(item.key.value, item);
+      this.pairIndex.set(map, index);
+    }
+    return index.get(key);
+  }
+
   private nodeAt(path: (string | number)[]): unknown {
     let node: unknown = this.doc?.contents;
     for (const segment of path) {
-      if (isMap(node)) node = node.items.find((item) => isScalar(item.key) && item.key.value === segment)?.value;
+      if (isMap(node)) node = this.pairOf(node, segment)?.value;
       else if (isSeq(node) && typeof segment === 'number') node = node.items[segment];
       else return undefined;
     }
@@ -183,7 +199,7 @@ class Locator {
     let keyOffset: number | undefined;
     for (const segment of path) {
       if (isMap(node)) {
-        const pair = node.items.find((item) => isScalar(item.key) && item.key.value === segment);
+        const pair = this.pairOf(node, segment);
         if (!pair) break;
         keyOffset = (pair.key as Node).range?.[0];
         node = pair.value;

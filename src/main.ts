@@ -1,6 +1,5 @@
 // The only place that exits the process: every error carries its exit code up to here.
 import { CommanderError } from 'commander';
-import { killEngineGroups } from './backends/engine-process.ts';
 import { buildProgram } from './cli.ts';
 import { EXIT, isCronvaultError } from './errors.ts';
 import { redactText } from './redact.ts';
@@ -17,9 +16,13 @@ const main = async (): Promise<number> => {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
-      // Engines run in their own process groups and would outlive a hard exit.
-      killEngineGroups();
-      process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+      // Engines run in their own process groups and would outlive a hard exit. import(): the module
+      // is loaded already when an engine runs, and is not worth loading at start-up when none does.
+      void import('./backends/engine-process.ts').then(({ killEngineGroups }) => {
+        killEngineGroups();
+        process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+      });
+      return;
     }
     process.stderr.write(
       `\ncronvault: ${signal} received, stopping the engine cleanly (send it again to quit at once)\n`,
