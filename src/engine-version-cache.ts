@@ -16,7 +16,7 @@ interface Entry {
   version: string;
 }
 
-export const engineVersionCacheFile = (stateDir: string): string => join(stateDir, CACHE_NAME);
+const engineVersionCacheFile = (stateDir: string): string => join(stateDir, CACHE_NAME);
 
 const readCache = async (file: string): Promise<Record<string, Entry>> => {
   try {
