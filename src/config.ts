@@ -5,6 +5,7 @@ import { hostname as osHostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import type { Pair, YAMLMap } from 'yaml';
 import { type Alias, type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { parseRemembered } from './config-cache.ts';
 import { MAX_DURATION_MS, parseDuration } from './durations.ts';
 import { UsageError } from './errors.ts';
 import { findControlCharacter, quote } from './input-text.ts';
@@ -585,8 +586,8 @@ const toPlainData = (doc: Document, file: string, lines: LineCounter): unknown =
   }
 };
 
-/** Parses and validates config text; `file` is only used in messages. */
-export const parseConfig = (text: string, file: string): Config => {
+/** The YAML text as plain data, and where each value sits for messages. */
+const parseYaml = (text: string, file: string): { loc: Locator; raw: unknown } => {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -605,6 +606,22 @@ export const parseConfig = (text: string, file: string): Config => {
   }
   const loc = new Locator(file, doc, lines, text);
   const raw = toPlainData(doc, file, lines);
+  return { loc, raw };
+};
+
+/**
+ * Parses and validates config text; `file` is only used in messages. `plain.data`, when given,
+ * is the text already parsed (src/config-cache.ts) and the YAML is not read again: messages then
+ * lack line numbers, so a caller retries without it when this throws or warns. Otherwise it is
+ * filled in with the parsed data.
+ */
+export const parseConfig = (text: string, file: string, plain: { data?: unknown } = {}): Config => {
+  const { loc, raw } =
+    plain.data === undefined
+      ? parseYaml(text, file)
+      : { loc: new Locator(file, undefined, undefined, text), raw: plain.data };
+  // A copy: validation below may fill in defaults, and the cache must hold the text's own data.
+  plain.data ??= structuredClone(raw);
   if (!isPlainObject(raw)) return fail(file, `expected a mapping with "jobs:" at the top, found ${describe(raw)}`);
   checkKeys(raw, TOP_KEYS, [], loc);
 
@@ -678,7 +695,7 @@ export const loadConfig = (file: string): Config => {
       { cause: error },
     );
   }
-  const config = parseConfig(text, file);
+  const config = parseRemembered(text, file, DEFAULT_STATE_DIR, parseConfig);
   config.warnings.push(...privateFileWarnings(file, text, [...config.jobs.values()]));
   return config;
 };
