@@ -2,10 +2,12 @@
 // of 500 jobs costs more than all the rest of `cronvault status` (BENCHMARKS.md), for a file
 // that changes once in a while. Only the YAML step is skipped: every check still runs on the
 // data, so a password file or an environment that changed is seen as before.
+import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config.ts';
 import { isPlainObject } from './plain-object.ts';
+import { redactText } from './redact.ts';
 
 const CACHE_NAME = 'config-cache.json';
 
@@ -39,11 +41,24 @@ const trusted = (file: string): boolean => {
   return ours(statSync(file), 0o022) && ours(statSync(join(file, '..')), 0o022);
 };
 
+/**
+ * A secret must not gain a second home: a config with URL credentials or an `env:` map (keys,
+ * tokens) is not remembered, and the text itself only by its hash.
+ */
+const holdsSecrets = (text: string, data: unknown): boolean => {
+  if (redactText(text) !== text) return true;
+  if (!isPlainObject(data)) return false;
+  const mappings = [data.defaults, ...(isPlainObject(data.jobs) ? Object.values(data.jobs) : [])];
+  return mappings.some((mapping) => isPlainObject(mapping) && mapping.env !== undefined && mapping.env !== null);
+};
+
+const digest = (text: string): string => createHash('sha256').update(text).digest('hex');
+
 const readHit = (file: string, text: string): unknown => {
   try {
     if (!trusted(file)) return undefined;
     const cached: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    return isPlainObject(cached) && cached.text === text ? cached.data : undefined;
+    return isPlainObject(cached) && cached.sha256 === digest(text) ? cached.data : undefined;
   } catch {
     return undefined;
   }
@@ -54,7 +69,7 @@ const store = (file: string, text: string, data: unknown): void => {
   try {
     // Never the one to create state_dir, and never a partial file: temp and rename.
     if (!statSync(join(file, '..')).isDirectory()) return;
-    writeFileSync(temp, JSON.stringify({ text, data }), { mode: 0o600 });
+    writeFileSync(temp, JSON.stringify({ sha256: digest(text), data }), { mode: 0o600 });
     renameSync(temp, file);
   } catch {
     // Read-only state_dir, another user (status as nobody), a full disk: it is only a cache.
@@ -81,7 +96,13 @@ export const parseRemembered = (text: string, file: string, defaultStateDir: str
   }
   const plain: { data?: unknown } = {};
   const config = parse(text, file, plain);
-  if (cacheFile !== undefined && config.stateDir === stateDir && data === undefined && jsonSafe(plain.data))
+  if (
+    cacheFile !== undefined &&
+    config.stateDir === stateDir &&
+    data === undefined &&
+    jsonSafe(plain.data) &&
+    !holdsSecrets(text, plain.data)
+  )
     pending = { file: cacheFile, text, data: plain.data };
   return config;
 };

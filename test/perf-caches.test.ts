@@ -51,6 +51,46 @@ describe('caches kept for speed', () => {
     assert.equal(await asked(), 2, 'a changed binary is asked again');
   });
 
+  it('a run remembers the parsed config; an edited config is read again, errors keep their line', async () => {
+    const repo = await createRepository(tmp.dir, 'repo-config');
+    const data = join(tmp.dir, 'data-config');
+    await mkdir(data);
+    await writeFile(join(data, 'file'), 'content');
+    const state = join(tmp.dir, 'state-config');
+    const config = join(tmp.dir, 'remembered.yml');
+    const write = (schedule: string, extra = '') =>
+      writeFile(
+        config,
+        [
+          `state_dir: ${state}`,
+          `metrics: { textfile_dir: ${join(tmp.dir, 'text-config')} }`,
+          'jobs:',
+          `  files: { path: ${data}, repository: ${repo.repository}, password_file: ${repo.passwordFile}, schedule: "${schedule}"${extra} }`,
+          '',
+        ].join('\n'),
+      );
+    const cron = async () => {
+      const result = await runCronvault(['status', '--json', '-c', config]);
+      return (JSON.parse(result.stdout) as { jobs: { schedule: { cron: string } }[] }).jobs[0]!.schedule.cron;
+    };
+    await write('0 3 * * *');
+    assert.equal((await runCronvault(['run', 'files', '-c', config, '-q'])).exitCode, 0);
+    const remembered = await readFile(join(state, 'config-cache.json'), 'utf8');
+    assert.doesNotMatch(remembered, /correct horse/, 'no secret in it');
+    assert.equal(await cron(), '0 3 * * *');
+    await write('30 4 * * 1');
+    assert.equal(await cron(), '30 4 * * 1', 'the edit is seen');
+    await write('0 3 * * *', ', retry: { attempts: lots }');
+    const bad = await runCronvault(['status', '-c', config]);
+    assert.equal(bad.exitCode, 2);
+    assert.match(bad.stderr, /remembered\.yml:4: jobs\.files\.retry\.attempts/, 'the line, as without the cache');
+    // A config holding a secret (an env: map) is never copied into state_dir.
+    await write('0 3 * * *', ', env: { AWS_SECRET_ACCESS_KEY: hunter2 }');
+    await writeFile(join(state, 'config-cache.json'), '');
+    assert.equal((await runCronvault(['run', 'files', '-c', config, '-q'])).exitCode, 0);
+    assert.equal(await readFile(join(state, 'config-cache.json'), 'utf8'), '');
+  });
+
   it('status follows a schedule changed in the config: the longest gap and the next run are recomputed', async () => {
     const config = join(tmp.dir, 'schedule.yml');
     const write = (schedule: string) =>
