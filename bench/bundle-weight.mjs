@@ -1,5 +1,5 @@
 // What weighs in dist/cronvault.mjs, by package: every byte is read by V8 at each start-up.
-// Rebuilds the bundle with a metafile (scripts/build.mjs) and sums its inputs.
+// Builds a copy of the bundle with a metafile (scripts/build.mjs) and sums its inputs.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ const metafile = join(dir, 'meta.json');
 try {
   execFileSync(process.execPath, ['scripts/build.mjs'], {
     cwd: new URL('..', import.meta.url),
-    env: { ...process.env, CRONVAULT_METAFILE: metafile },
+    env: { ...process.env, CRONVAULT_METAFILE: metafile, CRONVAULT_OUTFILE: join(dir, 'cronvault.mjs') },
     stdio: 'ignore',
   });
   const [output] = Object.values(JSON.parse(readFileSync(metafile, 'utf8')).outputs);

@@ -3,7 +3,8 @@
 # benchmark still runs and prints its table; its timings mean nothing.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bundle=$root/dist/cronvault.mjs
+# BENCH_BUNDLE=old.mjs: measure another build (the before of BENCHMARKS.md's before/after).
+bundle=${BENCH_BUNDLE:-$root/dist/cronvault.mjs}
 smoke=${BENCH_SMOKE:-0}
 # full_or_smoke FULL SMOKE: the size for this mode.
 full_or_smoke() { if [ "$smoke" = 1 ]; then echo "$2"; else echo "$1"; fi; }

@@ -15,8 +15,10 @@ new_repo "$work/repo"
     printf '  job%s: { path: %s, schedule: "%s %s * * %s" }\n' "$i" "$work/data" $((i % 60)) $((i % 24)) $((i % 7))
   done
 } >"$work/config.yml"
-# Every job has run once, as on a real host (state files, metrics; the config remembered).
-node "$bundle" run --all -c "$work/config.yml" -q
+# Every job has run, as on a real host: one real run (state, metrics; the config remembered),
+# whose state file stands in for the other jobs' (500 backups would take minutes).
+node "$bundle" run job1 -c "$work/config.yml" -q
+for i in $(seq 2 "$jobs"); do cp "$work/state/jobs/job1.json" "$work/state/jobs/job$i.json"; done
 report header
 bench_json "$work/version.json" -N -n 'cronvault --version' "node $bundle --version" -n 'node -e 0' 'node -e 0'
 report pair "$work/version.json" '`cronvault --version` vs `node -e 0`' 1.3

@@ -5,7 +5,8 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
-const outfile = 'dist/cronvault.mjs';
+// CRONVAULT_OUTFILE: elsewhere than dist/ (bench/bundle-weight.mjs builds a copy to measure).
+const outfile = process.env.CRONVAULT_OUTFILE ?? 'dist/cronvault.mjs';
 
 // An ESM bundle imports every node: builtin at its top, so `--version` would load child_process,
 // crypto and stream for nothing. Served as tiny CommonJS modules instead, esbuild initialises each
