@@ -26,6 +26,25 @@ const lazyBuiltins = {
   },
 };
 
+// execa and its two dozen modules are loaded with the engines' modules, which `status` needs
+// only for their exit-code tables. cronvault's sources call nothing of execa but execa() itself,
+// so they get a stand-in that loads the real one on the first call: `status` never does.
+const lazyExeca = {
+  name: 'lazy-execa',
+  setup(build) {
+    build.onResolve({ filter: /^execa$/ }, (args) =>
+      args.importer.includes('/node_modules/') || args.namespace === 'lazy-execa'
+        ? undefined
+        : { path: 'execa', namespace: 'lazy-execa' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-execa' }, () => ({
+      contents: "let real;\nexport const execa = (...args) => (real ??= require('execa')).execa(...args);\n",
+      loader: 'js',
+      resolveDir: process.cwd(),
+    }));
+  },
+};
+
 const result = await build({
   entryPoints: ['src/main.ts'],
   outfile,
@@ -40,7 +59,7 @@ const result = await build({
   minifySyntax: true,
   // CRONVAULT_METAFILE=path: what weighs in the bundle (bench/bundle-weight.mjs reads it).
   metafile: Boolean(process.env.CRONVAULT_METAFILE),
-  plugins: [lazyBuiltins],
+  plugins: [lazyBuiltins, lazyExeca],
   define: { CRONVAULT_VERSION: JSON.stringify(pkg.version) },
   // prom-client and commander are CommonJS and call require(); give the ESM bundle one.
   banner: {
