@@ -5,17 +5,19 @@
 # the tree (restic's).
 source "$(dirname "$0")/common.sh"
 export RESTIC_PASSWORD_FILE=$work/pass
-echo '| case | cronvault peak RSS | largest process (time -v) | wall | goal | met |'
-echo '|:---|---:|---:|---:|---:|:---|'
+echo '| case | cronvault peak RSS | largest process (time -v) | cronvault CPU | all CPU | wall | goal | met |'
+echo '|:---|---:|---:|---:|---:|---:|---:|:---|'
 measure() { # name config job goal_mb
   local name=$1
   BENCH_RSS_OUT=$work/$3.rss /usr/bin/time -v -o "$work/$3.time" \
     node --import "$root/bench/peak-rss.mjs" "$bundle" run "$3" -c "$2" -q
-  local own tree wall
-  own=$(($(cat "$work/$3.rss") / 1024))
+  local own tree wall cpu all
+  read -r own cpu <"$work/$3.rss"
+  own=$((own / 1024))
+  all=$(awk '/User time|System time/ { s += $NF } END { printf "%d", s * 1000 }' "$work/$3.time")
   tree=$(($(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/$3.time") / 1024))
   wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/$3.time")
-  echo "| $name | $own MB | $tree MB | $wall | ≤ $4 MB | $([ "$own" -le "$4" ] && echo yes || echo NO) |"
+  echo "| $name | $own MB | $tree MB | $cpu ms | $all ms | $wall | ≤ $4 MB | $([ "$own" -le "$4" ] && echo yes || echo NO) |"
 }
 config() { # job, then the job's own keys
   cat >"$work/$1.yml" <<YAML

@@ -29,7 +29,7 @@ describe('benchmarks (smoke run)', () => {
       /^\| `cronvault status` over \d+ jobs vs `node -e 0` \| [\d.]+ ms \|/m,
       /^\| `cronvault run` vs shell script, \d+ unchanged small files \| [\d.]+ ms \|/m,
       /^\| initial backup, .* in \d+ files, `cronvault run` vs shell script \| [\d.]+ ms \|/m,
-      /^\| initial backup, \d+ files of 1 KiB \| \d+ MB \| \d+ MB \|/m,
+      /^\| initial backup, \d+ files of 1 KiB \| \d+ MB \| \d+ MB \| \d+ ms \| \d+ ms \|/m,
       /^\| `command:` job streaming \d+ MiB \| \d+ MB \|/m,
       /^\| node_exporter scrape, \d+ vs 5 cronvault \.prom files .* \| [\d.]+ ms \|/m,
       /^\| \*\*dist\/cronvault\.mjs\*\* \| \*\*\d+\*\* \|$/m,
