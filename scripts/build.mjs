@@ -45,6 +45,23 @@ const lazyExeca = {
   },
 };
 
+// prom-client's index loads every default collector (and @opentelemetry/api for exemplars);
+// cronvault uses Gauge and Registry alone. Checked by the metrics tests, which run this bundle.
+const leanPromClient = {
+  name: 'lean-prom-client',
+  setup(build) {
+    build.onResolve({ filter: /^prom-client$/ }, (args) =>
+      args.importer.includes('/node_modules/') ? undefined : { path: 'prom-client', namespace: 'lean-prom-client' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lean-prom-client' }, () => ({
+      contents:
+        "module.exports = { Gauge: require('prom-client/lib/gauge'), Registry: require('prom-client/lib/registry') };",
+      loader: 'js',
+      resolveDir: process.cwd(),
+    }));
+  },
+};
+
 const result = await build({
   entryPoints: ['src/main.ts'],
   outfile,
@@ -59,7 +76,7 @@ const result = await build({
   minifySyntax: true,
   // CRONVAULT_METAFILE=path: what weighs in the bundle (bench/bundle-weight.mjs reads it).
   metafile: Boolean(process.env.CRONVAULT_METAFILE),
-  plugins: [lazyBuiltins, lazyExeca],
+  plugins: [lazyBuiltins, lazyExeca, leanPromClient],
   define: { CRONVAULT_VERSION: JSON.stringify(pkg.version) },
   // prom-client and commander are CommonJS and call require(); give the ESM bundle one.
   banner: {
