@@ -8,9 +8,9 @@ SHELL := /bin/bash
 # Debian packages the tests start for real (no mocks): engines, Prometheus stack, Ansible, cron.
 TEST_PACKAGES := restic borgbackup zsh rclone prometheus-node-exporter prometheus prometheus-alertmanager prometheus-pushgateway \
   ansible-core ansible-lint yamllint cron python3-jinja2 python3-yaml util-linux procps \
-  dpkg-dev lintian systemd man-db postgresql mariadb-server redis-server sqlite3 hyperfine time
+  dpkg-dev lintian systemd man-db postgresql mariadb-server redis-server sqlite3 hyperfine time curl
 DEMO_PACKAGES := restic
-BENCH_PACKAGES := restic hyperfine
+BENCH_PACKAGES := restic hyperfine time curl prometheus-node-exporter python3
 
 .PHONY: all deps-test deps-demo deps-bench node_modules build typecheck lint node18 test demo bench clean deb
 
@@ -63,8 +63,10 @@ deb: build
 demo: deps-demo build
 	bash scripts/demo.sh
 
+# Every figure of BENCHMARKS.md, as markdown tables (under 15 minutes on 2 cores). The smoke
+# version (BENCH_SMOKE=1: tiny data, one run) is part of make test: test/bench-smoke.test.ts.
 bench: deps-bench build
-	bash scripts/bench.sh
+	bash bench/all.sh
 
 clean:
 	rm -rf dist .demo .cache

@@ -1,22 +1,19 @@
 // Wires commander to the command modules; no command's work is done here.
 import { Command, Option } from 'commander';
-import { checkCommand } from './commands/check.ts';
-import { cleanupCommand } from './commands/cleanup.ts';
-import { completeJobsCommand, completionCommand } from './commands/completion.ts';
+// Command modules are imported inside each action, never at the top: esbuild keeps a module that
+// is only import()ed uninitialised until then, so `--version`, `status` and `cron` do not pay for
+// execa, prom-client or the engines (see BENCHMARKS.md). Types are free: import them here.
 import type { GlobalOptions } from './commands/context.ts';
-import { type CronOptions, cronCommand } from './commands/cron.ts';
-import { type HistoryFlags, historyCommand } from './commands/history.ts';
-import { initCommand } from './commands/init.ts';
-import { type PruneFlags, pruneCommand } from './commands/prune.ts';
-import { type RestoreFlags, restoreCommand } from './commands/restore.ts';
-import { type ExplainFlags, explainCommand } from './commands/retention.ts';
-import { type RetentionApplyFlags, retentionApplyCommand } from './commands/retention-apply.ts';
-import { type RunFlags, runCommand } from './commands/run.ts';
+import type { CronOptions } from './commands/cron.ts';
+import type { HistoryFlags } from './commands/history.ts';
+import type { PruneFlags } from './commands/prune.ts';
+import type { RestoreFlags } from './commands/restore.ts';
+import type { ExplainFlags } from './commands/retention.ts';
+import type { RetentionApplyFlags } from './commands/retention-apply.ts';
+import type { RunFlags } from './commands/run.ts';
 import { RUN_FLAGS } from './commands/run-flags.ts';
-import { snapshotsCommand } from './commands/snapshots.ts';
-import { statusCommand } from './commands/status.ts';
-import { type SystemdOptions, systemdCommand } from './commands/systemd.ts';
-import { type VerifyFlags, verifyCommand } from './commands/verify.ts';
+import type { SystemdOptions } from './commands/systemd.ts';
+import type { VerifyFlags } from './commands/verify.ts';
 import { UsageError } from './errors.ts';
 import { Logger, type Verbosity } from './log.ts';
 import { VERSION } from './version.ts';
@@ -97,6 +94,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .action(async (job: string | undefined, _flags: unknown, command: Command) => {
       const options = optionsOf<RunFlags>(command);
+      const { runCommand } = await import('./commands/run.ts');
       context.setExitCode(await runCommand(job, options, loggerFor(options), context.signal));
     });
 
@@ -109,6 +107,7 @@ export const buildProgram = (context: ProgramContext): Command => {
       '\n--json prints every check as one JSON document.\n\nExamples:\n  cronvault check --config /etc/cronvault/config.yml\n  cronvault check --config-only --config /tmp/candidate.yml\n\nExit 0 only when every check passes; 2 when the config itself is invalid.',
     )
     .action(async (_flags: unknown, command: Command) => {
+      const { checkCommand } = await import('./commands/check.ts');
       context.setExitCode(await checkCommand(optionsOf<{ configOnly?: boolean }>(command)));
     });
 
@@ -129,6 +128,7 @@ export const buildProgram = (context: ProgramContext): Command => {
       '\nJobs without a schedule run daily at a time between 1:00 and 4:59 drawn from "<host>/<job>", exactly as the Ansible role draws it: stable on one host, spread across a fleet.\n--json prints { file, installed, lines } instead of the crontab text.\n\nExamples:\n  cronvault cron\n  cronvault cron --install',
     )
     .action(async (_flags: unknown, command: Command) => {
+      const { cronCommand } = await import('./commands/cron.ts');
       process.stdout.write(await cronCommand(optionsOf<CronOptions>(command)));
     });
 
@@ -150,6 +150,7 @@ export const buildProgram = (context: ProgramContext): Command => {
       "\nEach timer fires at the job's cron schedule translated to OnCalendar= (local time, like cron), or for a job without one at the daily time `cronvault cron` draws. Persistent=true catches up a run missed while the host was off; it is recorded in the metrics and history like any run. Schedules that never run are refused (exit 2).\n--json prints { dir, installed, units } instead of the unit text.\n\nExamples:\n  cronvault systemd\n  cronvault systemd --install",
     )
     .action(async (_flags: unknown, command: Command) => {
+      const { systemdCommand } = await import('./commands/systemd.ts');
       process.stdout.write(await systemdCommand(optionsOf<SystemdOptions>(command)));
     });
 
@@ -161,6 +162,7 @@ export const buildProgram = (context: ProgramContext): Command => {
       '\n--json: machine-readable, stable schema (docs/status-json.md).\nJobs that failed, never ran or missed their schedule are marked "!" (red or yellow on a terminal).\n\nExamples:\n  cronvault status\n  cronvault status --json | jq \'.jobs[] | select(.healthy | not) | .name\'\n\nExit 0 only when every job is healthy (last run succeeded, warnings included, and not overdue); 1 otherwise.',
     )
     .action(async (_flags: unknown, command: Command) => {
+      const { statusCommand } = await import('./commands/status.ts');
       context.setExitCode(await statusCommand(optionsOf(command)));
     });
 
@@ -174,6 +176,7 @@ export const buildProgram = (context: ProgramContext): Command => {
       '\n--json prints { job, runs } as one JSON document.\n\nExamples:\n  cronvault history influxdb\n  cronvault history influxdb -n 5 --json',
     )
     .action(async (job: string, _flags: unknown, command: Command) => {
+      const { historyCommand } = await import('./commands/history.ts');
       context.setExitCode(await historyCommand(job, optionsOf<HistoryFlags>(command)));
     });
 
@@ -186,6 +189,7 @@ export const buildProgram = (context: ProgramContext): Command => {
       '\n--json prints the snapshots as one JSON array.\n\nExample:\n  cronvault snapshots influxdb --json',
     )
     .action(async (job: string, _flags: unknown, command: Command) => {
+      const { snapshotsCommand } = await import('./commands/snapshots.ts');
       context.setExitCode(await snapshotsCommand(job, optionsOf(command), context.signal));
     });
 
@@ -205,6 +209,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     .action(async (job: string, _flags: unknown, command: Command) => {
       const options = optionsOf<RestoreFlags>(command);
       refuse(options, 'json', 'restore', 'it writes files, or with --to-stdout the dump itself');
+      const { restoreCommand } = await import('./commands/restore.ts');
       context.setExitCode(await restoreCommand(job, options, loggerFor(options), context.signal));
     });
 
@@ -223,6 +228,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .action(async (job: string | undefined, _flags: unknown, command: Command) => {
       const options = optionsOf<VerifyFlags>(command);
+      const { verifyCommand } = await import('./commands/verify.ts');
       context.setExitCode(await verifyCommand(job, options, loggerFor(options), context.signal));
     });
 
@@ -236,6 +242,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .action(async (job: string, _flags: unknown, command: Command) => {
       const options = optionsOf(command);
+      const { initCommand } = await import('./commands/init.ts');
       context.setExitCode(await initCommand(job, options, loggerFor(options), context.signal));
     });
 
@@ -248,6 +255,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .action(async (_flags: unknown, command: Command) => {
       const options = optionsOf(command);
+      const { cleanupCommand } = await import('./commands/cleanup.ts');
       context.setExitCode(await cleanupCommand(options, loggerFor(options)));
     });
 
@@ -276,6 +284,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .action(async (policy: string, _flags: unknown, command: Command) => {
       const flags = optionsOf<ExplainFlags>(command);
+      const { explainCommand } = await import('./commands/retention.ts');
       const { text, problem } = await explainCommand(policy, flags);
       const engine = flags.engine ?? 'restic';
       process.stdout.write(
@@ -301,6 +310,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .action(async (_flags: unknown, command: Command) => {
       const options = optionsOf<RetentionApplyFlags>(command);
+      const { retentionApplyCommand } = await import('./commands/retention-apply.ts');
       context.setExitCode(await retentionApplyCommand(options, loggerFor(options), context.signal));
     });
 
@@ -321,6 +331,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     )
     .action(async (_flags: unknown, command: Command) => {
       const options = optionsOf<PruneFlags>(command);
+      const { pruneCommand } = await import('./commands/prune.ts');
       context.setExitCode(await pruneCommand(options, loggerFor(options), context.signal));
     });
 
@@ -332,13 +343,15 @@ export const buildProgram = (context: ProgramContext): Command => {
       'after',
       '\nJob names are read from the config at completion time (the -c/--config on the line, else the default).\n--json is refused: the output is a shell script.\n\nExamples:\n  eval "$(cronvault completion bash)"                      in ~/.bashrc\n  cronvault completion bash > /etc/bash_completion.d/cronvault\n  cronvault completion zsh > "${fpath[1]}/_cronvault"',
     )
-    .action((shell: string, _flags: unknown, command: Command) => {
+    .action(async (shell: string, _flags: unknown, command: Command) => {
       refuse(optionsOf(command), 'json', 'completion', 'it prints a shell script');
+      const { completionCommand } = await import('./commands/completion.ts');
       process.stdout.write(completionCommand(shell, program));
     });
 
   // Used by the completion scripts only.
-  program.command('__complete-jobs', { hidden: true }).action((_flags: unknown, command: Command) => {
+  program.command('__complete-jobs', { hidden: true }).action(async (_flags: unknown, command: Command) => {
+    const { completeJobsCommand } = await import('./commands/completion.ts');
     process.stdout.write(completeJobsCommand(optionsOf(command)));
   });
 

@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute } from 'node:path';
+import type { Pair, YAMLMap } from 'yaml';
 import { type Alias, type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { parseRemembered } from './config-cache.ts';
 import { describe } from './describe-value.ts';
 import { MAX_DURATION_MS, parseDuration } from './durations.ts';
 import { UsageError } from './errors.ts';
@@ -210,10 +212,25 @@ class Locator {
     return range && this.text !== undefined ? this.text.slice(range[0], range[1]).trim() : undefined;
   }
 
+  /** Each mapping's pairs by key, built on first use: a search per job made 500 jobs quadratic. */
+  private readonly pairIndex = new WeakMap<object, Map<unknown, Pair>>();
+
+  private pairOf(map: YAMLMap, key: string | number): Pair | undefined {
+    let index = this.pairIndex.get(map);
+    if (!index) {
+      index = new Map();
+      // The first pair of a key wins, as find() did.
+      for (const item of map.items)
+        if (isScalar(item.key) && !index.has(item.key.value)) index.set(item.key.value, item);
+      this.pairIndex.set(map, index);
+    }
+    return index.get(key);
+  }
+
   private nodeAt(path: (string | number)[]): unknown {
     let node: unknown = this.doc?.contents;
     for (const segment of path) {
-      if (isMap(node)) node = node.items.find((item) => isScalar(item.key) && item.key.value === segment)?.value;
+      if (isMap(node)) node = this.pairOf(node, segment)?.value;
       else if (isSeq(node) && typeof segment === 'number') node = node.items[segment];
       else return undefined;
     }
@@ -232,7 +249,7 @@ class Locator {
     let keyOffset: number | undefined;
     for (const segment of path) {
       if (isMap(node)) {
-        const pair = node.items.find((item) => isScalar(item.key) && item.key.value === segment);
+        const pair = this.pairOf(node, segment);
         if (!pair) break;
         keyOffset = (pair.key as Node).range?.[0];
         node = pair.value;
@@ -646,8 +663,8 @@ export interface ParseOptions {
   defaultHostname?: string;
 }
 
-/** Parses and validates config text; `file` is only used in messages. */
-export const parseConfig = (text: string, file: string, options: ParseOptions = {}): Config => {
+/** The YAML text as plain data, and where each value sits for messages. */
+const parseYaml = (text: string, file: string): { loc: Locator; raw: unknown } => {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -666,6 +683,27 @@ export const parseConfig = (text: string, file: string, options: ParseOptions = 
   }
   const loc = new Locator(file, doc, lines, text);
   const raw = toPlainData(doc, file, lines);
+  return { loc, raw };
+};
+
+/**
+ * Parses and validates config text; `file` is only used in messages. `plain.data`, when given,
+ * is the text already parsed (src/config-cache.ts) and the YAML is not read again: messages then
+ * lack line numbers, so a caller retries without it when this throws or warns. Otherwise it is
+ * filled in with the parsed data.
+ */
+export const parseConfig = (
+  text: string,
+  file: string,
+  options: ParseOptions = {},
+  plain: { data?: unknown } = {},
+): Config => {
+  const { loc, raw } =
+    plain.data === undefined
+      ? parseYaml(text, file)
+      : { loc: new Locator(file, undefined, undefined, text), raw: plain.data };
+  // A copy: validation below may fill in defaults, and the cache must hold the text's own data.
+  plain.data ??= structuredClone(raw);
   if (!isPlainObject(raw)) return fail(file, `expected a mapping with "jobs:" at the top, found ${describe(raw)}`);
   checkKeys(raw, TOP_KEYS, [], loc);
 
@@ -745,7 +783,7 @@ export const loadConfig = (file: string, options: ParseOptions = {}): Config => 
       { cause: error },
     );
   }
-  const config = parseConfig(text, file, options);
+  const config = parseRemembered(text, file, DEFAULT_STATE_DIR, (t, f, plain) => parseConfig(t, f, options, plain));
   config.warnings.push(...privateFileWarnings(file, text, [...config.jobs.values()]));
   return config;
 };

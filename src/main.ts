@@ -1,9 +1,7 @@
 // The only place that exits the process: every error carries its exit code up to here.
-import { CommanderError } from 'commander';
-import { killEngineGroups } from './backends/engine-process.ts';
-import { buildProgram } from './cli.ts';
 import { EXIT, isCronvaultError } from './errors.ts';
 import { redactText } from './redact.ts';
+import { VERSION } from './version.ts';
 
 // `cronvault status | head` closes the pipe early; that is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -14,12 +12,24 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const main = async (): Promise<number> => {
+  // `cronvault --version` alone is answered before commander and the commands are even loaded:
+  // scripts and monitors call it to probe the install (BENCHMARKS.md). Same text as commander's.
+  const args = process.argv.slice(2);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(`${VERSION}\n`);
+    return EXIT.ok;
+  }
+  const [{ CommanderError }, { buildProgram }] = await Promise.all([import('commander'), import('./cli.ts')]);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
-      // Engines run in their own process groups and would outlive a hard exit.
-      killEngineGroups();
-      process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+      // Engines run in their own process groups and would outlive a hard exit. import(): the module
+      // is loaded already when an engine runs, and is not worth loading at start-up when none does.
+      void import('./backends/engine-process.ts').then(({ killEngineGroups }) => {
+        killEngineGroups();
+        process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+      });
+      return;
     }
     process.stderr.write(
       `\ncronvault: ${signal} received, stopping the engine cleanly (send it again to quit at once)\n`,

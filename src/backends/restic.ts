@@ -3,6 +3,7 @@
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
 import { formatDuration } from '../durations.ts';
+import { cachedEngineVersion } from '../engine-version-cache.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { type ExitMeaning, unknownExitCode } from '../exit-meaning.ts';
 import { quote } from '../input-text.ts';
@@ -11,6 +12,7 @@ import { type ForgetGroup, type RetentionPolicy, retentionVerdict, toResticForge
 import { runWithRetries } from '../retry.ts';
 import {
   type EngineRun,
+  findExecutable,
   RUN_MARKER_VARIABLE,
   runEngine,
   runEngineCollect,
@@ -234,7 +236,14 @@ export const installedResticVersion = async (binary = 'restic'): Promise<string>
   return match[1]!;
 };
 
-const resticVersion = (job: JobConfig): Promise<string> => installedResticVersion(binaryOf(job));
+/** Asked once per binary, then answered from state_dir until the binary changes (no process per run). */
+const resticVersion = async (job: JobConfig): Promise<string> => {
+  const binary = binaryOf(job);
+  const path = await findExecutable(binary);
+  return path
+    ? cachedEngineVersion(job.stateDir, path, () => installedResticVersion(binary))
+    : installedResticVersion(binary);
+};
 
 const failureFromRun = (run: EngineRun): AttemptOutcome => {
   if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };

@@ -1,6 +1,7 @@
 // `cronvault run`: one job from the config, every job (--all), or a job given by flags the way
 // the old shell wrapper took its arguments.
 import { type JobConfig, jobFromFlags } from '../config.ts';
+import { rememberConfig } from '../config-cache.ts';
 import { describeRemoval, syncDeclaredJobs } from '../declared-jobs.ts';
 import { dryRunJobs, formatDryRun } from '../dry-run.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
@@ -73,6 +74,7 @@ export const runCommand = async (
         },
         (error: Error) => log.error(`could not write ${config.textfileDir}/cronvault_jobs.prom: ${error.message}`),
       );
+      rememberConfig();
     }
   }
   if (flags.dryRun) {

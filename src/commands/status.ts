@@ -11,6 +11,7 @@ import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
 import { readJobState } from '../state.ts';
+import { listState } from '../state-listing.ts';
 import { type AnsiColor, painter, renderTable, useColor } from '../terminal.ts';
 import { readVerifyState } from '../verify/record.ts';
 import { verifyScheduleOf } from '../verify/schedule.ts';
@@ -96,12 +97,13 @@ const relativeTime = (atSeconds: number, nowSeconds: number): string => {
 };
 
 const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus> => {
-  const [state, lock, verified] = await Promise.all([
-    readJobState(job.stateDir, job.name),
-    readLock(job.stateDir, job.name),
-    readVerifyState(job.stateDir, job.name),
-  ]);
+  const listing = await listState(job.stateDir);
   const verifyCron = verifyScheduleOf(job, job.hostname || hostname());
+  const [state, lock, verified] = await Promise.all([
+    listing.mayHaveState(job.name) ? readJobState(job.stateDir, job.name) : undefined,
+    listing.mayHaveLock(job.name) ? readLock(job.stateDir, job.name) : undefined,
+    verifyCron === undefined ? undefined : readVerifyState(job.stateDir, job.name),
+  ]);
   const backend = backendFor(job.engine);
   const outcome = outcomeOf(state, lock !== undefined);
   const cron = job.schedule ?? jitteredSchedule(job.hostname || hostname(), job.name);

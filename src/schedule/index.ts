@@ -196,28 +196,73 @@ function* runTimes(
 // Four years and a day cover leap years, so "29 Feb" schedules get their true gap.
 const WINDOW_START = Date.UTC(2024, 0, 1) / 1000;
 const WINDOW_SECONDS = (4 * 365 + 2) * 86_400;
+const WINDOW_DAYS = (2 * WINDOW_SECONDS) / 86_400;
+
+/** Month, day of month and weekday of every day of the window, built once: `status` asks 500 times. */
+let windowDays: { month: Uint8Array; day: Uint8Array; weekday: Uint8Array } | undefined;
+const daysOfWindow = () => {
+  if (windowDays) return windowDays;
+  const month = new Uint8Array(WINDOW_DAYS);
+  const day = new Uint8Array(WINDOW_DAYS);
+  const weekday = new Uint8Array(WINDOW_DAYS);
+  const date = new Date(WINDOW_START * 1000);
+  for (let i = 0; i < WINDOW_DAYS; i += 1, date.setUTCDate(date.getUTCDate() + 1)) {
+    month[i] = date.getUTCMonth() + 1;
+    day[i] = date.getUTCDate();
+    weekday[i] = date.getUTCDay();
+  }
+  windowDays = { month, day, weekday };
+  return windowDays;
+};
+
+const bits = (values: ReadonlySet<number>): number => {
+  let mask = 0;
+  for (const value of values) mask |= 2 ** value;
+  return mask;
+};
+
+/**
+ * Longest run of days between two matching days of the window (in days), the first and the last
+ * matching day; undefined when no day matches. Only the day fields matter, so schedules sharing
+ * them (most say `* * *`) share one answer.
+ */
+const dayGaps = new Map<string, { longestDays: number } | undefined>();
+const longestDayGap = (schedule: CronSchedule): { longestDays: number } | undefined => {
+  const months = bits(schedule.months);
+  const doms = bits(schedule.daysOfMonth);
+  const dows = bits(schedule.daysOfWeek);
+  const key = `${months}/${doms}/${dows}/${schedule.dayOr}`;
+  if (dayGaps.has(key)) return dayGaps.get(key);
+  const { month, day, weekday } = daysOfWindow();
+  let longestDays = 0;
+  let last = -1;
+  for (let i = 0; i < WINDOW_DAYS; i += 1) {
+    if (!((2 ** month[i]!) & months)) continue;
+    const dom = ((2 ** day[i]!) & doms) !== 0;
+    const dow = ((2 ** weekday[i]!) & dows) !== 0;
+    if (!(schedule.dayOr ? dom || dow : dom && dow)) continue;
+    if (last >= 0) longestDays = Math.max(longestDays, i - last);
+    last = i;
+  }
+  const answer = last < 0 ? undefined : { longestDays };
+  dayGaps.set(key, answer);
+  return answer;
+};
 
 /** Longest gap, in seconds, between two consecutive runs; undefined if it never runs. */
 export const maxIntervalSeconds = (schedule: CronSchedule): number | undefined => {
-  // Within a matching day the times are the same every day, so only the first and last run of
-  // each day matter: one pass over the days of the window, not over every minute.
+  // Within a matching day the times are the same every day, so the longest gap is either inside
+  // a day or from the last run of one matching day to the first of the next, farthest, one.
+  const days = longestDayGap(schedule);
+  if (days === undefined) return undefined;
   const times = [...schedule.hours]
     .flatMap((hour) => [...schedule.minutes].map((minute) => hour * 3600 + minute * 60))
     .sort((a, b) => a - b);
   let longest = 0;
   for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, times[i]! - times[i - 1]!);
-  let lastRun: number | undefined;
-  const day = new Date(WINDOW_START * 1000);
-  const end = WINDOW_START + 2 * WINDOW_SECONDS;
-  while (day.getTime() / 1000 < end) {
-    if (dayMatches(schedule, day)) {
-      const dayStart = day.getTime() / 1000;
-      if (lastRun !== undefined) longest = Math.max(longest, dayStart + times[0]! - lastRun);
-      lastRun = dayStart + times[times.length - 1]!;
-    }
-    day.setUTCDate(day.getUTCDate() + 1);
-  }
-  return lastRun === undefined ? undefined : longest;
+  if (days.longestDays > 0)
+    longest = Math.max(longest, days.longestDays * 86_400 + times[0]! - times[times.length - 1]!);
+  return longest;
 };
 
 /** The next run strictly after `afterSeconds`, read in local time as cron does, within two years. */
