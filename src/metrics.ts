@@ -12,7 +12,8 @@ import { CronvaultError, EXIT } from './errors.ts';
 import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 import { VERSION } from './version.ts';
 
-const METRIC = {
+/** Every series name cronvault writes (`cronvault fleet` asks Prometheus for the same names). */
+export const METRIC = {
   lastRunStart: 'backup_last_run_start_timestamp_seconds',
   lastRunEnd: 'backup_last_run_end_timestamp_seconds',
   lastRunDuration: 'backup_last_run_duration_seconds',

@@ -204,6 +204,13 @@ export interface PrometheusOptions {
   scrapeInterval?: string;
   evaluationInterval?: string;
   binary?: string;
+  /**
+   * Scrape jobs as YAML list items (indented by 2, below `scrape_configs:`), instead of the
+   * static "node" job over scrapeTargets: file_sd, relabelling. `{dir}` is the service's directory.
+   */
+  scrapeConfigs?: string;
+  /** Files to write into Prometheus' directory before it starts (file_sd target lists). */
+  files?: Record<string, string>;
 }
 
 /** Prometheus with a generated config and a temporary TSDB. */
@@ -214,31 +221,38 @@ export const startPrometheus = async ({
   scrapeInterval = '1s',
   evaluationInterval = scrapeInterval,
   binary = 'prometheus',
-}: PrometheusOptions): Promise<Service> => {
-  const config = [
-    'global:',
-    `  scrape_interval: ${scrapeInterval}`,
-    `  evaluation_interval: ${evaluationInterval}`,
-    'rule_files:',
-    ...(ruleFiles.length ? ruleFiles.map((file) => `  - ${yamlString(file)}`) : ['  []']),
-    ...(alertmanagerUrl
-      ? [
-          'alerting:',
-          '  alertmanagers:',
-          '    - static_configs:',
-          `        - targets: [${yamlString(hostPort(alertmanagerUrl))}]`,
-        ]
-      : []),
-    'scrape_configs:',
-    '  - job_name: node',
-    '    static_configs:',
-    `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
-    '',
-  ].join('\n');
+  scrapeConfigs,
+  files = {},
+}: PrometheusOptions): Promise<Service & { dir: string }> => {
+  const config = (dir: string) =>
+    [
+      'global:',
+      `  scrape_interval: ${scrapeInterval}`,
+      `  evaluation_interval: ${evaluationInterval}`,
+      'rule_files:',
+      ...(ruleFiles.length ? ruleFiles.map((file) => `  - ${yamlString(file)}`) : ['  []']),
+      ...(alertmanagerUrl
+        ? [
+            'alerting:',
+            '  alertmanagers:',
+            '    - static_configs:',
+            `        - targets: [${yamlString(hostPort(alertmanagerUrl))}]`,
+          ]
+        : []),
+      'scrape_configs:',
+      ...(scrapeConfigs
+        ? [scrapeConfigs.replaceAll('{dir}', dir)]
+        : [
+            '  - job_name: node',
+            '    static_configs:',
+            `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
+          ]),
+      '',
+    ].join('\n');
   return startProcess({
     name: 'prometheus',
     binary,
-    files: () => ({ 'prometheus.yml': config }),
+    files: (_port, dir) => ({ ...files, 'prometheus.yml': config(dir) }),
     args: (port, dir) => [
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
