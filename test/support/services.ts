@@ -273,6 +273,8 @@ export interface AlertmanagerOptions {
   repeatInterval?: string;
   groupBy?: string[];
   binary?: string;
+  /** A whole alertmanager.yml instead of the one route to the webhook (the options above are then unused). */
+  config?: string;
 }
 
 /** Alertmanager, clustering off, one route to one webhook with send_resolved. */
@@ -283,8 +285,9 @@ export const startAlertmanager = async ({
   repeatInterval = '1h',
   groupBy = ['alertname', 'backup'],
   binary = 'prometheus-alertmanager',
+  config: ownConfig,
 }: AlertmanagerOptions): Promise<Service> => {
-  const config = [
+  const config = ownConfig ?? [
     'route:',
     '  receiver: webhook',
     `  group_by: [${groupBy.map(yamlString).join(', ')}]`,
