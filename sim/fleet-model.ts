@@ -44,7 +44,7 @@ export interface SimHost {
 
 const JOB_NAMES = ['etc', 'home', 'postgres', 'mysql', 'srv', 'mail', 'www', 'influxdb', 'grafana', 'docker'];
 const SITES = ['fra', 'ams', 'par', 'lon'];
-export const TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
+const TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
 const HOUR = 3600;
 const DAY = 24 * HOUR;
 
@@ -69,8 +69,8 @@ const pickState = (random: () => number): JobState => {
   return 'healthyDaily';
 };
 
-export const hostName = (index: number): string => `host-${String(index).padStart(4, '0')}`;
-export const jobName = (index: number): string => JOB_NAMES[index] ?? `job-${String(index).padStart(2, '0')}`;
+const hostName = (index: number): string => `host-${String(index).padStart(4, '0')}`;
+const jobName = (index: number): string => JOB_NAMES[index] ?? `job-${String(index).padStart(2, '0')}`;
 
 /** A finished run that started `ago` seconds before now and took 10 minutes. */
 const finished = (now: number, ago: number, success: boolean, extra: Partial<JobMetrics> = {}): JobMetrics => ({

@@ -81,7 +81,7 @@ const SCRAPE_CONFIG = [
 ].join('\n');
 
 /** The firing alerts as "alertname/reason instance backup", sorted. */
-export const firingAlerts = async (url: string): Promise<string[]> =>
+const firingAlerts = async (url: string): Promise<string[]> =>
   (
     (await queryPrometheus(url, 'ALERTS{alertstate="firing", alertname=~"Backup.*"}')) as {
       metric: Record<string, string>;

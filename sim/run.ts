@@ -104,13 +104,17 @@ const sample = setInterval(() => {
 }, 2_000);
 try {
   const loadBefore = loadavg()[0]!.toFixed(1);
-  log(`Prometheus at ${sim.prometheus.url}; ${cpus().length} CPUs, load average ${loadBefore}; waiting for every host to be scraped and the alerts to fire`);
+  log(
+    `Prometheus at ${sim.prometheus.url}; ${cpus().length} CPUs, load average ${loadBefore}; waiting for every host to be scraped and the alerts to fire`,
+  );
   const firing = await waitForAlerts(sim, 8 * 60_000, Number(values.settle));
   const expected = new Set(sim.expected);
   const got = new Set(firing);
   const missing = sim.expected.filter((a) => !got.has(a));
   const extra = firing.filter((a) => !expected.has(a));
-  log(`alerts: ${firing.length} firing, ${sim.expected.length} expected, ${missing.length} missing, ${extra.length} extra`);
+  log(
+    `alerts: ${firing.length} firing, ${sim.expected.length} expected, ${missing.length} missing, ${extra.length} extra`,
+  );
   for (const a of [...missing.slice(0, 20).map((a) => `missing ${a}`), ...extra.slice(0, 20).map((a) => `extra ${a}`)])
     log(a);
   if (missing.length || extra.length) exitCode = 1;

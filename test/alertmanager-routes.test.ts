@@ -37,7 +37,14 @@ describe('the two-audience Alertmanager example', () => {
     it(`routes ${labels} to ${receivers.join(' and ')}`, async () => {
       const result = await execa(
         'amtool',
-        ['config', 'routes', 'test', `--config.file=${CONFIG}`, `--verify.receivers=${receivers.join(',')}`, ...labels.split(' ')],
+        [
+          'config',
+          'routes',
+          'test',
+          `--config.file=${CONFIG}`,
+          `--verify.receivers=${receivers.join(',')}`,
+          ...labels.split(' '),
+        ],
         { reject: false, all: true },
       );
       assert.equal(result.exitCode, 0, result.all);

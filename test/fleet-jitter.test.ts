@@ -14,7 +14,8 @@ const ROLES = ['web', 'db', 'app', 'files'];
 /** Inventory-style names, as the role draws for: fra-web-001.example.org ... */
 const HOSTS = Array.from(
   { length: 1000 },
-  (_, i) => `${SITES[i % SITES.length]}-${ROLES[Math.floor(i / 5) % ROLES.length]}-${String(i).padStart(3, '0')}.example.org`,
+  (_, i) =>
+    `${SITES[i % SITES.length]}-${ROLES[Math.floor(i / 5) % ROLES.length]}-${String(i).padStart(3, '0')}.example.org`,
 );
 const JOBS = ['etc', 'home', 'postgres', 'mysql', 'srv', 'mail', 'www', 'influxdb', 'grafana', 'docker'];
 

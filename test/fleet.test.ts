@@ -87,7 +87,10 @@ describe('a simulated fleet of 50 hosts × 4 jobs on a real Prometheus', { timeo
     const result = await runCronvault(['fleet', '--prometheus', sim.prometheus.url]);
     assert.equal(result.exitCode, 1, result.stderr);
     const rows = result.stdout.split('\n').slice(1, 1 + jobs().length);
-    assert.match(result.stdout.split('\n')[0]!, /^\s+HOST\s+JOB\s+LAST RUN\s+OUTCOME\s+LAST SUCCESS\s+NEXT RUN\s+ALERTS$/);
+    assert.match(
+      result.stdout.split('\n')[0]!,
+      /^\s+HOST\s+JOB\s+LAST RUN\s+OUTCOME\s+LAST SUCCESS\s+NEXT RUN\s+ALERTS$/,
+    );
     const stateOf = new Map(jobs().map((job) => [`${job.host} ${job.name}`, job.state]));
     const states = rows.map((row) => stateOf.get(row.slice(1).trim().split(/\s+/).slice(0, 2).join(' ')));
     const alerting = jobs().filter((job) => ALERTING_STATES.has(job.state)).length;
@@ -203,13 +206,7 @@ describe('a simulated fleet of 50 hosts × 4 jobs on a real Prometheus', { timeo
     const down = await runCronvault(['fleet', '--prometheus', `http://${LOOPBACK}:${await freePort()}`]);
     assert.equal(down.exitCode, 69);
     assert.match(down.stderr, /cannot reach Prometheus at http:\/\/127\.0\.0\.1:\d+\/: ECONNREFUSED/);
-    const nothing = await runCronvault([
-      'fleet',
-      '--prometheus',
-      sim.prometheus.url,
-      '--selector',
-      '{site="nowhere"}',
-    ]);
+    const nothing = await runCronvault(['fleet', '--prometheus', sim.prometheus.url, '--selector', '{site="nowhere"}']);
     assert.equal(nothing.exitCode, 1);
     assert.match(nothing.stderr, /has no cronvault jobs matching \{site="nowhere"\}/);
   });

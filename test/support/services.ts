@@ -287,20 +287,22 @@ export const startAlertmanager = async ({
   binary = 'prometheus-alertmanager',
   config: ownConfig,
 }: AlertmanagerOptions): Promise<Service> => {
-  const config = ownConfig ?? [
-    'route:',
-    '  receiver: webhook',
-    `  group_by: [${groupBy.map(yamlString).join(', ')}]`,
-    `  group_wait: ${groupWait}`,
-    `  group_interval: ${groupInterval}`,
-    `  repeat_interval: ${repeatInterval}`,
-    'receivers:',
-    '  - name: webhook',
-    '    webhook_configs:',
-    `      - url: ${yamlString(webhookUrl)}`,
-    '        send_resolved: true',
-    '',
-  ].join('\n');
+  const config =
+    ownConfig ??
+    [
+      'route:',
+      '  receiver: webhook',
+      `  group_by: [${groupBy.map(yamlString).join(', ')}]`,
+      `  group_wait: ${groupWait}`,
+      `  group_interval: ${groupInterval}`,
+      `  repeat_interval: ${repeatInterval}`,
+      'receivers:',
+      '  - name: webhook',
+      '    webhook_configs:',
+      `      - url: ${yamlString(webhookUrl)}`,
+      '        send_resolved: true',
+      '',
+    ].join('\n');
   return startProcess({
     name: 'alertmanager',
     binary,
