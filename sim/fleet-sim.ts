@@ -28,6 +28,8 @@ export interface FleetSim {
   fleet: SimHost[];
   prometheus: Service;
   expected: string[];
+  /** When Prometheus was started (ms since the epoch). */
+  startedAt: number;
   stop: () => Promise<void>;
 }
 
@@ -112,6 +114,7 @@ export const startFleetSim = async (options: FleetSimOptions): Promise<FleetSim>
       server.close(() => resolve());
     });
   let prometheus: Service | undefined;
+  const startedAt = Date.now();
   try {
     prometheus = await startPrometheus({
       scrapeTargets: [],
@@ -130,7 +133,7 @@ export const startFleetSim = async (options: FleetSimOptions): Promise<FleetSim>
     await stopServer();
     await rm(dir, { recursive: true, force: true });
   };
-  return { fleet, prometheus, expected: expectedAlertSet(fleet), stop };
+  return { fleet, prometheus, expected: expectedAlertSet(fleet), startedAt, stop };
 };
 
 /**
