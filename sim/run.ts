@@ -66,12 +66,22 @@ const measure = async (sim: FleetSim, rss: number[], ruleDurations: number[]) =>
     );
   }
   slowest.sort((a, b) => b.ms - a.ms);
+  // Which rules the group's time goes to (the last evaluation of each).
+  const rules = (
+    (await (await fetch(`${url}/api/v1/rules`)).json()) as {
+      data: { groups: { rules: { name: string; labels: Record<string, string>; evaluationTime: number }[] }[] };
+    }
+  ).data.groups.flatMap((g) => g.rules);
+  const perRule = rules
+    .map((r) => `${r.name}${r.labels.reason ? `/${r.labels.reason}` : ''} ${r.evaluationTime.toFixed(2)} s`)
+    .join(', ');
   const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
   return [
     `hosts × jobs: ${hosts} × ${jobsPerHost} = ${jobs} jobs; scrape and evaluation interval ${values.interval}`,
     `series: ${headSeries} in the head; backup_* ${backupSeries} (${(backupSeries / jobs).toFixed(1)} per job), node_textfile_* ${textfileSeries}, cronvault_* ${cronvaultSeries}; all series per job ${(headSeries / jobs).toFixed(1)}`,
     `distinct path label values (backup_job_info only): ${pathValues}`,
     `rule group evaluation (prometheus_rule_group_last_duration_seconds): max ${Math.max(...ruleDurations).toFixed(3)} s, median ${median(ruleDurations).toFixed(3)} s over ${ruleDurations.length} samples`,
+    `per rule (last evaluation): ${perRule}`,
     `scrape duration per host: avg ${(scrapeAvg * 1000).toFixed(1)} ms, max ${(scrapeMax * 1000).toFixed(1)} ms`,
     `dashboard queries (${queries.length}): instant median ${fmt(median(instant))}, max ${fmt(Math.max(...instant))}; 10-minute range (15 s step) median ${fmt(median(range))}, max ${fmt(Math.max(...range))}`,
     `slowest dashboard queries: ${slowest
