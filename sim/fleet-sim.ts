@@ -93,7 +93,7 @@ const firingAlerts = async (url: string): Promise<string[]> =>
     .sort();
 
 /** Completed rule evaluations of the cronvault group so far. */
-const evaluations = async (url: string): Promise<number> => {
+export const evaluations = async (url: string): Promise<number> => {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith('prometheus_rule_group_iterations_total{'));
   return Number(line?.split(' ').pop() ?? 0);

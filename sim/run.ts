@@ -5,9 +5,17 @@
 //
 //   node --import tsx sim/run.ts [--hosts 1000] [--jobs 10] [--interval 15s] [--settle 2]
 import { cpus, loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { queryPrometheus } from '../test/support/services.ts';
-import { dashboardQueries, type FleetSim, selfMetrics, startFleetSim, waitForAlerts } from './fleet-sim.ts';
+import {
+  dashboardQueries,
+  evaluations,
+  type FleetSim,
+  selfMetrics,
+  startFleetSim,
+  waitForAlerts,
+} from './fleet-sim.ts';
 
 const { values } = parseArgs({
   options: {
@@ -133,6 +141,16 @@ try {
   const perAlert = new Map<string, number>();
   for (const a of firing) perAlert.set(a.split(' ')[0]!, (perAlert.get(a.split(' ')[0]!) ?? 0) + 1);
   log(`per alert: ${[...perAlert].map(([name, n]) => `${name} ${n}`).join(', ')}`);
+  // CPU time does not grow when other work slows Prometheus down, unlike the wall times: the CPU
+  // seconds Prometheus spends per cycle (scraping every host, appending, the rule group) bound
+  // what one evaluation of the rules costs.
+  const cpu = async () => (await selfMetrics(sim.prometheus.url, 'process_cpu_seconds_total'))[0]?.[1] ?? NaN;
+  const [cpu0, it0] = [await cpu(), await evaluations(sim.prometheus.url)];
+  while ((await evaluations(sim.prometheus.url)) < it0 + 4) await sleep(1_000);
+  const [cpu1, it1] = [await cpu(), await evaluations(sim.prometheus.url)];
+  log(
+    `Prometheus CPU per ${values.interval} cycle (every scrape, the appends and one rule group evaluation): ${((cpu1 - cpu0) / (it1 - it0)).toFixed(2)} CPU seconds over ${it1 - it0} cycles`,
+  );
   for (const line of await measure(sim, rss, ruleDurations)) log(line);
   log(`load average at the end: ${loadavg()[0]!.toFixed(1)} (other work on the machine inflates every time above)`);
 } finally {
