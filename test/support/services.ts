@@ -223,36 +223,35 @@ export const startPrometheus = async ({
   binary = 'prometheus',
   scrapeConfigs,
   files = {},
-}: PrometheusOptions): Promise<Service & { dir: string }> => {
-  const config = (dir: string) =>
-    [
-      'global:',
-      `  scrape_interval: ${scrapeInterval}`,
-      `  evaluation_interval: ${evaluationInterval}`,
-      'rule_files:',
-      ...(ruleFiles.length ? ruleFiles.map((file) => `  - ${yamlString(file)}`) : ['  []']),
-      ...(alertmanagerUrl
-        ? [
-            'alerting:',
-            '  alertmanagers:',
-            '    - static_configs:',
-            `        - targets: [${yamlString(hostPort(alertmanagerUrl))}]`,
-          ]
-        : []),
-      'scrape_configs:',
-      ...(scrapeConfigs
-        ? [scrapeConfigs.replaceAll('{dir}', dir)]
-        : [
-            '  - job_name: node',
-            '    static_configs:',
-            `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
-          ]),
-      '',
-    ].join('\n');
+}: PrometheusOptions): Promise<Service> => {
+  const config = [
+    'global:',
+    `  scrape_interval: ${scrapeInterval}`,
+    `  evaluation_interval: ${evaluationInterval}`,
+    'rule_files:',
+    ...(ruleFiles.length ? ruleFiles.map((file) => `  - ${yamlString(file)}`) : ['  []']),
+    ...(alertmanagerUrl
+      ? [
+          'alerting:',
+          '  alertmanagers:',
+          '    - static_configs:',
+          `        - targets: [${yamlString(hostPort(alertmanagerUrl))}]`,
+        ]
+      : []),
+    'scrape_configs:',
+    ...(scrapeConfigs
+      ? [scrapeConfigs]
+      : [
+          '  - job_name: node',
+          '    static_configs:',
+          `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
+        ]),
+    '',
+  ].join('\n');
   return startProcess({
     name: 'prometheus',
     binary,
-    files: (_port, dir) => ({ ...files, 'prometheus.yml': config(dir) }),
+    files: (_port, dir) => ({ ...files, 'prometheus.yml': config.replaceAll('{dir}', dir) }),
     args: (port, dir) => [
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
@@ -287,26 +286,24 @@ export const startAlertmanager = async ({
   binary = 'prometheus-alertmanager',
   config: ownConfig,
 }: AlertmanagerOptions): Promise<Service> => {
-  const config =
-    ownConfig ??
-    [
-      'route:',
-      '  receiver: webhook',
-      `  group_by: [${groupBy.map(yamlString).join(', ')}]`,
-      `  group_wait: ${groupWait}`,
-      `  group_interval: ${groupInterval}`,
-      `  repeat_interval: ${repeatInterval}`,
-      'receivers:',
-      '  - name: webhook',
-      '    webhook_configs:',
-      `      - url: ${yamlString(webhookUrl)}`,
-      '        send_resolved: true',
-      '',
-    ].join('\n');
+  const config = [
+    'route:',
+    '  receiver: webhook',
+    `  group_by: [${groupBy.map(yamlString).join(', ')}]`,
+    `  group_wait: ${groupWait}`,
+    `  group_interval: ${groupInterval}`,
+    `  repeat_interval: ${repeatInterval}`,
+    'receivers:',
+    '  - name: webhook',
+    '    webhook_configs:',
+    `      - url: ${yamlString(webhookUrl)}`,
+    '        send_resolved: true',
+    '',
+  ].join('\n');
   return startProcess({
     name: 'alertmanager',
     binary,
-    files: () => ({ 'alertmanager.yml': config }),
+    files: () => ({ 'alertmanager.yml': ownConfig ?? config }),
     args: (port, dir) => [
       `--config.file=${join(dir, 'alertmanager.yml')}`,
       `--storage.path=${join(dir, 'data')}`,
