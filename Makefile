@@ -11,8 +11,9 @@ TEST_PACKAGES := restic borgbackup zsh rclone prometheus-node-exporter prometheu
   dpkg-dev lintian systemd man-db postgresql mariadb-server redis-server sqlite3 hyperfine time curl
 DEMO_PACKAGES := restic
 BENCH_PACKAGES := restic hyperfine time curl prometheus-node-exporter python3
+FLEET_PACKAGES := prometheus python3-jinja2 python3-yaml
 
-.PHONY: all deps-test deps-demo deps-bench node_modules build typecheck lint node18 test demo bench clean deb
+.PHONY: all deps-test deps-demo deps-bench deps-fleet build typecheck lint node18 test demo bench fleet-sim clean deb
 
 all: build
 
@@ -35,6 +36,9 @@ deps-demo:
 
 deps-bench:
 	$(call apt_install,$(BENCH_PACKAGES))
+
+deps-fleet:
+	$(call apt_install,$(FLEET_PACKAGES))
 
 node_modules: package-lock.json
 	npm ci --no-audit --no-fund
@@ -67,6 +71,12 @@ demo: deps-demo build
 # version (BENCH_SMOKE=1: tiny data, one run) is part of make test: test/bench-smoke.test.ts.
 bench: deps-bench build
 	bash bench/all.sh
+
+# 1,000 simulated hosts × 10 jobs scraped by one real Prometheus with the real rules: checks the
+# exact alert set and prints the figures of docs/scale.md. Smaller: make fleet-sim FLEET_SIM_ARGS="--hosts 100".
+FLEET_SIM_ARGS ?=
+fleet-sim: deps-fleet node_modules
+	node --import tsx sim/run.ts $(FLEET_SIM_ARGS)
 
 clean:
 	rm -rf dist .demo .cache

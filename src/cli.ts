@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 // execa, prom-client or the engines (see BENCHMARKS.md). Types are free: import them here.
 import type { GlobalOptions } from './commands/context.ts';
 import type { CronOptions } from './commands/cron.ts';
+import type { FleetFlags } from './commands/fleet.ts';
 import type { HistoryFlags } from './commands/history.ts';
 import type { PruneFlags } from './commands/prune.ts';
 import type { RestoreFlags } from './commands/restore.ts';
@@ -164,6 +165,22 @@ export const buildProgram = (context: ProgramContext): Command => {
     .action(async (_flags: unknown, command: Command) => {
       const { statusCommand } = await import('./commands/status.ts');
       context.setExitCode(await statusCommand(optionsOf(command)));
+    });
+
+  program
+    .command('fleet')
+    .description('Every host and job as Prometheus sees them: last run, outcome, last success, alerts; problems first')
+    .requiredOption('--prometheus <url>', 'Prometheus base URL, e.g. http://prometheus:9090 (no credentials in it)')
+    .option('--selector <matchers>', 'only series matching these label matchers, e.g. \'{site="fra"}\'')
+    .option('--basic-auth-file <file>', 'file holding user:password for HTTP basic auth')
+    .option('--bearer-token-file <file>', 'file holding a bearer token')
+    .addHelpText(
+      'after',
+      `\nOne row per host and job, in the words of \`cronvault status\`, from the series cronvault writes (docs/metrics.md)\nand the firing Backup* alerts; jobs with a problem first, marked "!". "(default)" marks the time \`cronvault cron\`\ndraws for a job without a schedule, read in this machine's time zone.\n--json: { schemaVersion, generatedAt, prometheus, selector, healthy, hosts, jobs } (docs/fleet-json.md).\n\nExamples:\n  cronvault fleet --prometheus http://prometheus:9090\n  cronvault fleet --prometheus https://prom.example.org --selector '{customer="acme"}' --bearer-token-file ~/.prom-token\n  cronvault fleet --prometheus http://prometheus:9090 --json | jq -r '.jobs[] | select(.healthy | not) | "\\(.host) \\(.job)"'\n\nExit 0 only when every job is healthy; 1 when one is not (or none matched); 2 bad flags or selector;\n69 Prometheus unreachable or erroring; 77 Prometheus refused the credentials.`,
+    )
+    .action(async (_flags: unknown, command: Command) => {
+      const { fleetCommand } = await import('./commands/fleet.ts');
+      context.setExitCode(await fleetCommand(optionsOf<FleetFlags>(command)));
     });
 
   program

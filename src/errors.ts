@@ -6,6 +6,10 @@ export const EXIT = {
   backupFailed: 1,
   usage: 2,
   locked: 75,
+  /** A service cronvault asks (Prometheus for `fleet`) is unreachable or answers with an error (sysexits EX_UNAVAILABLE). */
+  unavailable: 69,
+  /** That service refused the credentials (sysexits EX_NOPERM). */
+  noPermission: 77,
   sigint: 130,
   sigterm: 143,
 } as const;

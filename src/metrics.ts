@@ -14,7 +14,8 @@ import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 import { verifyScheduleOf } from './verify/schedule.ts';
 import { VERSION } from './version.ts';
 
-const METRIC = {
+/** Every series name cronvault writes (`cronvault fleet` asks Prometheus for the same names). */
+export const METRIC = {
   lastRunStart: 'backup_last_run_start_timestamp_seconds',
   lastRunEnd: 'backup_last_run_end_timestamp_seconds',
   lastRunDuration: 'backup_last_run_duration_seconds',

@@ -672,7 +672,7 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
       );
     });
 
-    it('keeps the alert rules of every inventory host when applied with --limit to the canary', async () => {
+    it('keeps the alert rules and file_sd targets (with their routing labels) of every inventory host when applied with --limit to the canary', async () => {
       await fresh();
       const inventory = join(tmp.dir, 'inventory.json');
       const host = (jobs: Job[]) => ({
@@ -685,7 +685,10 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
         JSON.stringify({
           all: {
             hosts: {
-              canary1: host([{ name: 'canaryfiles', path: paths().data }]),
+              canary1: {
+                ...host([{ name: 'canaryfiles', path: paths().data }]),
+                backup_alert_labels: { customer: 'acme', team: 'dba' },
+              },
               rest1: host([{ name: 'restfiles', path: paths().data, alert_max_age: '3d' }]),
             },
             children: { backup_canary: { hosts: { canary1: {} } } },
@@ -696,6 +699,7 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
         backup_prometheus_host: 'localhost',
         backup_prometheus_rules_file: paths().rules,
         backup_prometheus_reload: 'none',
+        backup_prometheus_sd_file: join(tmp.dir, 'file_sd', 'cronvault-nodes.json'),
       });
       const result = await applyRole(vars, ['-i', inventory, '--limit', 'backup_canary']);
       assert.equal(result.exitCode, 0, result.output);
@@ -711,6 +715,20 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
         'the host left out keeps its alerts',
       );
       assert.match(rules, /\b259200\b/, "rest1's alert_max_age (3d) is read from its inventory vars");
+
+      // Every host's node_exporter with its routing labels, in a file_sd file Prometheus accepts.
+      const sdFile = join(tmp.dir, 'file_sd', 'cronvault-nodes.json');
+      assert.deepEqual(JSON.parse(await readFile(sdFile, 'utf8')), [
+        { targets: ['canary1:9100'], labels: { customer: 'acme', team: 'dba' } },
+        { targets: ['rest1:9100'], labels: {} },
+      ]);
+      const promConfig = join(tmp.dir, 'prometheus-sd.yml');
+      await writeFile(
+        promConfig,
+        `scrape_configs:\n  - job_name: node\n    file_sd_configs:\n      - files: ["${sdFile}"]\n`,
+      );
+      const check = await execa('promtool', ['check', 'config', promConfig], { reject: false, all: true });
+      assert.equal(check.exitCode, 0, String(check.all));
     });
   });
 

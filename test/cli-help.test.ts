@@ -12,6 +12,7 @@ const COMMANDS = [
   ['check'],
   ['cron'],
   ['status'],
+  ['fleet'],
   ['history'],
   ['snapshots'],
   ['restore'],

@@ -21,9 +21,9 @@ import { type GlobalOptions, readConfig } from './context.ts';
 const STATUS_SCHEMA_VERSION = 1;
 
 /** Slack on top of a schedule's longest gap before a job counts as overdue (as in the alert rules). */
-const OVERDUE_GRACE_SECONDS = 3600;
+export const OVERDUE_GRACE_SECONDS = 3600;
 
-type JobOutcome = 'success' | 'warning' | 'failed' | 'running' | 'never';
+export type JobOutcome = 'success' | 'warning' | 'failed' | 'running' | 'never';
 
 interface JobStatus {
   name: string;
@@ -75,7 +75,8 @@ interface StatusReport {
   jobs: JobStatus[];
 }
 
-const outcomeOf = (state: JobMetrics | undefined, running: boolean): JobOutcome => {
+/** The outcome word of a job; `cronvault fleet` reads the same fields from Prometheus. */
+export const outcomeOf = (state: JobMetrics | undefined, running: boolean): JobOutcome => {
   if (running) return 'running';
   if (!state || state.lastRunEnd === undefined) return 'never';
   if (state.lastRunSuccess) return state.lastRunWarnings ? 'warning' : 'success';
@@ -83,7 +84,7 @@ const outcomeOf = (state: JobMetrics | undefined, running: boolean): JobOutcome 
 };
 
 /** "3 h ago", "in 12 min", "just now". */
-const relativeTime = (atSeconds: number, nowSeconds: number): string => {
+export const relativeTime = (atSeconds: number, nowSeconds: number): string => {
   const delta = nowSeconds - atSeconds;
   if (Math.abs(delta) < 30) return 'just now';
   const abs = Math.abs(delta);
@@ -95,6 +96,22 @@ const relativeTime = (atSeconds: number, nowSeconds: number): string => {
         );
   return delta >= 0 ? `${text} ago` : `in ${text}`;
 };
+
+// The problems in words, shared with `cronvault fleet` so both commands say the same thing.
+export const NEVER_RAN = 'never ran';
+export const FIRST_RUN_IN_PROGRESS = 'first run still in progress, never finished';
+export const failedRunProblem = (code: number, meaning: string): string => `last run failed (exit ${code}: ${meaning})`;
+export const retentionProblem = (code: number, meaning: string): string =>
+  code === -1
+    ? 'last retention refused or failed before running (see `cronvault history`)'
+    : `last retention failed (exit ${code}: ${meaning})`;
+export const overdueProblem = (lastStart: number, nowSeconds: number, cron: string, maxInterval: number): string =>
+  `overdue: last started ${relativeTime(lastStart, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`;
+/** The last line of the table: "all 3 jobs healthy", "1 of 3 jobs need attention". */
+export const healthFooter = (unhealthy: number, total: number): string =>
+  unhealthy === 0
+    ? `all ${total} job${total === 1 ? '' : 's'} healthy`
+    : `${unhealthy} of ${total} job${total === 1 ? '' : 's'} need attention`;
 
 const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus> => {
   const listing = await listState(job.stateDir);
@@ -118,27 +135,20 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
     maxInterval !== null &&
     lastStart !== undefined &&
     nowSeconds - lastStart > maxInterval + OVERDUE_GRACE_SECONDS;
-  if (!finished) problems.push(lock ? 'first run still in progress, never finished' : 'never ran');
+  if (!finished) problems.push(lock ? FIRST_RUN_IN_PROGRESS : NEVER_RAN);
   else if (!state!.lastRunSuccess) {
     const code = state!.lastExitCode ?? -1;
-    problems.push(`last run failed (exit ${code}: ${describeExitCode(backend, code)})`);
+    problems.push(failedRunProblem(code, describeExitCode(backend, code)));
   }
   // A backup that succeeds while retention keeps failing fills the repository night after night
   // (and a refused run only gets more refused): BackupRetentionFailed says so too.
   if (state?.retentionSuccess === false) {
     const code = state.retentionExitCode ?? -1;
-    problems.push(
-      code === -1
-        ? 'last retention refused or failed before running (see `cronvault history`)'
-        : `last retention failed (exit ${code}: ${describeExitCode(backend, code)})`,
-    );
+    problems.push(retentionProblem(code, describeExitCode(backend, code)));
   }
   // A drill that failed says the backups may not restore: as urgent as a failed run.
   if (verifyCron && verified && !verified.success) problems.push(`last verify failed: ${verified.reason}`);
-  if (overdue)
-    problems.push(
-      `overdue: last started ${relativeTime(lastStart!, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval! * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`,
-    );
+  if (overdue) problems.push(overdueProblem(lastStart!, nowSeconds, cron, maxInterval!));
   return {
     name: job.name,
     engine: job.engine,
@@ -195,7 +205,7 @@ const statusReport = async (config: Config, nowSeconds: number): Promise<StatusR
   };
 };
 
-const OUTCOME_COLOR: Record<JobOutcome, AnsiColor> = {
+export const OUTCOME_COLOR: Record<JobOutcome, AnsiColor> = {
   success: 'green',
   warning: 'yellow',
   failed: 'red',
@@ -256,10 +266,7 @@ const formatStatus = (report: StatusReport, color: boolean): string => {
     job.problems.map((p) => `${paint(OUTCOME_COLOR[job.outcome], '!')} ${job.name}: ${p}`),
   );
   const unhealthy = report.jobs.filter((j) => !j.healthy).length;
-  const footer =
-    unhealthy === 0
-      ? `all ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} healthy`
-      : `${unhealthy} of ${report.jobs.length} job${report.jobs.length === 1 ? '' : 's'} need attention`;
+  const footer = healthFooter(unhealthy, report.jobs.length);
   return [...lines, ...(problems.length ? ['', ...problems] : []), '', footer].join('\n');
 };
 

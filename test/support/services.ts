@@ -210,6 +210,13 @@ export interface PrometheusOptions {
   /** Keep the scraped series' own `instance` and `job` (a Pushgateway target), as prometheus/examples does. */
   honorLabels?: boolean;
   binary?: string;
+  /**
+   * Scrape jobs as YAML list items (indented by 2, below `scrape_configs:`), instead of the
+   * static "node" job over scrapeTargets: file_sd, relabelling. `{dir}` is the service's directory.
+   */
+  scrapeConfigs?: string;
+  /** Files to write into Prometheus' directory before it starts (file_sd target lists). */
+  files?: Record<string, string>;
 }
 
 /** Prometheus with a generated config and a temporary TSDB. */
@@ -221,6 +228,8 @@ export const startPrometheus = async ({
   evaluationInterval = scrapeInterval,
   honorLabels = false,
   binary = 'prometheus',
+  scrapeConfigs,
+  files = {},
 }: PrometheusOptions): Promise<Service> => {
   const config = [
     'global:',
@@ -237,16 +246,20 @@ export const startPrometheus = async ({
         ]
       : []),
     'scrape_configs:',
-    '  - job_name: node',
-    ...(honorLabels ? ['    honor_labels: true'] : []),
-    '    static_configs:',
-    `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
+    ...(scrapeConfigs
+      ? [scrapeConfigs]
+      : [
+          '  - job_name: node',
+          ...(honorLabels ? ['    honor_labels: true'] : []),
+          '    static_configs:',
+          `      - targets: [${scrapeTargets.map((target) => yamlString(hostPort(target))).join(', ')}]`,
+        ]),
     '',
   ].join('\n');
   return startProcess({
     name: 'prometheus',
     binary,
-    files: () => ({ 'prometheus.yml': config }),
+    files: (_port, dir) => ({ ...files, 'prometheus.yml': config.replaceAll('{dir}', dir) }),
     args: (port, dir) => [
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
@@ -267,6 +280,8 @@ export interface AlertmanagerOptions {
   repeatInterval?: string;
   groupBy?: string[];
   binary?: string;
+  /** A whole alertmanager.yml instead of the one route to the webhook (the options above are then unused). */
+  config?: string;
 }
 
 /** Alertmanager, clustering off, one route to one webhook with send_resolved. */
@@ -277,6 +292,7 @@ export const startAlertmanager = async ({
   repeatInterval = '1h',
   groupBy = ['alertname', 'backup'],
   binary = 'prometheus-alertmanager',
+  config: ownConfig,
 }: AlertmanagerOptions): Promise<Service> => {
   const config = [
     'route:',
@@ -295,7 +311,7 @@ export const startAlertmanager = async ({
   return startProcess({
     name: 'alertmanager',
     binary,
-    files: () => ({ 'alertmanager.yml': config }),
+    files: () => ({ 'alertmanager.yml': ownConfig ?? config }),
     args: (port, dir) => [
       `--config.file=${join(dir, 'alertmanager.yml')}`,
       `--storage.path=${join(dir, 'data')}`,

@@ -3,6 +3,7 @@
 # jobs the alert rules must know. Plain Python, so test/fixtures/ansible/test_cronvault_filters.py
 # tests it without a play; vars/main.yml only calls these.
 import random
+import re
 
 DEFAULT_CONFIG_FILE = "/etc/cronvault/config.yml"
 
@@ -160,6 +161,35 @@ def cronvault_alert_jobs(host_names, hostvars):
     return out
 
 
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def cronvault_sd_targets(host_names, hostvars, default_port):
+    """A Prometheus file_sd target list: one group per host of host_names that defines
+    backup_jobs, target `<backup_alert_host>:<port>` (its node_exporter), labels its
+    backup_alert_labels (customer, team...). Prometheus puts them on every series of the host, so
+    every alert carries them and Alertmanager can route by them. Bad label names are refused here:
+    Prometheus would otherwise reject the whole file and drop every target of it."""
+    out = []
+    for name in host_names:
+        host = hostvars[name]
+        if "backup_jobs" not in host:
+            continue
+        labels = dict(host.get("backup_alert_labels") or {})
+        for label, value in labels.items():
+            if not LABEL_NAME.match(str(label)) or str(label).startswith("__"):
+                raise ValueError(
+                    f"backup_alert_labels of {name}: {label!r} is not a Prometheus label name "
+                    "(letters, digits and _, not starting with a digit or __)"
+                )
+            if label in ("instance", "job", "backup", "host"):
+                raise ValueError(f"backup_alert_labels of {name}: {label!r} is set by Prometheus or cronvault")
+            labels[label] = str(value)
+        port = host.get("backup_node_exporter_port") or default_port
+        out.append({"targets": [f"{host.get('backup_alert_host') or name}:{port}"], "labels": labels})
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -170,4 +200,5 @@ class FilterModule:
             "cronvault_verify_schedule": cronvault_verify_schedule,
             "cronvault_verify_cron_entries": cronvault_verify_cron_entries,
             "cronvault_prune_entries": cronvault_prune_entries,
+            "cronvault_sd_targets": cronvault_sd_targets,
         }
