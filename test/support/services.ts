@@ -340,7 +340,7 @@ export interface WebhookAlert {
 }
 
 /** The JSON body Alertmanager POSTs to a webhook (version 4). */
-export interface WebhookNotification {
+interface WebhookNotification {
   status: 'firing' | 'resolved';
   receiver: string;
   groupLabels: Record<string, string>;
