@@ -36,7 +36,7 @@ export const createBorgRepository = async (
   return { repository, passwordFile, env };
 };
 
-export const borg = async (repo: Pick<BorgRepository, 'env'>, args: string[]): Promise<string> =>
+const borg = async (repo: Pick<BorgRepository, 'env'>, args: string[]): Promise<string> =>
   String((await execa('borg', args, { env: repo.env })).stdout);
 
 export interface BorgArchiveInfo {

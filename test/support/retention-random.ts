@@ -20,7 +20,7 @@ export const prng = (seed: number) => {
 };
 export type Rng = ReturnType<typeof prng>;
 
-export const H = 3_600_000;
+const H = 3_600_000;
 export const D = 24 * H;
 
 export const randomTimeframe = (rng: Rng): string =>
