@@ -9,6 +9,7 @@ import { UsageError } from './errors.ts';
 import { findControlCharacter, quote } from './input-text.ts';
 import { assertJobName } from './job-name.ts';
 import { isPlainObject } from './plain-object.ts';
+import { describePreset, type JobPreset, PRESET_NAMES, type PresetName, parsePreset, presetFileName } from './presets/index.ts';
 import { privateFileWarnings } from './private-files.ts';
 import {
   parseRetention,
@@ -48,6 +49,8 @@ export interface JobConfig {
   engine: EngineName;
   path?: string;
   command?: string;
+  /** A database preset (postgresql, mysql, redis, sqlite); `command` then describes its dump. */
+  preset?: JobPreset;
   stdinFilename?: string;
   repository: string;
   passwordFile?: string;
@@ -102,7 +105,8 @@ type Kind =
   | 'rounding'
   | 'fraction'
   | 'schedule'
-  | 'retry';
+  | 'retry'
+  | 'preset';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -126,6 +130,7 @@ const JOB_KEYS: Record<string, Kind> = {
   init: 'bool',
   tags: 'string-list',
   history_keep: 'history-count',
+  ...(Object.fromEntries(PRESET_NAMES.map((name) => [name, 'preset'])) as Record<PresetName, Kind>),
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep'];
@@ -382,6 +387,10 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
       } catch (error) {
         return fail(where, (error as Error).message);
       }
+    case 'preset':
+      return parsePreset(path.at(-1) as PresetName, value, (sub, message, keyNode) =>
+        fail(loc.at([...path, ...sub], keyNode), message),
+      );
     case 'retry': {
       if (!isPlainObject(value))
         return fail(
@@ -438,12 +447,24 @@ const resolveJob = ({
     fromFlags
       ? keys.map((key) => `--${key.replace(/_/g, '-')}`).join(' or ')
       : `${keys.map((key) => `"${key}"`).join(' or ')} in the job or in defaults`;
-  const path = pick<string>('path');
-  const command = pick<string>('command');
+  const presets = PRESET_NAMES.filter((key) => values[key] !== undefined);
+  const preset = presets.length > 0 ? (values[presets[0]!] as JobPreset) : undefined;
+  for (const key of PRESET_NAMES)
+    if (defaults[key] !== undefined) fail(where, `"${key}" belongs in a job, not in defaults`);
+  if (presets.length > 1 || (preset && (values.path !== undefined || values.command !== undefined)))
+    fail(
+      where,
+      `give exactly one of "path", "command" or a database preset, not ${[...['path', 'command'].filter((k) => values[k] !== undefined), ...presets].map((k) => `"${k}"`).join(' and ')}`,
+    );
+  const path = preset ? undefined : pick<string>('path');
+  const command = preset ? describePreset(preset) : pick<string>('command');
   if (values.path !== undefined && values.command !== undefined)
     fail(where, 'give either "path" or "command", not both');
   if (path === undefined && command === undefined)
-    fail(where, 'needs "path" (a directory or file to back up) or "command" (whose output is backed up)');
+    fail(
+      where,
+      `needs "path" (a directory or file to back up) or "command" (whose output is backed up), or a database preset (${PRESET_NAMES.join(', ')})`,
+    );
   const engine = pick<EngineName>('engine') ?? 'restic';
   const repository = pick<string>('repository');
   if (repository === undefined)
@@ -457,7 +478,7 @@ const resolveJob = ({
       where,
       `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`,
     );
-  if (command !== undefined && engine === 'duplicati')
+  if (command !== undefined && engine === 'duplicati' && !preset)
     fail(where, '"command" jobs need the restic or borg engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
   const rounding = pick<RetentionRounding>('retention_rounding') ?? 'refuse';
@@ -495,7 +516,10 @@ const resolveJob = ({
       engine,
       path,
       command,
-      stdinFilename: pick<string>('stdin_filename') ?? (command !== undefined ? `${name}.dump` : undefined),
+      preset,
+      stdinFilename:
+        pick<string>('stdin_filename') ??
+        (preset ? presetFileName(preset) : command !== undefined ? `${name}.dump` : undefined),
       repository: repository!,
       passwordFile,
       passwordCommand,

@@ -697,7 +697,7 @@ const restore: Backend['restore'] = async (job, request, context) => {
       args: ['extract', '--stdout', `::${archive.name}`, member],
       env,
       signal: context.signal,
-      stdoutTo: process.stdout,
+      stdoutTo: request.stdoutTo ?? process.stdout,
     });
     if (run.exitCode !== 0)
       throw new CronvaultError(

@@ -1,0 +1,239 @@
+// Database presets against real Debian servers started on 127.0.0.1: each preset's dump goes
+// into a real restic 0.14 repository and comes back, and a dump that fails leaves no snapshot.
+
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { cronvaultBin, makeTempDir, runCronvault, startCronvault } from './support/cli.ts';
+import { type DatabaseServer, startMariadb, startPostgres, startRedis } from './support/databases.ts';
+import { createRepository, listSnapshots, metricValue, type TestRepository } from './support/restic.ts';
+
+describe('database presets', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let repo: TestRepository;
+  before(async () => {
+    tmp = await makeTempDir();
+    repo = await createRepository(tmp.dir, 'repo');
+  });
+  after(async () => tmp.cleanup());
+
+  /** A config with `jobs` (YAML lines below "jobs:") sharing one repository, one attempt each. */
+  const writeConfig = async (name: string, jobs: string[]) => {
+    const file = join(tmp.dir, `${name}.yml`);
+    await writeFile(
+      file,
+      [
+        `state_dir: ${join(tmp.dir, name, 'state')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, name, 'text')} }`,
+        'defaults:',
+        `  repository: ${repo.repository}`,
+        `  password_file: ${repo.passwordFile}`,
+        '  retention: none',
+        '  retry: { attempts: 1 }',
+        'jobs:',
+        ...jobs,
+        '',
+      ].join('\n'),
+    );
+    return file;
+  };
+  const prom = (config: string, job: string) =>
+    readFile(join(tmp.dir, config, 'text', `cronvault_${job}.prom`), 'utf8');
+  const snapshotsOf = (job: string) => listSnapshots(repo, '--tag', `cronvault:${job}`);
+
+  describe('postgresql', () => {
+    let pg: DatabaseServer;
+    before(async () => {
+      pg = await startPostgres();
+    });
+    after(async () => pg?.stop());
+
+    it('restores a database with rows and a large object into a new database, and a missing database leaves no snapshot', async () => {
+      await pg.sql('postgres', 'CREATE DATABASE app');
+      await pg.sql('app', "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 500) i");
+      const oid = await pg.sql('app', "SELECT lo_from_bytea(0, convert_to('a large object', 'UTF8'))");
+      const connection = `host: ${pg.host}, port: ${pg.port}, user: postgres`;
+      const config = await writeConfig('pg', [
+        `  app: { postgresql: { database: app, ${connection} } }`,
+        `  nodb: { postgresql: { database: nosuchdb, ${connection} } }`,
+      ]);
+      const run = await runCronvault(['run', 'app', '--config', config]);
+      assert.equal(run.exitCode, 0, run.stderr);
+      const metrics = await prom('pg', 'app');
+      assert.equal(metricValue(metrics, 'backup_last_dump_exit_code'), 0);
+      assert.ok((metricValue(metrics, 'backup_last_dump_bytes') ?? 0) > 1000, metrics);
+
+      await pg.sql('postgres', 'CREATE DATABASE app_restored');
+      const restore = await runCronvault(['restore', 'app', '--into-database', 'app_restored', '--config', config]);
+      assert.equal(restore.exitCode, 0, restore.stderr);
+      const rows = 'SELECT string_agg(id || v, \',\' ORDER BY id) FROM t';
+      assert.equal(await pg.sql('app_restored', rows), await pg.sql('app', rows));
+      assert.equal(await pg.sql('app_restored', `SELECT convert_from(lo_get(${oid}), 'UTF8')`), 'a large object');
+
+      const missing = await runCronvault(['run', 'nodb', '--config', config]);
+      assert.equal(missing.exitCode, 1);
+      assert.match(missing.stderr, /pg_dump .* failed with exit 1: .*nosuchdb/);
+      assert.deepEqual(await snapshotsOf('nodb'), [], 'no snapshot of a failed dump');
+      assert.equal(metricValue(await prom('pg', 'nodb'), 'backup_last_dump_exit_code'), 1);
+    });
+  });
+
+  describe('mysql', () => {
+    let db: DatabaseServer;
+    before(async () => {
+      db = await startMariadb();
+    });
+    after(async () => db?.stop());
+
+    it('restores a database into a new one, with the password on no command line during the dump', async () => {
+      const password = 'Pw-never-on-argv-7f3q';
+      await db.sql('', `CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY '${password}'`);
+      await db.sql('', "GRANT ALL ON *.* TO 'backup'@'127.0.0.1'");
+      await db.sql('', 'CREATE DATABASE shop');
+      // Big enough (a few MB) that the dump is still running while restic starts up.
+      await db.sql(
+        'shop',
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(200)); INSERT INTO t SELECT seq, REPEAT(CHAR(65 + seq % 26), 150) FROM seq_1_to_30000; CREATE PROCEDURE p() SELECT 42",
+      );
+      const passwordFile = join(tmp.dir, 'mysql.pass');
+      await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+      const config = await writeConfig('mysql', [
+        `  shop: { mysql: { database: shop, host: ${db.host}, port: ${db.port}, user: backup, password_file: ${passwordFile} } }`,
+      ]);
+      const seen = new Set<string>();
+      const running = startCronvault(['run', 'shop', '--config', config]);
+      let finished = false;
+      void running.done.then(() => {
+        finished = true;
+      });
+      while (!finished) {
+        for (const pid of await readdir('/proc').catch(() => [])) {
+          if (!/^\d+$/.test(pid)) continue;
+          const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+          if (cmdline) seen.add(cmdline.replaceAll('\0', ' '));
+        }
+        await sleep(5);
+      }
+      const run = await running.done;
+      assert.equal(run.exitCode, 0, run.stderr);
+      assert.ok(
+        [...seen].some((line) => /mariadb-dump --defaults-extra-file=\S+ --single-transaction --routines --events/.test(line)),
+        'the dump was seen running',
+      );
+      assert.deepEqual(
+        [...seen].filter((line) => line.includes(password)),
+        [],
+        'no command line holds the password',
+      );
+      assert.deepEqual(
+        (await readdir(join(tmp.dir, 'mysql', 'state', 'dumps'))).filter((f) => f.endsWith('.cnf')),
+        [],
+        'the defaults file with the password is removed after the run',
+      );
+
+      await db.sql('', 'CREATE DATABASE shop_restored');
+      const restore = await runCronvault(['restore', 'shop', '--into-database', 'shop_restored', '--config', config]);
+      assert.equal(restore.exitCode, 0, restore.stderr);
+      const rows = 'SELECT COUNT(*), SUM(CRC32(v)) FROM t';
+      assert.equal(await db.sql('shop_restored', rows), await db.sql('shop', rows));
+      assert.equal(await db.sql('shop_restored', 'CALL p()'), '42');
+    });
+  });
+
+  it('redis: keys written, dumped as RDB, loaded by a fresh redis-server, keys equal', async () => {
+    const server = await startRedis({ password: 'redis-secret' });
+    const fresh: { stop?: () => Promise<void> } = {};
+    try {
+      for (let i = 0; i < 50; i += 1) await server.sql('', `SET key${i} value${i}`);
+      await server.sql('', 'RPUSH list a b c');
+      const passwordFile = join(tmp.dir, 'redis.pass');
+      await writeFile(passwordFile, 'redis-secret\n', { mode: 0o600 });
+      const config = await writeConfig('redis', [
+        `  cache: { redis: { host: ${server.host}, port: ${server.port}, password_file: ${passwordFile} } }`,
+      ]);
+      const run = await runCronvault(['run', 'cache', '--config', config]);
+      assert.equal(run.exitCode, 0, run.stderr);
+      const restoreDir = join(tmp.dir, 'redis-restore');
+      await mkdir(restoreDir);
+      // The RDB is binary: read as bytes, not text.
+      const rdb = await execa(process.execPath, [cronvaultBin, 'restore', 'cache', '--to-stdout', '--config', config], {
+        encoding: 'buffer',
+        stdin: 'ignore',
+      });
+      await writeFile(join(restoreDir, 'dump.rdb'), rdb.stdout as Uint8Array);
+      const loaded = await startRedis({ dir: restoreDir });
+      fresh.stop = loaded.stop;
+      const keys = async (s: DatabaseServer) => (await s.sql('', 'KEYS *')).split('\n').sort();
+      assert.deepEqual(await keys(loaded), await keys(server));
+      assert.equal(await loaded.sql('', 'GET key7'), 'value7');
+      assert.equal(await loaded.sql('', 'LRANGE list 0 -1'), 'a\nb\nc');
+    } finally {
+      await fresh.stop?.();
+      await server.stop();
+    }
+  });
+
+  it('sqlite: a database written to during the backup restores to a consistent database', async () => {
+    const database = join(tmp.dir, 'live.db');
+    await execa('sqlite3', [database, 'PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);']);
+    // One sqlite3 process inserting rows as fast as it can, for as long as the backup runs.
+    const writer = execa(
+      'sh',
+      ['-c', `i=0; while :; do i=$((i+1)); echo "INSERT INTO t (v) VALUES (randomblob(2000));"; done | sqlite3 ${database}`],
+      { reject: false, detached: true },
+    );
+    try {
+      await sleep(300);
+      const config = await writeConfig('sqlite', [`  live: { sqlite: { database: ${database} } }`]);
+      const run = await runCronvault(['run', 'live', '--config', config]);
+      assert.equal(run.exitCode, 0, run.stderr);
+      const dump = await runCronvault(['restore', 'live', '--to-stdout', '--config', config]);
+      assert.equal(dump.exitCode, 0, dump.stderr);
+      const restored = join(tmp.dir, 'restored.db');
+      await execa('sqlite3', [restored], { input: dump.stdout });
+      assert.equal((await execa('sqlite3', [restored, 'PRAGMA integrity_check'])).stdout, 'ok');
+      assert.ok(Number((await execa('sqlite3', [restored, 'SELECT COUNT(*) FROM t'])).stdout) > 0);
+    } finally {
+      process.kill(-writer.pid!, 'SIGKILL');
+      await writer;
+    }
+  });
+
+  it('a producer that dies half-way, or writes nothing, fails the run and leaves no snapshot', async () => {
+    const config = await writeConfig('dies', [
+      '  halfway: { command: "head -c 10M /dev/urandom; exit 1" }',
+      '  silent: { command: "true" }',
+    ]);
+    const halfway = await runCronvault(['run', 'halfway', '--config', config]);
+    assert.equal(halfway.exitCode, 1);
+    assert.match(halfway.stderr, /failed with exit 1; its partial snapshot was removed/);
+    assert.deepEqual(await snapshotsOf('halfway'), []);
+    const metrics = await prom('dies', 'halfway');
+    assert.equal(metricValue(metrics, 'backup_last_dump_exit_code'), 1);
+    assert.equal(metricValue(metrics, 'backup_last_dump_bytes'), 10 * 1024 * 1024);
+
+    const silent = await runCronvault(['run', 'silent', '--config', config]);
+    assert.equal(silent.exitCode, 1);
+    assert.match(silent.stderr, /command "true" wrote nothing/);
+    assert.deepEqual(await snapshotsOf('silent'), []);
+    assert.equal(metricValue(await prom('dies', 'silent'), 'backup_last_dump_bytes'), 0);
+  });
+
+  it('a preset whose client is not installed fails before the engine starts, naming the Debian package', async () => {
+    const bin = join(tmp.dir, 'only-restic');
+    await mkdir(bin);
+    for (const tool of ['restic', 'flock'])
+      await symlink((await execa('which', [tool])).stdout, join(bin, tool));
+    const config = await writeConfig('noclient', ['  pg: { postgresql: { database: app } }']);
+    const env = { PATH: bin };
+    const run = await runCronvault(['run', 'pg', '--config', config], { env, extendEnv: false });
+    assert.equal(run.exitCode, 1);
+    assert.match(run.stderr, /needs pg_dump for its postgresql dump.*apt-get install postgresql-client/);
+    assert.equal(metricValue(await prom('noclient', 'pg'), 'backup_last_exit_code'), -1);
+    const check = await runCronvault(['check', '--config', config], { env, extendEnv: false });
+    assert.match(check.stdout + check.stderr, /postgresql client.*apt-get install postgresql-client/s);
+  });
+});
