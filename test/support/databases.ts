@@ -24,8 +24,9 @@ export interface DatabaseServer {
   stop: () => Promise<void>;
 }
 
-const stopper = (server: ResultPromise, dir: string) => async () => {
-  server.kill('SIGTERM');
+/** Stops the server and removes its dir; PostgreSQL takes SIGINT (fast shutdown: SIGTERM waits for clients). */
+const stopper = (server: ResultPromise, dir: string, signal: NodeJS.Signals = 'SIGTERM') => async () => {
+  server.kill(signal);
   await server.catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
 };
@@ -37,7 +38,8 @@ export const startPostgres = async (): Promise<DatabaseServer> => {
   await chown(dir, ...(await userIds('postgres')));
   const data = join(dir, 'data');
   const asPostgres = (binary: string, args: string[]) =>
-    execa('runuser', ['-u', 'postgres', '--', binary, ...args], { cwd: dir });
+    // setpriv execs the binary itself (runuser would stay in between and not pass signals on).
+    execa('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', binary, ...args], { cwd: dir });
   await asPostgres(`${POSTGRES_BIN}/initdb`, ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
   const server = asPostgres(`${POSTGRES_BIN}/postgres`, [
@@ -57,7 +59,7 @@ export const startPostgres = async (): Promise<DatabaseServer> => {
       await execa('psql', ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-h', LOOPBACK, '-p', String(port), '-U', 'postgres', '-d', database, '-c', statement])
     ).stdout.trim();
   await waitFor(() => sql('postgres', 'SELECT 1'), { timeoutMs: 30_000, message: 'postgres answers' });
-  return { host: LOOPBACK, port, sql, stop: stopper(server, dir) };
+  return { host: LOOPBACK, port, sql, stop: stopper(server, dir, 'SIGINT') };
 };
 
 const userIds = async (user: string): Promise<[number, number]> => {
@@ -114,6 +116,9 @@ export const startRedis = async (
     '',
     '--dir',
     dir,
+    // The RDB stream to `redis-cli --rdb` would otherwise start 5 s late, waiting for more replicas.
+    '--repl-diskless-sync-delay',
+    '0',
     ...(options.password ? ['--requirepass', options.password] : []),
   ]);
   const sql = async (_database: string, command: string) =>
