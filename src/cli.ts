@@ -197,7 +197,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('-f, --force', 'restore into a non-empty directory, overwriting files with the same names')
     .option(
       '--into-database <name>',
-      "postgresql/mysql jobs: pipe the dump into pg_restore/psql/mariadb for this existing database (nothing is created)",
+      'postgresql/mysql jobs: pipe the dump into pg_restore/psql/mariadb for this existing database (nothing is created)',
     )
     .addHelpText(
       'after',

@@ -9,7 +9,14 @@ import { UsageError } from './errors.ts';
 import { findControlCharacter, quote } from './input-text.ts';
 import { assertJobName } from './job-name.ts';
 import { isPlainObject } from './plain-object.ts';
-import { describePreset, type JobPreset, PRESET_NAMES, type PresetName, parsePreset, presetFileName } from './presets/index.ts';
+import {
+  describePreset,
+  type JobPreset,
+  PRESET_NAMES,
+  type PresetName,
+  parsePreset,
+  presetFileName,
+} from './presets/index.ts';
 import { privateFileWarnings } from './private-files.ts';
 import {
   parseRetention,

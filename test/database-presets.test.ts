@@ -53,7 +53,10 @@ describe('database presets', () => {
 
     it('restores a database with rows and a large object into a new database, and a missing database leaves no snapshot', async () => {
       await pg.sql('postgres', 'CREATE DATABASE app');
-      await pg.sql('app', "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 500) i");
+      await pg.sql(
+        'app',
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 500) i",
+      );
       const oid = await pg.sql('app', "SELECT lo_from_bytea(0, convert_to('a large object', 'UTF8'))");
       const connection = `host: ${pg.host}, port: ${pg.port}, user: postgres`;
       const config = await writeConfig('pg', [
@@ -69,7 +72,7 @@ describe('database presets', () => {
       await pg.sql('postgres', 'CREATE DATABASE app_restored');
       const restore = await runCronvault(['restore', 'app', '--into-database', 'app_restored', '--config', config]);
       assert.equal(restore.exitCode, 0, restore.stderr);
-      const rows = 'SELECT string_agg(id || v, \',\' ORDER BY id) FROM t';
+      const rows = "SELECT string_agg(id || v, ',' ORDER BY id) FROM t";
       assert.equal(await pg.sql('app_restored', rows), await pg.sql('app', rows));
       assert.equal(await pg.sql('app_restored', `SELECT convert_from(lo_get(${oid}), 'UTF8')`), 'a large object');
 
@@ -96,7 +99,7 @@ describe('database presets', () => {
       // Big enough (a few MB) that the dump is still running while restic starts up.
       await db.sql(
         'shop',
-        "CREATE TABLE t (id int PRIMARY KEY, v varchar(200)); INSERT INTO t SELECT seq, REPEAT(CHAR(65 + seq % 26), 150) FROM seq_1_to_30000; CREATE PROCEDURE p() SELECT 42",
+        'CREATE TABLE t (id int PRIMARY KEY, v varchar(200)); INSERT INTO t SELECT seq, REPEAT(CHAR(65 + seq % 26), 150) FROM seq_1_to_30000; CREATE PROCEDURE p() SELECT 42',
       );
       const passwordFile = join(tmp.dir, 'mysql.pass');
       await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
@@ -120,7 +123,9 @@ describe('database presets', () => {
       const run = await running.done;
       assert.equal(run.exitCode, 0, run.stderr);
       assert.ok(
-        [...seen].some((line) => /mariadb-dump --defaults-extra-file=\S+ --single-transaction --routines --events/.test(line)),
+        [...seen].some((line) =>
+          /mariadb-dump --defaults-extra-file=\S+ --single-transaction --routines --events/.test(line),
+        ),
         'the dump was seen running',
       );
       assert.deepEqual(
@@ -182,7 +187,10 @@ describe('database presets', () => {
     // One sqlite3 process inserting rows as fast as it can, for as long as the backup runs.
     const writer = execa(
       'sh',
-      ['-c', `i=0; while :; do i=$((i+1)); echo "INSERT INTO t (v) VALUES (randomblob(2000));"; done | sqlite3 ${database}`],
+      [
+        '-c',
+        `i=0; while :; do i=$((i+1)); echo "INSERT INTO t (v) VALUES (randomblob(2000));"; done | sqlite3 ${database}`,
+      ],
       { reject: false, detached: true },
     );
     try {
@@ -225,8 +233,7 @@ describe('database presets', () => {
   it('a preset whose client is not installed fails before the engine starts, naming the Debian package', async () => {
     const bin = join(tmp.dir, 'only-restic');
     await mkdir(bin);
-    for (const tool of ['restic', 'flock'])
-      await symlink((await execa('which', [tool])).stdout, join(bin, tool));
+    for (const tool of ['restic', 'flock']) await symlink((await execa('which', [tool])).stdout, join(bin, tool));
     const config = await writeConfig('noclient', ['  pg: { postgresql: { database: app } }']);
     const env = { PATH: bin };
     const run = await runCronvault(['run', 'pg', '--config', config], { env, extendEnv: false });

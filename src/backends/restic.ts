@@ -340,7 +340,8 @@ const backupArgs = (job: JobConfig, options: { dryRun?: boolean; producerArgv?: 
   for (const pattern of job.exclude) args.push('--exclude', pattern);
   args.push(...job.engineArgs);
   const fileName = job.stdinFilename ?? `${job.name}.dump`;
-  if (options.producerArgv) args.push('--stdin-from-command', '--stdin-filename', fileName, '--', ...options.producerArgv);
+  if (options.producerArgv)
+    args.push('--stdin-from-command', '--stdin-filename', fileName, '--', ...options.producerArgv);
   else if (job.command !== undefined) args.push('--stdin', '--stdin-filename', fileName);
   else args.push('--', job.path!);
   return args;

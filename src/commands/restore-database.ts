@@ -57,7 +57,12 @@ export const restoreIntoDatabase = async (
     subprocess.stdin?.end();
     const result = await finished;
     if (result.exitCode !== 0) {
-      const detail = redactText(String(result.stderr ?? '').trim().split('\n').pop() ?? '');
+      const detail = redactText(
+        String(result.stderr ?? '')
+          .trim()
+          .split('\n')
+          .pop() ?? '',
+      );
       throw new CronvaultError(
         'E_RESTORE',
         EXIT.backupFailed,

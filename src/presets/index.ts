@@ -8,7 +8,7 @@ import { redis } from './redis.ts';
 import { sqlite } from './sqlite.ts';
 import type { OptionFail, PreparedDump, Preset, PresetName, PresetOptions } from './types.ts';
 
-export type { PreparedDump, PresetName, PresetOptions } from './types.ts';
+export type { PreparedDump, PresetName } from './types.ts';
 
 const PRESETS: Record<PresetName, Preset> = { postgresql, mysql, redis, sqlite };
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
@@ -51,9 +51,13 @@ interface PresetJob {
 }
 
 /** The producer of one dump: argv, env, and the cleanup to run whatever happens. */
-export const prepareDump = async (job: PresetJob & { preset: JobPreset }): Promise<PreparedDump> => {
+const prepareDump = async (job: PresetJob & { preset: JobPreset }): Promise<PreparedDump> => {
   const binary = (await ensureDumpClient(job))!;
-  return PRESETS[job.preset.name].prepareDump(job.preset.options, { jobName: job.name, stateDir: job.stateDir, binary });
+  return PRESETS[job.preset.name].prepareDump(job.preset.options, {
+    jobName: job.name,
+    stateDir: job.stateDir,
+    binary,
+  });
 };
 
 /** The client that reads a dump into `database`; a UsageError when the preset has none. */

@@ -75,7 +75,11 @@ export const mysql = {
   dumpClients: () => ['mariadb-dump', 'mysqldump'],
   fileName: (options) => (options.all === true ? 'all.sql' : `${String(options.database)}.sql`),
   describe: (options) =>
-    ['mysqldump', ...(options.defaults_file ? [`--defaults-extra-file=${String(options.defaults_file)}`] : []), ...dumpArgs(options)].join(' '),
+    [
+      'mysqldump',
+      ...(options.defaults_file ? [`--defaults-extra-file=${String(options.defaults_file)}`] : []),
+      ...dumpArgs(options),
+    ].join(' '),
   async prepareDump(options, context): Promise<PreparedDump> {
     const defaults = await defaultsFile(options, context, 'dump');
     return { argv: [context.binary, ...defaults.args, ...dumpArgs(options)], env: {}, cleanup: defaults.cleanup };

@@ -7,14 +7,19 @@ import type { OptionFail, PresetOptions } from './types.ts';
 type OptionKind = 'name' | 'host' | 'port' | 'bool' | 'abs-path' | readonly string[];
 
 const describeValue = (value: unknown): string =>
-  typeof value === 'string' ? `string ${quote(value)}` : value === null ? 'nothing' : `${typeof value} ${String(value)}`;
+  typeof value === 'string'
+    ? `string ${quote(value)}`
+    : value === null
+      ? 'nothing'
+      : `${typeof value} ${String(value)}`;
 
 /**
  * A database, host or user name: printable, and not starting with "-", which a client would read
  * as an option.
  */
 const checkName = (value: unknown, path: string[], fail: OptionFail): string => {
-  if (typeof value !== 'string' || value === '') return fail(path, `expected a non-empty name, found ${describeValue(value)}`);
+  if (typeof value !== 'string' || value === '')
+    return fail(path, `expected a non-empty name, found ${describeValue(value)}`);
   if (/[\u0000-\u001f\u007f]/.test(value)) fail(path, `${quote(value)} contains a control character`);
   if (value.startsWith('-')) fail(path, `${quote(value)} starts with "-", which the client would read as an option`);
   return value;
@@ -63,7 +68,10 @@ export const parseOptions = (
 };
 
 /** `-h host -p port -U user`-style arguments for the options that are set. */
-export const connectionArgs = (options: PresetOptions, flags: { host: string; port: string; user: string }): string[] => [
+export const connectionArgs = (
+  options: PresetOptions,
+  flags: { host: string; port: string; user: string },
+): string[] => [
   ...(options.host !== undefined ? [`${flags.host}${String(options.host)}`] : []),
   ...(options.port !== undefined ? [`${flags.port}${String(options.port)}`] : []),
   ...(options.user !== undefined ? [`${flags.user}${String(options.user)}`] : []),

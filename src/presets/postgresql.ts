@@ -52,7 +52,14 @@ export const postgresql = {
   // Into an existing database only: no --create, no --clean, so nothing is made or dropped unasked.
   async prepareRestore(options, { binary, database }) {
     const argv = isCustom(options)
-      ? [binary, '--no-password', '--exit-on-error', '--single-transaction', ...connectionArgs(options, CONNECTION), `--dbname=${database}`]
+      ? [
+          binary,
+          '--no-password',
+          '--exit-on-error',
+          '--single-transaction',
+          ...connectionArgs(options, CONNECTION),
+          `--dbname=${database}`,
+        ]
       : [
           binary,
           '--no-password',

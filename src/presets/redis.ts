@@ -16,7 +16,12 @@ export const redis = {
   name: 'redis',
   debianPackage: 'redis-tools',
   parse: (raw, fail) =>
-    parseOptions(raw ?? {}, { host: 'host', port: 'port', password_file: 'abs-path' }, fail, '{ host: 127.0.0.1, port: 6379 }'),
+    parseOptions(
+      raw ?? {},
+      { host: 'host', port: 'port', password_file: 'abs-path' },
+      fail,
+      '{ host: 127.0.0.1, port: 6379 }',
+    ),
   dumpClients: () => ['redis-cli'],
   fileName: () => 'dump.rdb',
   describe: (options) => argv(options, 'redis-cli').join(' '),

@@ -25,7 +25,7 @@ export interface DumpContext {
   binary: string;
 }
 
-export interface RestoreContext extends DumpContext {
+interface RestoreContext extends DumpContext {
   database: string;
 }
 

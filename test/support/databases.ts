@@ -25,11 +25,13 @@ export interface DatabaseServer {
 }
 
 /** Stops the server and removes its dir; PostgreSQL takes SIGINT (fast shutdown: SIGTERM waits for clients). */
-const stopper = (server: ResultPromise, dir: string, signal: NodeJS.Signals = 'SIGTERM') => async () => {
-  server.kill(signal);
-  await server.catch(() => undefined);
-  await rm(dir, { recursive: true, force: true });
-};
+const stopper =
+  (server: ResultPromise, dir: string, signal: NodeJS.Signals = 'SIGTERM') =>
+  async () => {
+    server.kill(signal);
+    await server.catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  };
 
 const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -56,7 +58,22 @@ export const startPostgres = async (): Promise<DatabaseServer> => {
   ]);
   const sql = async (database: string, statement: string) =>
     (
-      await execa('psql', ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-h', LOOPBACK, '-p', String(port), '-U', 'postgres', '-d', database, '-c', statement])
+      await execa('psql', [
+        '-X',
+        '-qAt',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-h',
+        LOOPBACK,
+        '-p',
+        String(port),
+        '-U',
+        'postgres',
+        '-d',
+        database,
+        '-c',
+        statement,
+      ])
     ).stdout.trim();
   await waitFor(() => sql('postgres', 'SELECT 1'), { timeoutMs: 30_000, message: 'postgres answers' });
   return { host: LOOPBACK, port, sql, stop: stopper(server, dir, 'SIGINT') };
@@ -94,7 +111,16 @@ export const startMariadb = async (): Promise<DatabaseServer & { socket: string 
   ]);
   const sql = async (database: string, statement: string) =>
     (
-      await execa('mariadb', ['--no-defaults', `--socket=${socket}`, '-uroot', '-N', '-B', '-e', statement, ...(database ? [database] : [])])
+      await execa('mariadb', [
+        '--no-defaults',
+        `--socket=${socket}`,
+        '-uroot',
+        '-N',
+        '-B',
+        '-e',
+        statement,
+        ...(database ? [database] : []),
+      ])
     ).stdout.trim();
   await waitFor(() => sql('', 'SELECT 1'), { timeoutMs: 30_000, message: 'mariadb answers' });
   return { host: LOOPBACK, port, socket, sql, stop: stopper(server, dir) };
