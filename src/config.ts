@@ -485,11 +485,9 @@ const resolveJob = ({
       where,
       `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`,
     );
-  if (command !== undefined && engine === 'duplicati')
-    fail(
-      where,
-      `${preset ? `"${preset.name}" jobs` : '"command" jobs'} need the restic or borg engine (duplicati-cli cannot read standard input)`,
-    );
+  // A preset's dump goes to a file first for duplicati-cli; a free-form command stays a stream only.
+  if (command !== undefined && engine === 'duplicati' && !preset)
+    fail(where, '"command" jobs need the restic or borg engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
   const rounding = pick<RetentionRounding>('retention_rounding') ?? 'refuse';
   // A policy the job's engine cannot apply is a config error now, not a failed run at 2 a.m.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { cronvaultBin, makeTempDir, runCronvault, startCronvault } from './support/cli.ts';
+import { cronvaultBin, makeTempDir, projectRoot, runCronvault, startCronvault } from './support/cli.ts';
 import { type DatabaseServer, startMariadb, startPostgres, startRedis } from './support/databases.ts';
 import { createRepository, listSnapshots, metricValue, type TestRepository } from './support/restic.ts';
 
@@ -228,6 +228,56 @@ describe('database presets', () => {
     assert.match(silent.stderr, /command "true" wrote nothing/);
     assert.deepEqual(await snapshotsOf('silent'), []);
     assert.equal(metricValue(await prom('dies', 'silent'), 'backup_last_dump_bytes'), 0);
+  });
+
+  it('duplicati: the dump goes to a 0600 file in state_dir, is backed up and removed; too little free space refuses the run', async () => {
+    const database = join(tmp.dir, 'dup.db');
+    await execa('sqlite3', [database, 'CREATE TABLE t (v); INSERT INTO t VALUES (1);']);
+    const fake = join(tmp.dir, 'fake-duplicati');
+    await mkdir(fake);
+    const pass = join(tmp.dir, 'dup.pass');
+    await writeFile(pass, 'passphrase\n', { mode: 0o600 });
+    const state = join(tmp.dir, 'dup', 'state');
+    const config = join(tmp.dir, 'dup.yml');
+    await writeFile(
+      config,
+      [
+        `state_dir: ${state}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'dup', 'text')} }`,
+        'jobs:',
+        `  notes: { engine: duplicati, binary: ${join(projectRoot, 'test', 'fixtures', 'bin', 'duplicati-cli')},`,
+        `    repository: "file:///srv/unused", password_file: ${pass}, retention: none, retry: { attempts: 1 },`,
+        `    sqlite: { database: ${database} } }`,
+        '',
+      ].join('\n'),
+    );
+    const env = { FAKE_DUPLICATI_STATE: fake };
+    const run = await runCronvault(['run', 'notes', '--config', config], { env });
+    assert.equal(run.exitCode, 0, run.stderr);
+    const [call] = (await readFile(join(fake, 'calls.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    assert.equal(call.args[2], join(state, 'dumps', 'notes'));
+    assert.equal(call.sourceFiles.length, 1);
+    assert.equal(call.sourceFiles[0].name, 'dup.db.sql');
+    assert.equal(call.sourceFiles[0].mode, '600');
+    assert.ok(call.sourceFiles[0].size > 20);
+    assert.deepEqual(await readdir(join(state, 'dumps')), [], 'the dump is removed after the backup');
+    assert.equal(metricValue(await prom('dup', 'notes'), 'backup_last_dump_bytes'), call.sourceFiles[0].size);
+
+    // The previous dump was bigger than any disk: the run refuses to start dumping.
+    const stateFile = join(state, 'jobs', 'notes.json');
+    const saved = JSON.parse(await readFile(stateFile, 'utf8'));
+    await writeFile(stateFile, JSON.stringify({ ...saved, dumpBytes: 2 ** 60 }));
+    const refused = await runCronvault(['run', 'notes', '--config', config], { env });
+    assert.equal(refused.exitCode, 1);
+    assert.match(refused.stderr, /has .* free, less than the previous dump's/);
+    assert.equal(
+      (await readFile(join(fake, 'calls.jsonl'), 'utf8')).trim().split('\n').length,
+      1,
+      'duplicati-cli did not run',
+    );
   });
 
   it('a preset whose client is not installed fails before the engine starts, naming the Debian package', async () => {
