@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { cronvaultBin, makeTempDir, projectRoot, runCronvault, startCronvault } from './support/cli.ts';
 import { type DatabaseServer, startMariadb, startPostgres, startRedis } from './support/databases.ts';
 import { createRepository, listSnapshots, metricValue, type TestRepository } from './support/restic.ts';
+import { waitFor } from './support/services.ts';
 
 describe('database presets', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -266,6 +267,18 @@ describe('database presets', () => {
     assert.deepEqual(await readdir(join(state, 'dumps')), [], 'the dump is removed after the backup');
     assert.equal(metricValue(await prom('dup', 'notes'), 'backup_last_dump_bytes'), call.sourceFiles[0].size);
 
+    // SIGTERM while duplicati-cli runs: the dump is removed all the same.
+    const stopped = execa(process.execPath, [cronvaultBin, 'run', 'notes', '--config', config], {
+      env: { ...env, FAKE_DUPLICATI_SLEEP_MS: '10000' },
+      reject: false,
+      stdin: 'ignore',
+    });
+    await waitFor(async () => (await readFile(join(fake, 'calls.jsonl'), 'utf8')).trim().split('\n').length === 2);
+    assert.equal((await readdir(join(state, 'dumps', 'notes'))).length, 1, 'the dump exists while the engine runs');
+    stopped.kill('SIGTERM');
+    assert.equal((await stopped).exitCode, 143);
+    assert.deepEqual(await readdir(join(state, 'dumps')), [], 'the dump is removed after SIGTERM');
+
     // The previous dump was bigger than any disk: the run refuses to start dumping.
     const stateFile = join(state, 'jobs', 'notes.json');
     const saved = JSON.parse(await readFile(stateFile, 'utf8'));
@@ -275,7 +288,7 @@ describe('database presets', () => {
     assert.match(refused.stderr, /has .* free, less than the previous dump's/);
     assert.equal(
       (await readFile(join(fake, 'calls.jsonl'), 'utf8')).trim().split('\n').length,
-      1,
+      2,
       'duplicati-cli did not run',
     );
   });
