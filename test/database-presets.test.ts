@@ -293,6 +293,20 @@ describe('database presets', () => {
     );
   });
 
+  it('a custom-format PostgreSQL stream that pg_restore --list rejects fails the run and leaves no snapshot', async () => {
+    const bin = join(tmp.dir, 'fake-pg-dump');
+    await mkdir(bin);
+    await writeFile(join(bin, 'pg_dump'), '#!/bin/sh\necho "this is not a dump"\n', { mode: 0o755 });
+    const config = await writeConfig('notadump', ['  fake: { postgresql: { database: app } }']);
+    const run = await runCronvault(['run', 'fake', '--config', config], {
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    assert.equal(run.exitCode, 1);
+    assert.match(run.stderr, /wrote 19 bytes that are not a dump: pg_restore rejected the dump/);
+    assert.deepEqual(await snapshotsOf('fake'), []);
+    assert.equal(metricValue(await prom('notadump', 'fake'), 'backup_last_dump_exit_code'), 0);
+  });
+
   it('a preset whose client is not installed fails before the engine starts, naming the Debian package', async () => {
     const bin = join(tmp.dir, 'only-restic');
     await mkdir(bin);

@@ -12,6 +12,7 @@ import { type PreparedDump, prepareProducer } from '../presets/index.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { type ForgetGroup, type RetentionPolicy, retentionVerdict, toResticForgetArgs } from '../retention/index.ts';
 import { runWithRetries } from '../retry.ts';
+import { startDumpCheck } from './dump-check.ts';
 import {
   type EngineRun,
   RUN_MARKER_VARIABLE,
@@ -263,23 +264,26 @@ const startProducer = (job: JobConfig, producer: PreparedDump, signal?: AbortSig
   });
   const group = superviseGroup(subprocess, signal);
   let bytes = 0;
+  const check = producer.check ? startDumpCheck(producer.check) : undefined;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       bytes += chunk.length;
-      done(null, chunk);
+      if (!check) return done(null, chunk);
+      check.feed(chunk).then(() => done(null, chunk), done);
     },
   });
   subprocess.stdout?.pipe(counter);
   return {
     stdout: counter,
     /** Waits for the producer and for every process of its group. */
-    finished: async (): Promise<DumpOutcome & { detail: string }> => {
+    finished: async (): Promise<DumpOutcome & { detail: string; rejected?: string }> => {
       try {
         const result = await subprocess;
         const exitCode = result.signal
           ? 128 + (osConstants.signals[result.signal] ?? 0)
           : (result.exitCode ?? (result.failed ? 127 : 0));
-        return { bytes, exitCode, detail: lastLine(String(result.stderr ?? '')) };
+        const rejected = await check?.finish();
+        return { bytes, exitCode, detail: lastLine(String(result.stderr ?? '')), rejected };
       } finally {
         await group.settle();
       }
@@ -410,7 +414,9 @@ const backupOnce = async (
         bytes: summary && readSummary(summary).stats.bytesProcessed,
       };
   if (fromCommand && dump.exitCode === undefined && run.exitCode === 0) dump.exitCode = 0;
-  const failed = (dump.exitCode !== undefined && dump.exitCode !== 0) || dump.bytes === 0;
+  // A producer that exited 0 with a stream its own format's reader rejects still failed.
+  const rejected = 'rejected' in dump ? dump.rejected : undefined;
+  const failed = (dump.exitCode !== undefined && dump.exitCode !== 0) || dump.bytes === 0 || rejected !== undefined;
   // restic failed first (a lock, a network error) and the producer then died writing into the
   // closed pipe: restic's failure is the cause.
   if (!snapshotId && run.exitCode !== 0 && dump.exitCode === SIGPIPE_EXIT)
@@ -423,7 +429,11 @@ const backupOnce = async (
   // stores an empty one: remove that snapshot so it never becomes the newest one to restore.
   if (snapshotId) await runEngine({ binary: binaryOf(job), args: ['forget', snapshotId], env: resticEnv(job) });
   const what =
-    dump.exitCode !== undefined && dump.exitCode !== 0 ? `failed with exit ${dump.exitCode}` : 'wrote nothing';
+    dump.exitCode !== undefined && dump.exitCode !== 0
+      ? `failed with exit ${dump.exitCode}`
+      : dump.bytes === 0
+        ? 'wrote nothing'
+        : `wrote ${dump.bytes} bytes that are not a dump: ${rejected}`;
   return {
     kind: 'transient',
     exitCode: run.exitCode === 0 ? 1 : run.exitCode,

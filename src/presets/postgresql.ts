@@ -43,7 +43,10 @@ export const postgresql = {
     options.all === true ? 'all.sql' : `${String(options.database)}.${isCustom(options) ? 'pgdump' : 'sql'}`,
   describe: (options) => dumpArgv(options, options.all === true ? 'pg_dumpall' : 'pg_dump').join(' '),
   async prepareDump(options, { binary }) {
-    return { argv: dumpArgv(options, binary), env: {}, cleanup: nothingToClean };
+    // pg_restore --list reads a custom-format stream's header and table of contents and exits:
+    // cheap, and it catches a stream that is no dump at all.
+    const check = isCustom(options) ? ['pg_restore', '--list'] : undefined;
+    return { argv: dumpArgv(options, binary), env: {}, check, cleanup: nothingToClean };
   },
   restoreClients: (options) =>
     options.all === true

@@ -14,6 +14,8 @@ export type PresetOptions = Record<string, string | number | boolean | undefined
 export interface PreparedDump {
   argv: string[];
   env: Record<string, string>;
+  /** A command that reads the stream as it is written and fails on one that is not a dump. */
+  check?: string[];
   /** Removes what preparing wrote (a 0600 defaults file holding a password). */
   cleanup: () => Promise<void>;
 }
