@@ -70,6 +70,11 @@ describe('database presets', () => {
       assert.equal(metricValue(metrics, 'backup_last_dump_exit_code'), 0);
       assert.ok((metricValue(metrics, 'backup_last_dump_bytes') ?? 0) > 1000, metrics);
 
+      // Into a database nobody made: refused by pg_restore, and nothing is created.
+      const nowhere = await runCronvault(['restore', 'app', '--into-database', 'not_made', '--config', config]);
+      assert.equal(nowhere.exitCode, 1);
+      assert.match(nowhere.stderr, /pg_restore failed with exit 1: .*not_made/);
+      assert.equal(await pg.sql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'not_made'"), '0');
       await pg.sql('postgres', 'CREATE DATABASE app_restored');
       const restore = await runCronvault(['restore', 'app', '--into-database', 'app_restored', '--config', config]);
       assert.equal(restore.exitCode, 0, restore.stderr);
