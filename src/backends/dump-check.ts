@@ -11,6 +11,24 @@ export interface DumpCheck {
   finish(): Promise<string | undefined>;
 }
 
+interface CheckerResult {
+  exitCode?: number;
+  signal?: string;
+  stderr?: unknown;
+}
+
+/** What the checker objected to, or undefined when it accepted the dump. */
+export const checkVerdict = (binary: string, done: CheckerResult): string | undefined => {
+  // A checker that could not start (not installed) checks nothing; the exit code still does.
+  if (done.exitCode === 0 || (done.exitCode === undefined && !done.signal)) return undefined;
+  const detail =
+    String(done.stderr ?? '')
+      .trim()
+      .split('\n')
+      .pop() ?? '';
+  return `${binary} rejected the dump (exit ${done.exitCode ?? done.signal})${detail ? `: ${detail}` : ''}`;
+};
+
 export const startDumpCheck = (argv: string[]): DumpCheck => {
   const [file, ...args] = argv;
   const checker = execa(file!, args, {
@@ -38,16 +56,7 @@ export const startDumpCheck = (argv: string[]): DumpCheck => {
     },
     async finish() {
       if (!closed) checker.stdin?.end();
-      const done = await result;
-      // A checker that could not start (not installed) checks nothing; the exit code still does.
-      if (done.exitCode === undefined && !done.signal) return undefined;
-      if (done.exitCode === 0) return undefined;
-      const detail =
-        String(done.stderr ?? '')
-          .trim()
-          .split('\n')
-          .pop() ?? '';
-      return `${file} rejected the dump (exit ${done.exitCode ?? done.signal})${detail ? `: ${detail}` : ''}`;
+      return checkVerdict(file!, await result);
     },
   };
 };

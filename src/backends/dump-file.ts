@@ -4,18 +4,20 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
 import { formatBytes } from '../durations.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { prepareProducer } from '../presets/index.ts';
 import { readJobState } from '../state.ts';
+import { checkVerdict } from './dump-check.ts';
 import { runEngine } from './engine-process.ts';
 import type { DumpOutcome } from './types.ts';
 
 export interface DumpFile {
   /** The directory holding the dump alone: the engine backs this up. */
   dir: string;
-  dump: DumpOutcome & { detail: string };
+  dump: DumpOutcome & { detail: string; rejected?: string };
   /** Removes the directory; safe to call more than once. */
   remove: () => Promise<void>;
 }
@@ -39,6 +41,13 @@ const assertRoomFor = async (job: JobConfig, dir: string): Promise<void> => {
     );
 };
 
+/** The dump's own reader on the file (it seeks, so it reads only the header and table of contents). */
+const checkFile = async (check: string[], file: string): Promise<string | undefined> => {
+  const [binary, ...args] = check;
+  const result = await execa(binary!, [...args, file], { reject: false, stdin: 'ignore', stdout: 'ignore' });
+  return checkVerdict(binary!, result);
+};
+
 export const dumpToFile = async (job: JobConfig, signal?: AbortSignal): Promise<DumpFile> => {
   const dir = dumpDir(job);
   const remove = () => rm(dir, { recursive: true, force: true });
@@ -60,7 +69,11 @@ export const dumpToFile = async (job: JobConfig, signal?: AbortSignal): Promise<
         stdoutTo: out,
       }).finally(() => new Promise((resolve) => out.end(resolve)));
       const detail = run.spawnError ?? run.stderrTail.trim().split('\n').pop() ?? '';
-      return { dir, dump: { bytes: (await stat(file)).size, exitCode: run.exitCode, detail }, remove };
+      const bytes = (await stat(file)).size;
+      // The dump is a file here: its format's reader (pg_restore --list) reads it after.
+      const rejected =
+        producer.check && run.exitCode === 0 && bytes > 0 ? await checkFile(producer.check, file) : undefined;
+      return { dir, dump: { bytes, exitCode: run.exitCode, detail, rejected }, remove };
     } finally {
       await producer.cleanup();
     }

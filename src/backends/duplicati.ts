@@ -241,8 +241,13 @@ const backupDump = async (job: JobConfig, context: EngineContext): Promise<Attem
   const { dir, dump, remove } = await dumpToFile(job, context.signal);
   try {
     const produced = { bytes: dump.bytes, exitCode: dump.exitCode };
-    if (dump.exitCode !== 0 || dump.bytes === 0) {
-      const what = dump.exitCode !== 0 ? `failed with exit ${dump.exitCode}` : 'wrote nothing';
+    if (dump.exitCode !== 0 || dump.bytes === 0 || dump.rejected) {
+      const what =
+        dump.exitCode !== 0
+          ? `failed with exit ${dump.exitCode}`
+          : dump.bytes === 0
+            ? 'wrote nothing'
+            : `wrote ${dump.bytes} bytes that are not a dump: ${dump.rejected}`;
       return {
         kind: 'transient',
         exitCode: -1,
