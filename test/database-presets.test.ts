@@ -216,10 +216,11 @@ describe('database presets', () => {
     }
   });
 
-  it('a producer that dies half-way, or writes nothing, fails the run and leaves no snapshot', async () => {
+  it('a producer that dies half-way, writes nothing, or is killed fails the run and leaves no snapshot', async () => {
     const config = await writeConfig('dies', [
       '  halfway: { command: "head -c 10M /dev/urandom; exit 1" }',
       '  silent: { command: "true" }',
+      '  killed: { command: "printf some; kill -9 $$" }',
     ]);
     const halfway = await runCronvault(['run', 'halfway', '--config', config]);
     assert.equal(halfway.exitCode, 1);
@@ -234,6 +235,11 @@ describe('database presets', () => {
     assert.match(silent.stderr, /command "true" wrote nothing/);
     assert.deepEqual(await snapshotsOf('silent'), []);
     assert.equal(metricValue(await prom('dies', 'silent'), 'backup_last_dump_bytes'), 0);
+
+    const killed = await runCronvault(['run', 'killed', '--config', config]);
+    assert.equal(killed.exitCode, 1);
+    assert.match(killed.stderr, /failed with exit 137; its partial snapshot was removed/);
+    assert.deepEqual(await snapshotsOf('killed'), []);
   });
 
   it('duplicati: the dump goes to a 0600 file in state_dir, is backed up and removed; too little free space refuses the run', async () => {
