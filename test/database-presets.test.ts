@@ -221,6 +221,7 @@ describe('database presets', () => {
       '  halfway: { command: "head -c 10M /dev/urandom; exit 1" }',
       '  silent: { command: "true" }',
       '  killed: { command: "printf some; kill -9 $$" }',
+      `  norepo: { command: "head -c 5M /dev/zero", repository: ${join(tmp.dir, 'no-such-repo')} }`,
     ]);
     const halfway = await runCronvault(['run', 'halfway', '--config', config]);
     assert.equal(halfway.exitCode, 1);
@@ -240,6 +241,11 @@ describe('database presets', () => {
     assert.equal(killed.exitCode, 1);
     assert.match(killed.stderr, /failed with exit 137; its partial snapshot was removed/);
     assert.deepEqual(await snapshotsOf('killed'), []);
+
+    // restic failing on its own ends the producer with a closed pipe: the cause is restic's.
+    const norepo = await runCronvault(['run', 'norepo', '--config', config]);
+    assert.equal(norepo.exitCode, 1);
+    assert.match(norepo.stderr, /repository does not exist/);
   });
 
   it('duplicati: the dump goes to a 0600 file in state_dir, is backed up and removed; too little free space refuses the run', async () => {

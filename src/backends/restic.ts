@@ -275,8 +275,14 @@ const startProducer = (job: JobConfig, producer: PreparedDump, signal?: AbortSig
   subprocess.stdout?.pipe(counter);
   return {
     stdout: counter,
-    /** Waits for the producer and for every process of its group. */
+    /**
+     * Waits for the producer and for every process of its group. Called once restic has exited:
+     * whatever restic did not read is dropped, so a producer still writing gets a closed pipe
+     * instead of waiting forever.
+     */
     finished: async (): Promise<DumpOutcome & { detail: string; rejected?: string }> => {
+      subprocess.stdout?.destroy();
+      counter.destroy();
       try {
         const result = await subprocess;
         const exitCode = result.signal
@@ -290,8 +296,6 @@ const startProducer = (job: JobConfig, producer: PreparedDump, signal?: AbortSig
     },
   };
 };
-
-const SIGPIPE_EXIT = 128 + osConstants.signals.SIGPIPE;
 
 const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
 
@@ -417,9 +421,9 @@ const backupOnce = async (
   // A producer that exited 0 with a stream its own format's reader rejects still failed.
   const rejected = 'rejected' in dump ? dump.rejected : undefined;
   const failed = (dump.exitCode !== undefined && dump.exitCode !== 0) || dump.bytes === 0 || rejected !== undefined;
-  // restic failed first (a lock, a network error) and the producer then died writing into the
-  // closed pipe: restic's failure is the cause.
-  if (!snapshotId && run.exitCode !== 0 && dump.exitCode === SIGPIPE_EXIT)
+  // restic failed on its own (a lock, a network error) while the producer wrote into the pipe,
+  // which then died of the closed pipe (SIGPIPE, or EPIPE and exit 1): restic's failure is the cause.
+  if (piped && !snapshotId && run.exitCode !== 0 && (dump.bytes ?? 0) > 0)
     return { ...judgeBackup(run, summary, garbage, context), dump: { bytes: dump.bytes, exitCode: dump.exitCode } };
   if (!failed) {
     const outcome = judgeBackup(run, summary, garbage, context);
