@@ -219,9 +219,13 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('-i, --include <path>', 'restore only this path (repeatable)', collect)
     .option('--to-stdout', "write a command job's dump (or one --include file) to standard output")
     .option('-f, --force', 'restore into a non-empty directory, overwriting files with the same names')
+    .option(
+      '--into-database <name>',
+      'postgresql/mysql jobs: pipe the dump into pg_restore/psql/mariadb for this existing database (nothing is created)',
+    )
     .addHelpText(
       'after',
-      "\nA path job is restored with its full path below the target: /var/lib/influxdb lands in DIR/var/lib/influxdb.\n--json is refused: restore writes files (or the dump itself to stdout), not data about them.\n\nExamples:\n  cronvault restore influxdb --target /srv/restore\n  cronvault restore influxdb --target /srv/restore --snapshot 4f3a9c1e --include /var/lib/influxdb/meta\n  cronvault restore postgres --to-stdout > dump.sql\n\nExit 2 when the target is not empty (without --force) or the snapshot is not the job's own.",
+      "\nA path job is restored with its full path below the target: /var/lib/influxdb lands in DIR/var/lib/influxdb.\n--json is refused: restore writes files (or the dump itself to stdout), not data about them.\n\nExamples:\n  cronvault restore influxdb --target /srv/restore\n  cronvault restore influxdb --target /srv/restore --snapshot 4f3a9c1e --include /var/lib/influxdb/meta\n  cronvault restore postgres --to-stdout > dump.sql\n  cronvault restore appdb --into-database appdb_restored\n\nExit 2 when the target is not empty (without --force) or the snapshot is not the job's own.",
     )
     .action(async (job: string, _flags: unknown, command: Command) => {
       const options = optionsOf<RestoreFlags>(command);

@@ -20,6 +20,14 @@ import {
 import { findControlCharacter, quote } from './input-text.ts';
 import { assertJobName } from './job-name.ts';
 import { isPlainObject } from './plain-object.ts';
+import {
+  describePreset,
+  type JobPreset,
+  PRESET_NAMES,
+  type PresetName,
+  parsePreset,
+  presetFileName,
+} from './presets/index.ts';
 import { privateFileWarnings } from './private-files.ts';
 import { repositoriesOf } from './repositories.ts';
 import {
@@ -61,6 +69,8 @@ export interface JobConfig {
   engine: EngineName;
   path?: string;
   command?: string;
+  /** A database preset (postgresql, mysql, redis, sqlite); `command` then describes its dump. */
+  preset?: JobPreset;
   stdinFilename?: string;
   repository: string;
   passwordFile?: string;
@@ -142,7 +152,8 @@ type Kind =
   | 'ping'
   | 'verify'
   | 'prune'
-  | 'repository-name';
+  | 'repository-name'
+  | 'preset';
 
 const JOB_KEYS: Record<string, Kind> = {
   engine: 'engine',
@@ -436,6 +447,10 @@ const checkValue = (kind: Kind, value: unknown, path: (string | number)[], loc: 
       } catch (error) {
         return fail(where, (error as Error).message);
       }
+    case 'preset':
+      return parsePreset(path.at(-1) as PresetName, value, (sub, message, keyNode) =>
+        fail(loc.at([...path, ...sub], keyNode), message),
+      );
     case 'retry': {
       if (!isPlainObject(value))
         return fail(
@@ -519,12 +534,24 @@ const resolveJob = ({
     fromFlags
       ? keys.map((key) => `--${key.replace(/_/g, '-')}`).join(' or ')
       : `${keys.map((key) => `"${key}"`).join(' or ')} in the job or in defaults`;
-  const path = pick<string>('path');
-  const command = pick<string>('command');
+  const presets = PRESET_NAMES.filter((key) => values[key] !== undefined);
+  const preset = presets.length > 0 ? (values[presets[0]!] as JobPreset) : undefined;
+  for (const key of PRESET_NAMES)
+    if (defaults[key] !== undefined) fail(where, `"${key}" belongs in a job, not in defaults`);
+  if (presets.length > 1 || (preset && (values.path !== undefined || values.command !== undefined)))
+    fail(
+      where,
+      `give exactly one of "path", "command" or a database preset, not ${[...['path', 'command'].filter((k) => values[k] !== undefined), ...presets].map((k) => `"${k}"`).join(' and ')}`,
+    );
+  const path = preset ? undefined : pick<string>('path');
+  const command = preset ? describePreset(preset) : pick<string>('command');
   if (values.path !== undefined && values.command !== undefined)
     fail(where, 'give either "path" or "command", not both');
   if (path === undefined && command === undefined)
-    fail(where, 'needs "path" (a directory or file to back up) or "command" (whose output is backed up)');
+    fail(
+      where,
+      `needs "path" (a directory or file to back up) or "command" (whose output is backed up), or a database preset (${PRESET_NAMES.join(', ')})`,
+    );
   const engine = pick<EngineName>('engine') ?? 'restic';
   const repository = pick<string>('repository');
   if (repository === undefined)
@@ -538,7 +565,8 @@ const resolveJob = ({
       where,
       `needs a password source: set ${setIn('password_file', 'password_command')} (passwords are never written in the config)`,
     );
-  if (command !== undefined && engine === 'duplicati')
+  // A preset's dump goes to a file first for duplicati-cli; a free-form command stays a stream only.
+  if (command !== undefined && engine === 'duplicati' && !preset)
     fail(where, '"command" jobs need the restic or borg engine (duplicati-cli cannot read standard input)');
   let retention = pick<RetentionPolicy>('retention');
   const rounding = pick<RetentionRounding>('retention_rounding') ?? 'refuse';
@@ -576,7 +604,10 @@ const resolveJob = ({
       engine,
       path,
       command,
-      stdinFilename: pick<string>('stdin_filename') ?? (command !== undefined ? `${name}.dump` : undefined),
+      preset,
+      stdinFilename:
+        pick<string>('stdin_filename') ??
+        (preset ? presetFileName(preset) : command !== undefined ? `${name}.dump` : undefined),
       repository: repository!,
       passwordFile,
       passwordCommand,

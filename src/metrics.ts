@@ -36,6 +36,8 @@ export const METRIC = {
   retentionRemoved: 'backup_last_retention_removed_snapshots',
   retentionExitCode: 'backup_last_retention_exit_code',
   snapshots: 'backup_snapshots',
+  dumpBytes: 'backup_last_dump_bytes',
+  dumpExitCode: 'backup_last_dump_exit_code',
   buildInfo: 'cronvault_build_info',
   jobInfo: 'backup_job_info',
   jobScheduleMaxInterval: 'backup_job_schedule_max_interval_seconds',
@@ -64,6 +66,9 @@ const HELP: Record<keyof typeof METRIC, string> = {
   retentionRemoved: 'Snapshots removed by the last retention run.',
   retentionExitCode: "Exit code of the engine's last retention command (-1 when refused before running).",
   snapshots: 'Snapshots of this job on this host kept after the last retention run.',
+  dumpBytes: 'Bytes the producer (command or database preset) of the last run wrote; 0 fails the run.',
+  dumpExitCode:
+    "Exit code of the last run's producer (command or database preset); 128 + the signal number when killed.",
   buildInfo: 'Always 1; the version label says which cronvault wrote the file.',
   jobInfo: "Always 1 for every declared job; its labels say the job's engine, path and schedule.",
   jobScheduleMaxInterval:
@@ -102,6 +107,8 @@ export interface JobMetrics {
   snapshots?: number;
   /** Per hook phase, whether one of its commands failed in the last finished run; absent without hooks. */
   lastHookFailure?: Partial<Record<HookPhase, boolean>>;
+  dumpBytes?: number;
+  dumpExitCode?: number;
 }
 
 const jobLabels = (job: Pick<JobConfig, 'name'>) => ({ backup: job.name });

@@ -131,6 +131,11 @@ export class RunRecorder {
       lastRunAttempts: attempts,
     } satisfies Partial<JobMetrics>);
     const stats = outcome.stats ?? {};
+    // A stream job's producer, failed or not: a 0-byte or failed dump is what the alert is about.
+    if (outcome.dump) {
+      this.metrics.dumpBytes = outcome.dump.bytes;
+      this.metrics.dumpExitCode = outcome.dump.exitCode;
+    }
     if (ok) {
       // A failed run keeps the last good run's numbers: they describe the newest snapshot.
       this.metrics.lastSuccess = end;

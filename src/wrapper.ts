@@ -17,6 +17,7 @@ import { acquireLock, type JobLock } from './lock.ts';
 import type { Logger } from './log.ts';
 import { LogTail } from './log-tail.ts';
 import { sendPing } from './ping.ts';
+import { ensureDumpClient } from './presets/index.ts';
 import { type RetriedOutcome, runWithRetries } from './retry.ts';
 import { RunRecorder, recordSkippedRun, succeeded } from './run-recorder.ts';
 import type { RunOutcomeName } from './state.ts';
@@ -150,6 +151,8 @@ const backUpWithRetries = async (phase: PhaseContext): Promise<RetriedOutcome> =
   let attemptsMade = 0;
   try {
     await checkPasswordSource(job);
+    // A database preset whose client is missing fails here, naming the package, before any engine runs.
+    await ensureDumpClient(job);
     await backend.ensureInstalled(job);
     await backend.ensureRepository(job, { signal, warn: (m) => log.warn(m) });
     // A run that died holding the lock (kill -9) may have left engines and a repository lock.

@@ -150,6 +150,26 @@ describe('cronvault with real borg', () => {
     assert.equal(restored.stdout, 'line one\nline two\n');
   });
 
+  it("backs up a database preset with its dump client as borg's --content-from-command and restores it", async () => {
+    const database = join(tmp.dir, 'notes.db');
+    await execa('sqlite3', [database, "CREATE TABLE t (v); INSERT INTO t VALUES ('kept');"]);
+    // Its own state and textfile directories: the shared config's cronvault_jobs.prom stays as it is.
+    const presetDir = join(tmp.dir, 'preset');
+    await mkdir(presetDir);
+    const presetConfig = await writeTestConfig(presetDir, [
+      `defaults: { engine: borg, repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none }`,
+      'jobs:',
+      `  notes: { sqlite: { database: ${database} }, retry: { attempts: 1 } }`,
+    ]);
+    const run = await runCronvault(['run', 'notes', '--config', presetConfig]);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const restored = await runCronvault(['restore', 'notes', '--config', presetConfig, '--to-stdout']);
+    assert.equal(restored.exitCode, 0, restored.stderr);
+    const copy = join(tmp.dir, 'notes-restored.db');
+    await execa('sqlite3', [copy], { input: restored.stdout });
+    assert.equal((await execa('sqlite3', [copy, 'SELECT v FROM t'])).stdout, 'kept');
+  });
+
   it('stores no archive when the command of a command job fails', async () => {
     const before = (await listArchives(repo)).length;
     const run = await runCronvault(['run', 'failingdump', '--config', config]);

@@ -504,7 +504,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
   // jobs whose last run started long ago (the real runs are seconds old, never overdue).
   let realInstance = '';
   let fixtureInstance = '';
-  const jobs = { ok: '', fail: '', warn: '' };
+  const jobs = { ok: '', fail: '', warn: '', dump: 'dump' };
   const paths = { ok: '', fail: '', warn: '' };
   const results: Record<string, CliResult> = {};
 
@@ -598,6 +598,19 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     assert.equal(results.verify.exitCode, 0, `verify: ${results.verify.stderr}`);
     // 2. failure: wrong password
     results.fail = await runCronvault(runArgs(paths.fail, wrongPassword), { env, cwd: root });
+    // 2b. a dump job (a `command:` producer), so the database-dump panel has its series
+    const dumpConfig = dir('dump.yml');
+    await writeFile(
+      dumpConfig,
+      [
+        `state_dir: ${stateDir}`,
+        `metrics: { textfile_dir: ${textfileDir} }`,
+        'jobs:',
+        `  dump: { command: "printf 'a dump'", repository: ${repo}, password_file: ${password}, retention: none }`,
+        '',
+      ].join('\n'),
+    );
+    results.dump = await runCronvault(['run', 'dump', '--config', dumpConfig], { env, cwd: root });
     // 3. success with warnings: as nobody, who cannot read unreadable.txt (root reads everything)
     for (const path of [repo, textfileDir, stateDir, password, dir('home'), dir('cache')]) {
       await execa('chown', ['-R', `${NOBODY}:${NOGROUP}`, path]);
@@ -609,6 +622,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
       `${name} run: exit ${results[name]?.exitCode}\nstdout: ${results[name]?.stdout}\nstderr: ${results[name]?.stderr}`;
     assert.equal(results.ok?.exitCode, 0, describeRun('ok'));
     assert.notEqual(results.fail?.exitCode, 0, describeRun('fail'));
+    assert.equal(results.dump?.exitCode, 0, describeRun('dump'));
     const files = await readdir(textfileDir);
     assert.ok(
       files.filter((file) => /^cronvault_.+\.prom$/.test(file)).length >= 3,
@@ -760,7 +774,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
         assert.deepEqual([...all].sort(), [realInstance, fixtureInstance].sort());
       }
       if (label === 'backup') {
-        // Scoped by $instance: the real host's three jobs, none of the fixture's.
+        // Scoped by $instance: the real host's four jobs, none of the fixture's.
         assert.deepEqual([...values].sort(), Object.values(jobs).sort(), `variable backup on ${realInstance}`);
       }
     }

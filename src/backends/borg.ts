@@ -14,6 +14,7 @@ import type { JobConfig } from '../config.ts';
 import { formatDuration } from '../durations.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import type { ExitMeaning } from '../exit-meaning.ts';
+import { type PreparedDump, prepareProducer } from '../presets/index.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { type RetentionPolicy, retentionVerdict, toBorgPruneArgs } from '../retention/index.ts';
 import { runWithRetries } from '../retry.ts';
@@ -422,7 +423,7 @@ const sourceMissing = async (path: string): Promise<boolean> => {
 };
 
 /** `borg create` for one backup of the job (its argv; the archive name carries the time). */
-const createArgs = (job: JobConfig): string[] => {
+const createArgs = (job: JobConfig, producerArgv = ['/bin/sh', '-c', job.command ?? '']): string[] => {
   const args = ['create', '--json', '--stats', '--lock-wait', String(lockWaitSeconds(job))];
   for (const pattern of job.exclude) args.push('--exclude', pattern);
   // borg 1.x archives have no tags; the archive comment keeps them readable in `borg info`.
@@ -437,9 +438,7 @@ const createArgs = (job: JobConfig): string[] => {
       job.stdinFilename ?? `${job.name}.dump`,
       `::${archiveNameFor(job)}`,
       '--',
-      '/bin/sh',
-      '-c',
-      job.command,
+      ...producerArgv,
     );
   else args.push(`::${archiveNameFor(job)}`, job.path!);
   return args;
@@ -450,13 +449,27 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
   // job that is a wrong config, as with restic.
   if (job.path !== undefined && (await sourceMissing(job.path)))
     return { kind: 'permanent', exitCode: -1, reason: `backup source path ${job.path} does not exist` };
-  const args = createArgs(job);
+  // A database preset's dump client (and its env, its 0600 defaults file) instead of /bin/sh.
+  const producer = job.command !== undefined ? await prepareProducer(job) : undefined;
+  try {
+    return await createArchive(job, context, producer);
+  } finally {
+    await producer?.cleanup();
+  }
+};
+
+const createArchive = async (
+  job: JobConfig,
+  context: EngineContext,
+  producer: PreparedDump | undefined,
+): Promise<AttemptOutcome> => {
+  const args = createArgs(job, producer?.argv);
   let stdout: string[] = [];
   const create = () =>
     runEngine({
       binary: binaryOf(job),
       args,
-      env: borgEnv(job),
+      env: { ...borgEnv(job), ...producer?.env },
       signal: context.signal,
       // borg cleans its lock and checkpoint up on SIGINT.
 
@@ -727,7 +740,7 @@ const restore: Backend['restore'] = async (job, request, context) => {
       args: ['extract', '--stdout', `::${archive.name}`, member],
       env,
       signal: context.signal,
-      stdoutTo: process.stdout,
+      stdoutTo: request.stdoutTo ?? process.stdout,
     });
     if (run.exitCode !== 0)
       throw new CronvaultError(

@@ -7,8 +7,9 @@ import { writeFileAtomic } from '../atomic-write.ts';
 import type { JobConfig } from '../config.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { type ExitMeaning, unknownExitCode } from '../exit-meaning.ts';
-import { SECRET_OPTION_NAME } from '../redact.ts';
+import { redactText, SECRET_OPTION_NAME } from '../redact.ts';
 import { toDuplicatiPolicy } from '../retention/index.ts';
+import { dumpToFile } from './dump-file.ts';
 import { findExecutable, runEngine } from './engine-process.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext } from './types.ts';
 
@@ -63,7 +64,7 @@ const readPassphrase = async (job: JobConfig): Promise<string> => {
   return String(result.stdout).replace(/\r?\n$/, '');
 };
 
-export interface TargetSecrets {
+interface TargetSecrets {
   /** The target URL with credentials taken out: this is what goes on argv. */
   target: string;
   /** AUTH_USERNAME / AUTH_PASSWORD, which duplicati-cli reads when the URL has none. */
@@ -108,11 +109,15 @@ const splitTargetSecrets = (url: string): TargetSecrets => {
 const parametersFile = (job: JobConfig): string =>
   join(job.stateDir, 'duplicati', `${reversibleName(job.path ?? job.name)}.params`);
 
-const duplicatiArgs = (job: JobConfig, secrets: TargetSecrets = splitTargetSecrets(job.repository)): string[] => {
+const duplicatiArgs = (
+  job: JobConfig,
+  secrets: TargetSecrets = splitTargetSecrets(job.repository),
+  source = job.path ?? '<dump directory>',
+): string[] => {
   const args = [
     'backup',
     secrets.target,
-    job.path!,
+    source,
     `--backup-name=${job.name}`,
     `--dbpath=${databasePath(job)}`,
     '--encryption-module=aes',
@@ -194,6 +199,68 @@ const notSupported = (what: string) => async (): Promise<never> => {
   );
 };
 
+/** One `duplicati-cli backup` of `source` (the job's path, or the directory holding its dump). */
+const backupSource = async (job: JobConfig, context: EngineContext, source: string): Promise<AttemptOutcome> => {
+  let passphrase: string;
+  try {
+    passphrase = await readPassphrase(job);
+  } catch (error) {
+    return { kind: 'permanent', exitCode: -1, reason: (error as Error).message };
+  }
+  const secrets = splitTargetSecrets(job.repository);
+  if (secrets.options.length > 0) {
+    await mkdir(dirname(parametersFile(job)), { recursive: true });
+    await writeFileAtomic(parametersFile(job), `${secrets.options.join('\n')}\n`, 0o600);
+  }
+  const lines: string[] = [];
+  const run = await runEngine({
+    binary: binaryOf(job),
+    args: duplicatiArgs(job, secrets, source),
+    env: { ...job.env, ...secrets.env, PASSPHRASE: passphrase },
+    signal: context.signal,
+    onStdoutLine: (line) => {
+      context.onOutput?.(line, 'stdout');
+      if (lines.length < 2000) lines.push(line);
+    },
+    onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
+  }).finally(() => (secrets.options.length > 0 ? rm(parametersFile(job), { force: true }) : undefined));
+  if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
+  if (run.killedBy)
+    return { kind: 'transient', exitCode: run.exitCode, reason: `duplicati-cli was killed by ${run.killedBy}` };
+  const outcome = classify(run.exitCode, `${lines.join('\n')}\n${run.stderrTail}`);
+  return outcome.kind === 'success' || outcome.kind === 'warning'
+    ? { ...outcome, stats: parseDuplicatiOutput(lines) }
+    : outcome;
+};
+
+/**
+ * A database preset: duplicati-cli cannot read a stream, so the dump goes to a private file
+ * first (backends/dump-file.ts), which is backed up and then removed, also after SIGTERM.
+ */
+const backupDump = async (job: JobConfig, context: EngineContext): Promise<AttemptOutcome> => {
+  const { dir, dump, remove } = await dumpToFile(job, context.signal);
+  try {
+    const produced = { bytes: dump.bytes, exitCode: dump.exitCode };
+    if (dump.exitCode !== 0 || dump.bytes === 0 || dump.rejected) {
+      const what =
+        dump.exitCode !== 0
+          ? `failed with exit ${dump.exitCode}`
+          : dump.bytes === 0
+            ? 'wrote nothing'
+            : `wrote ${dump.bytes} bytes that are not a dump: ${dump.rejected}`;
+      return {
+        kind: 'transient',
+        exitCode: -1,
+        reason: `command "${job.command}" ${what}${dump.detail ? `: ${redactText(dump.detail).slice(0, 200)}` : ''}; nothing was backed up`,
+        dump: produced,
+      };
+    }
+    return { ...(await backupSource(job, context, dir)), dump: produced };
+  } finally {
+    await remove();
+  }
+};
+
 export const duplicati = {
   engine: 'duplicati',
   // duplicati-cli has --dry-run, but the fake it is tested against does not, and a dry run that
@@ -223,36 +290,8 @@ export const duplicati = {
   async backup(job, context: EngineContext) {
     if (context.dryRun)
       throw new CronvaultError('E_UNSUPPORTED', EXIT.usage, 'duplicati jobs have no dry run in cronvault');
-    let passphrase: string;
-    try {
-      passphrase = await readPassphrase(job);
-    } catch (error) {
-      return { kind: 'permanent', exitCode: -1, reason: (error as Error).message };
-    }
-    const secrets = splitTargetSecrets(job.repository);
-    if (secrets.options.length > 0) {
-      await mkdir(dirname(parametersFile(job)), { recursive: true });
-      await writeFileAtomic(parametersFile(job), `${secrets.options.join('\n')}\n`, 0o600);
-    }
-    const lines: string[] = [];
-    const run = await runEngine({
-      binary: binaryOf(job),
-      args: duplicatiArgs(job, secrets),
-      env: { ...job.env, ...secrets.env, PASSPHRASE: passphrase },
-      signal: context.signal,
-      onStdoutLine: (line) => {
-        context.onOutput?.(line, 'stdout');
-        if (lines.length < 2000) lines.push(line);
-      },
-      onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
-    }).finally(() => (secrets.options.length > 0 ? rm(parametersFile(job), { force: true }) : undefined));
-    if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
-    if (run.killedBy)
-      return { kind: 'transient', exitCode: run.exitCode, reason: `duplicati-cli was killed by ${run.killedBy}` };
-    const outcome = classify(run.exitCode, `${lines.join('\n')}\n${run.stderrTail}`);
-    return outcome.kind === 'success' || outcome.kind === 'warning'
-      ? { ...outcome, stats: parseDuplicatiOutput(lines) }
-      : outcome;
+    if (job.preset) return backupDump(job, context);
+    return backupSource(job, context, job.path!);
   },
   async applyRetention() {
     // duplicati-cli applies --retention-policy itself during the backup.

@@ -1,5 +1,7 @@
 // restic adapter. Everything cronvault knows about restic lives here: argv, environment,
 // exit codes by version, the stderr phrases 0.14 uses instead of exit codes, JSON output.
+import { constants as osConstants } from 'node:os';
+import { Transform } from 'node:stream';
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
 import { formatDuration } from '../durations.ts';
@@ -7,9 +9,11 @@ import { cachedEngineVersion } from '../engine-version-cache.ts';
 import { CronvaultError, EXIT } from '../errors.ts';
 import { type ExitMeaning, unknownExitCode } from '../exit-meaning.ts';
 import { quote } from '../input-text.ts';
+import { type PreparedDump, prepareProducer } from '../presets/index.ts';
 import { redactRepository, redactText } from '../redact.ts';
 import { type ForgetGroup, type RetentionPolicy, retentionVerdict, toResticForgetArgs } from '../retention/index.ts';
 import { runWithRetries } from '../retry.ts';
+import { startDumpCheck } from './dump-check.ts';
 import {
   type EngineRun,
   findExecutable,
@@ -23,6 +27,7 @@ import type {
   AttemptOutcome,
   Backend,
   BackupStats,
+  DumpOutcome,
   EngineContext,
   ReadDataRequest,
   RepositoryCheck,
@@ -254,12 +259,14 @@ const failureFromRun = (run: EngineRun): AttemptOutcome => {
 };
 
 /**
- * A `command` job: its output is piped into `restic backup --stdin`. It runs in its own
+ * A stream job on restic < 0.17: the producer's output is piped into `restic backup --stdin`,
+ * counted on the way (constant memory: the pipe holds one chunk at a time). It runs in its own
  * process group, stopped with restic's, so a pipeline's every process ends at a timeout.
  */
-const startProducer = (job: JobConfig, signal?: AbortSignal) => {
-  const subprocess = execa('/bin/sh', ['-c', job.command!], {
-    env: { ...job.env, [RUN_MARKER_VARIABLE]: runMarker() },
+const startProducer = (job: JobConfig, producer: PreparedDump, signal?: AbortSignal) => {
+  const [file, ...args] = producer.argv;
+  const subprocess = execa(file!, args, {
+    env: { ...job.env, ...producer.env, [RUN_MARKER_VARIABLE]: runMarker() },
     reject: false,
     stdin: 'ignore',
     stderr: 'pipe',
@@ -268,17 +275,67 @@ const startProducer = (job: JobConfig, signal?: AbortSignal) => {
     cleanup: false,
   });
   const group = superviseGroup(subprocess, signal);
+  let bytes = 0;
+  const check = producer.check ? startDumpCheck(producer.check) : undefined;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      if (!check) return done(null, chunk);
+      check.feed(chunk).then(() => done(null, chunk), done);
+    },
+  });
+  subprocess.stdout?.pipe(counter);
   return {
-    stdout: subprocess.stdout,
-    /** Waits for the producer and for every process of its group. */
-    finished: async () => {
+    stdout: counter,
+    /**
+     * Waits for the producer and for every process of its group. Called once restic has exited:
+     * whatever restic did not read is dropped, so a producer still writing gets a closed pipe
+     * instead of waiting forever.
+     */
+    finished: async (): Promise<DumpOutcome & { detail: string; rejected?: string }> => {
+      subprocess.stdout?.destroy();
+      counter.destroy();
       try {
-        return await subprocess;
+        const result = await subprocess;
+        const exitCode = result.signal
+          ? 128 + (osConstants.signals[result.signal] ?? 0)
+          : (result.exitCode ?? (result.failed ? 127 : 0));
+        const rejected = await check?.finish();
+        return { bytes, exitCode, detail: lastLine(String(result.stderr ?? '')), rejected };
       } finally {
         await group.settle();
       }
     },
   };
+};
+
+const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
+
+/** restic 0.17 runs the producer itself (`--stdin-from-command`) and fails without a snapshot when it fails. */
+const runsProducerItself = async (job: JobConfig): Promise<boolean> => {
+  const [major, minor] = (await resticVersion(job)).split('.').map(Number);
+  return major! > 0 || minor! >= 17;
+};
+
+/**
+ * restic 0.17's words for a producer that failed (internal/fs/fs_reader_command.go): "command
+ * failed: exit status 3" or "command failed: signal: killed"; its stderr lines come prefixed
+ * "subprocess NAME: ".
+ */
+const producerFailureFromStderr = (stderr: string): DumpOutcome & { detail: string } => {
+  const detail = stderr
+    .split('\n')
+    .filter((line) => line.startsWith('subprocess '))
+    .map((line) => line.replace(/^subprocess [^:]*: /, ''))
+    .pop();
+  const status = /command failed: exit status (\d+)/.exec(stderr);
+  const signal = /command failed: signal: (\w+)/.exec(stderr);
+  const exitCode = status
+    ? Number(status[1])
+    : signal
+      ? 128 + (osConstants.signals[`SIG${signal[1]!.toUpperCase()}` as NodeJS.Signals] ?? 9)
+      : undefined;
+  return { exitCode, detail: detail ?? '' };
 };
 
 /**
@@ -292,7 +349,7 @@ const progressRate = (job: JobConfig, context: EngineContext): Record<string, st
     : { RESTIC_PROGRESS_FPS: context.onProgress ? '2' : '0.1' };
 
 /** `restic backup …` for this job; with dryRun, restic's own `--dry-run` (reads, writes nothing). */
-const backupArgs = (job: JobConfig, options: { dryRun?: boolean } = {}): string[] => {
+const backupArgs = (job: JobConfig, options: { dryRun?: boolean; producerArgv?: string[] } = {}): string[] => {
   const args = [
     'backup',
     ...(options.dryRun ? ['--dry-run'] : []),
@@ -302,7 +359,10 @@ const backupArgs = (job: JobConfig, options: { dryRun?: boolean } = {}): string[
   ];
   for (const pattern of job.exclude) args.push('--exclude', pattern);
   args.push(...job.engineArgs);
-  if (job.command !== undefined) args.push('--stdin', '--stdin-filename', job.stdinFilename ?? `${job.name}.dump`);
+  const fileName = job.stdinFilename ?? `${job.name}.dump`;
+  if (options.producerArgv)
+    args.push('--stdin-from-command', '--stdin-filename', fileName, '--', ...options.producerArgv);
+  else if (job.command !== undefined) args.push('--stdin', '--stdin-filename', fileName);
   else args.push('--', job.path!);
   return args;
 };
@@ -311,17 +371,33 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
   // A dry run of a command job would have to run the dump itself: not a dry run any more.
   if (context.dryRun && job.command !== undefined)
     throw new CronvaultError('E_UNSUPPORTED', EXIT.usage, `a dry run does not run the command "${job.command}"`);
+  if (job.command === undefined) return backupOnce(job, context);
+  const producer = await prepareProducer(job);
+  try {
+    return await backupOnce(job, context, producer, await runsProducerItself(job));
+  } finally {
+    await producer.cleanup();
+  }
+};
+
+const backupOnce = async (
+  job: JobConfig,
+  context: EngineContext,
+  producer?: PreparedDump,
+  fromCommand = false,
+): Promise<AttemptOutcome> => {
   let summary: Record<string, unknown> | undefined;
   /** The first stdout line that is not one of restic's JSON messages, for the reason. */
   let garbage: string | undefined;
-  const args = backupArgs(job, { dryRun: context.dryRun });
-  const producer = job.command !== undefined ? startProducer(job, context.signal) : undefined;
+  const args = backupArgs(job, { dryRun: context.dryRun, producerArgv: fromCommand ? producer?.argv : undefined });
+  const piped = producer && !fromCommand ? startProducer(job, producer, context.signal) : undefined;
   const run = await runEngine({
     binary: binaryOf(job),
     args,
-    env: { ...progressRate(job, context), ...resticEnv(job) },
+    // With --stdin-from-command restic starts the producer, which inherits this environment.
+    env: { ...progressRate(job, context), ...resticEnv(job), ...(fromCommand ? producer?.env : {}) },
     signal: context.signal,
-    stdin: producer?.stdout ?? undefined,
+    stdin: piped?.stdout ?? undefined,
     onStdoutLine: (line) => {
       const message = parseJsonLine(line);
       if (!message && garbage === undefined && line.trim() !== '') garbage = line.trim();
@@ -342,31 +418,44 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
     },
     onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
   }).catch(async (error: unknown) => {
-    await producer?.finished();
+    await piped?.finished();
     throw error;
   });
-  if (producer) {
-    const produced = await producer.finished();
-    if (produced.exitCode !== 0) {
-      // restic cannot see the producer fail and stores a truncated dump; remove that snapshot
-      // so nobody restores it later.
-      const partial = summary && readSummary(summary).stats.snapshotId;
-      if (partial) {
-        await runEngine({ binary: binaryOf(job), args: ['forget', partial], env: resticEnv(job) });
-      }
-      const detail =
-        String(produced.stderr ?? '')
-          .trim()
-          .split('\n')
-          .pop() ?? '';
-      return {
-        kind: 'transient',
-        exitCode: run.exitCode === 0 ? 1 : run.exitCode,
-        reason: `command "${job.command}" failed with exit ${produced.exitCode}${detail ? `: ${detail}` : ''}; its partial snapshot was removed`,
+  if (!producer) return judgeBackup(run, summary, garbage, context);
+  const snapshotId = summary && readSummary(summary).stats.snapshotId;
+  const dump = piped
+    ? await piped.finished()
+    : {
+        ...producerFailureFromStderr(run.stderrTail),
+        bytes: summary && readSummary(summary).stats.bytesProcessed,
       };
-    }
+  if (fromCommand && dump.exitCode === undefined && run.exitCode === 0) dump.exitCode = 0;
+  // A producer that exited 0 with a stream its own format's reader rejects still failed.
+  const rejected = 'rejected' in dump ? dump.rejected : undefined;
+  const failed = (dump.exitCode !== undefined && dump.exitCode !== 0) || dump.bytes === 0 || rejected !== undefined;
+  // restic failed on its own (a lock, a network error) while the producer wrote into the pipe,
+  // which then died of the closed pipe (SIGPIPE, or EPIPE and exit 1): restic's failure is the cause.
+  if (piped && !snapshotId && run.exitCode !== 0 && (dump.bytes ?? 0) > 0)
+    return { ...judgeBackup(run, summary, garbage, context), dump: { bytes: dump.bytes, exitCode: dump.exitCode } };
+  if (!failed) {
+    const outcome = judgeBackup(run, summary, garbage, context);
+    return { ...outcome, dump: { bytes: dump.bytes, exitCode: dump.exitCode } };
   }
-  return judgeBackup(run, summary, garbage, context);
+  // restic < 0.17 cannot see the producer fail and stores a truncated dump, and every version
+  // stores an empty one: remove that snapshot so it never becomes the newest one to restore.
+  if (snapshotId) await runEngine({ binary: binaryOf(job), args: ['forget', snapshotId], env: resticEnv(job) });
+  const what =
+    dump.exitCode !== undefined && dump.exitCode !== 0
+      ? `failed with exit ${dump.exitCode}`
+      : dump.bytes === 0
+        ? 'wrote nothing'
+        : `wrote ${dump.bytes} bytes that are not a dump: ${rejected}`;
+  return {
+    kind: 'transient',
+    exitCode: run.exitCode === 0 ? 1 : run.exitCode,
+    reason: `command "${job.command}" ${what}${dump.detail ? `: ${redactText(dump.detail).slice(0, 200)}` : ''}${snapshotId ? '; its partial snapshot was removed' : '; no snapshot was made'}`,
+    dump: { bytes: dump.bytes, exitCode: dump.exitCode },
+  };
 };
 
 /**
@@ -793,7 +882,7 @@ export const restic = {
         ],
         env,
         signal: context.signal,
-        stdoutTo: process.stdout,
+        stdoutTo: request.stdoutTo ?? process.stdout,
       });
       if (run.exitCode !== 0)
         throw new CronvaultError('E_RESTORE', EXIT.backupFailed, `restic dump failed: ${failureFromRun(run).reason}`);

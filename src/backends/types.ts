@@ -22,6 +22,15 @@ export interface AttemptOutcome {
   /** The cause in words, for logs and metrics descriptions. */
   reason: string;
   stats?: BackupStats;
+  /** For stream jobs (command, database preset): what the producer did on this attempt. */
+  dump?: DumpOutcome;
+}
+
+export interface DumpOutcome {
+  /** Bytes of the dump stream; undefined when the engine ran the producer and said nothing. */
+  bytes?: number;
+  /** The producer's exit code (128 + signal number when killed); undefined when unknown. */
+  exitCode?: number;
 }
 
 export interface Progress {
@@ -85,6 +94,8 @@ interface RestoreRequest {
   toStdout?: boolean;
   /** Have the engine read the restored files back and compare them with the snapshot (restic --verify). */
   verify?: boolean;
+  /** With toStdout: where the stream goes instead of cronvault's stdout (restore --into-database). */
+  stdoutTo?: NodeJS.WritableStream;
 }
 
 /** One regular file in a snapshot, for a restore drill's sample. */

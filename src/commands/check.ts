@@ -9,6 +9,7 @@ import { EXIT } from '../errors.ts';
 import { missingHookExecutables } from '../hooks.ts';
 import { hasHooks } from '../hooks-config.ts';
 import { writeJobsInfo } from '../metrics.ts';
+import { ensureDumpClient } from '../presets/index.ts';
 import { redactRepository } from '../redact.ts';
 import { painter, useColor } from '../terminal.ts';
 import { type GlobalOptions, readConfig } from './context.ts';
@@ -151,6 +152,17 @@ const checkHooks = async (job: JobConfig): Promise<CheckResult> => {
   };
 };
 
+/** A database preset's dump client: missing, the run would fail before the engine starts. */
+const checkDumpClient = async (job: JobConfig): Promise<CheckResult> => {
+  const subject = `job ${job.name}: ${job.preset!.name} client`;
+  try {
+    return { subject, ok: true, message: `${await ensureDumpClient(job)} installed` };
+  } catch (error) {
+    const message = (error as Error).message;
+    return { subject, ok: false, message, fix: /\((apt-get install [^)]+)\)/.exec(message)?.[1] ?? 'install it' };
+  }
+};
+
 const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
   const backend = backendFor(job.engine);
   const results: CheckResult[] = [];
@@ -167,6 +179,7 @@ const checkJob = async (job: JobConfig): Promise<CheckResult[]> => {
       fix: `${INSTALL_HINT[job.engine]}, or set "binary" to its path`,
     });
   }
+  if (job.preset) results.push(await checkDumpClient(job));
   const password = await checkPasswordFile(job);
   results.push(password);
   if (hasHooks(job.hooks)) results.push(await checkHooks(job));

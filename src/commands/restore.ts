@@ -7,6 +7,7 @@ import { backendFor } from '../backends/index.ts';
 import { CronvaultError, EXIT, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type ConfigOption, findJob, readConfig } from './context.ts';
+import { restoreIntoDatabase } from './restore-database.ts';
 
 export interface RestoreFlags extends ConfigOption {
   target?: string;
@@ -14,6 +15,7 @@ export interface RestoreFlags extends ConfigOption {
   include?: string[];
   toStdout?: boolean;
   force?: boolean;
+  intoDatabase?: string;
 }
 
 /** Throws unless the target is absent, or an empty directory, or --force was given. */
@@ -41,9 +43,11 @@ export const restoreCommand = async (
   log: Logger,
   signal?: AbortSignal,
 ): Promise<number> => {
+  if (flags.intoDatabase !== undefined && (flags.toStdout || flags.target !== undefined || flags.include))
+    throw new UsageError('E_USAGE', 'give --into-database NAME alone, without --target, --to-stdout or --include');
   if (flags.toStdout && flags.target !== undefined)
     throw new UsageError('E_USAGE', 'give --target DIR or --to-stdout, not both');
-  if (!flags.toStdout && flags.target === undefined)
+  if (!flags.toStdout && flags.target === undefined && flags.intoDatabase === undefined)
     throw new UsageError(
       'E_USAGE',
       'where to? give --target DIR (an empty directory), or --to-stdout for a command job',
@@ -67,6 +71,11 @@ export const restoreCommand = async (
         `snapshot ${snapshot} is not one of job ${job.name}'s snapshots on this host (see \`cronvault snapshots ${job.name}\`)`,
       );
     }
+  }
+  if (flags.intoDatabase !== undefined) {
+    await restoreIntoDatabase(job, snapshot, flags.intoDatabase, jobLog, signal);
+    jobLog.success(`restored snapshot ${snapshot} into database ${flags.intoDatabase}`);
+    return EXIT.ok;
   }
   if (flags.toStdout) {
     await backend.restore(job, { snapshot, include: flags.include, toStdout: true }, { signal });

@@ -5,7 +5,17 @@ import { isPlainObject } from '../plain-object.ts';
 import { didYouMean } from '../suggest.ts';
 
 /** Stream validators a command job's newest dump is fed to (src/verify/validators.ts runs them). */
-const VALIDATORS = ['pg_restore', 'redis-check-rdb', 'sqlite', 'gzip', 'zstd', 'xz', 'bzip2', 'nonempty'] as const;
+const VALIDATORS = [
+  'pg_restore',
+  'redis-check-rdb',
+  'sqlite',
+  'sqlite-sql',
+  'gzip',
+  'zstd',
+  'xz',
+  'bzip2',
+  'nonempty',
+] as const;
 export type ValidatorName = (typeof VALIDATORS)[number];
 
 /** How much of the repository's data `restic check` reads. */

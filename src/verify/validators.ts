@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { execa } from 'execa';
 import type { JobConfig } from '../config.ts';
+import { presetValidator } from '../presets/index.ts';
 import type { ValidatorName } from './config.ts';
 
 interface ValidatorSpec {
@@ -29,6 +30,14 @@ const SPECS: Record<ValidatorName, ValidatorSpec> = {
   sqlite: {
     input: 'file',
     argv: (file) => ['sqlite3', ':memory:', `.restore ${sqliteArgument(file)}`, 'PRAGMA integrity_check;'],
+    judge: (stdout) =>
+      stdout.trim() === 'ok' ? undefined : `PRAGMA integrity_check said ${stdout.trim().slice(0, 200)}`,
+  },
+  // A `.dump` (SQL text, what the sqlite: preset stores): replayed into an empty database. A dump
+  // cut mid-statement fails; one cut exactly between statements is not caught.
+  'sqlite-sql': {
+    input: 'file',
+    argv: (file) => ['sqlite3', '-bail', ':memory:', `.read ${sqliteArgument(file)}`, 'PRAGMA integrity_check;'],
     judge: (stdout) =>
       stdout.trim() === 'ok' ? undefined : `PRAGMA integrity_check said ${stdout.trim().slice(0, 200)}`,
   },
@@ -56,6 +65,7 @@ const BY_EXTENSION: [RegExp, ValidatorName][] = [
  */
 export const validatorFor = (job: JobConfig): ValidatorName => {
   if (job.verify.validator) return job.verify.validator;
+  if (job.preset) return presetValidator(job.preset);
   const name = job.stdinFilename ?? '';
   if (name === `${job.name}.dump`) return 'nonempty';
   return BY_EXTENSION.find(([pattern]) => pattern.test(name))?.[1] ?? 'nonempty';
