@@ -185,6 +185,7 @@ const JOB_KEYS: Record<string, Kind> = {
   prune: 'prune',
   append_only: 'bool',
   repository_name: 'repository-name',
+  ...(Object.fromEntries(PRESET_NAMES.map((name) => [name, 'preset'])) as Record<PresetName, Kind>),
 };
 const RETRY_KEYS = ['attempts', 'min_delay', 'max_delay'];
 const TOP_KEYS = ['state_dir', 'metrics', 'defaults', 'jobs', 'history_keep', 'prune'];

@@ -7,6 +7,7 @@
 // gone, so a timed-out run would linger and a new run would meet the old one's lock.
 
 import { access, constants } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -144,15 +145,17 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
   Object.assign(env, options.env, { [RUN_MARKER_VARIABLE]: runMarker() });
   let stderrTail = '';
   if (options.signal?.aborted) throw interrupted(options);
+  const handedOver = options.stdin instanceof Socket;
   const subprocess = execa(options.binary, options.args, {
     env,
     extendEnv: false,
     cwd: options.cwd,
     reject: false,
     buffer: false,
-    // A producer's pipe is handed to the engine as its stdin file descriptor: a 2 GiB dump then
-    // flows from one process to the other without passing through Node (BENCHMARKS.md).
-    stdin: (options.stdin as Readable | undefined) ?? 'ignore',
+    // A producer's own pipe (a socket) is handed to the engine as its stdin file descriptor, so
+    // the dump flows from one process to the other without entering Node; any other stream (a
+    // format check on the way) is piped through Node.
+    stdin: handedOver ? (options.stdin as Readable) : options.stdin ? 'pipe' : 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
     detached: true,
@@ -161,9 +164,10 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
     cleanup: false,
   });
   const group = superviseGroup(subprocess, options.signal);
-  // The engine holds its own copy of the pipe now. Node's must go: it would never be read to its
-  // end, and the producer has to get SIGPIPE, not block, when the engine stops reading.
-  if (options.stdin && subprocess.pid !== undefined) (options.stdin as Readable).destroy();
+  // The engine holds its own copy of a handed-over pipe. Node's must go: it would never be read
+  // to its end, and the producer has to get SIGPIPE, not block, when the engine stops reading.
+  if (handedOver && subprocess.pid !== undefined) (options.stdin as Readable).destroy();
+  else if (options.stdin && subprocess.stdin) options.stdin.pipe(subprocess.stdin);
   const readLines = async (stream: NodeJS.ReadableStream | null, onLine: (line: string) => void) => {
     if (!stream) return;
     let pending = '';

@@ -275,6 +275,10 @@ const startProducer = (job: JobConfig, producer: PreparedDump, signal?: AbortSig
     cleanup: false,
   });
   const group = superviseGroup(subprocess, signal);
+  // Without a format check nothing needs to see the bytes: the producer's own pipe becomes
+  // restic's stdin and the dump never passes through Node (2 GiB: 100 MB of cronvault's RSS
+  // otherwise, BENCHMARKS.md); its size is then read from restic's summary.
+  const handOver = !producer.check;
   let bytes = 0;
   const check = producer.check ? startDumpCheck(producer.check) : undefined;
   const counter = new Transform({
@@ -284,9 +288,9 @@ const startProducer = (job: JobConfig, producer: PreparedDump, signal?: AbortSig
       check.feed(chunk).then(() => done(null, chunk), done);
     },
   });
-  subprocess.stdout?.pipe(counter);
+  if (!handOver) subprocess.stdout?.pipe(counter);
   return {
-    stdout: counter,
+    stdout: handOver ? subprocess.stdout : counter,
     /**
      * Waits for the producer and for every process of its group. Called once restic has exited:
      * whatever restic did not read is dropped, so a producer still writing gets a closed pipe
@@ -301,7 +305,12 @@ const startProducer = (job: JobConfig, producer: PreparedDump, signal?: AbortSig
           ? 128 + (osConstants.signals[result.signal] ?? 0)
           : (result.exitCode ?? (result.failed ? 127 : 0));
         const rejected = await check?.finish();
-        return { bytes, exitCode, detail: lastLine(String(result.stderr ?? '')), rejected };
+        return {
+          bytes: handOver ? undefined : bytes,
+          exitCode,
+          detail: lastLine(String(result.stderr ?? '')),
+          rejected,
+        };
       } finally {
         await group.settle();
       }
@@ -423,11 +432,17 @@ const backupOnce = async (
   });
   if (!producer) return judgeBackup(run, summary, garbage, context);
   const snapshotId = summary && readSummary(summary).stats.snapshotId;
-  const dump = piped
-    ? await piped.finished()
+  // A handed-over stream's size: restic's summary says it, and an empty one is restic's
+  // "snapshot is empty" (exit 1, no summary).
+  const summaryBytes =
+    (summary && readSummary(summary).stats.bytesProcessed) ??
+    (/snapshot is empty/.test(run.stderrTail) ? 0 : undefined);
+  const finished = piped && (await piped.finished());
+  const dump = finished
+    ? { ...finished, bytes: finished.bytes ?? summaryBytes }
     : {
         ...producerFailureFromStderr(run.stderrTail),
-        bytes: summary && readSummary(summary).stats.bytesProcessed,
+        bytes: summaryBytes,
       };
   if (fromCommand && dump.exitCode === undefined && run.exitCode === 0) dump.exitCode = 0;
   // A producer that exited 0 with a stream its own format's reader rejects still failed.
@@ -435,7 +450,7 @@ const backupOnce = async (
   const failed = (dump.exitCode !== undefined && dump.exitCode !== 0) || dump.bytes === 0 || rejected !== undefined;
   // restic failed on its own (a lock, a network error) while the producer wrote into the pipe,
   // which then died of the closed pipe (SIGPIPE, or EPIPE and exit 1): restic's failure is the cause.
-  if (piped && !snapshotId && run.exitCode !== 0 && (dump.bytes ?? 0) > 0)
+  if (piped && !snapshotId && run.exitCode !== 0 && (dump.bytes === undefined || dump.bytes > 0))
     return { ...judgeBackup(run, summary, garbage, context), dump: { bytes: dump.bytes, exitCode: dump.exitCode } };
   if (!failed) {
     const outcome = judgeBackup(run, summary, garbage, context);
