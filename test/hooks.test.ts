@@ -211,6 +211,16 @@ describe('hooks', () => {
     assert.match(rows[1]!, /\s-\s/, 'the newest run has no failed hook');
   });
 
+  it('still runs after and finally when the metrics cannot be written (hooks run before the run is recorded), then exits 1', async () => {
+    const { config, lines, text } = await setUp('no-metrics', { hooks: HOOKS });
+    // textfile_dir is a regular file: every metrics write fails (ENOTDIR), even as root.
+    await writeFile(text, '');
+    const result = await runCronvault(['run', 'job', '-c', config, '-q']);
+    assert.equal(result.exitCode, 1, result.stderr);
+    assert.match(result.stderr, /cannot write metrics/);
+    assert.deepEqual(words(await lines()), ['before', 'engine', 'after', 'finally']);
+  });
+
   it("never puts the repository password in a hook's argv or environment", async () => {
     const { base, config } = await setUp('secrets', {
       hooks: { before: [['sh', '-c', 'env > "$ORDER.env"; tr "\\0" " " < /proc/$$/cmdline > "$ORDER.argv"']] },
