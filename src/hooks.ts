@@ -3,7 +3,7 @@
 // it), with the job's env and what the run knows so far in CRONVAULT_* variables. Output goes
 // to the run's log, redacted, never to metrics. A failure is reported, never thrown: the
 // wrapper decides what it means for the run.
-import { findExecutable, runEngine } from './backends/engine-process.ts';
+import { findExecutable, type GroupStop, runEngine } from './backends/engine-process.ts';
 import type { JobConfig } from './config.ts';
 import { formatDuration } from './durations.ts';
 import { isCronvaultError } from './errors.ts';
@@ -45,6 +45,13 @@ const hookEnvironment = (job: JobConfig, phase: HookPhase, state: HookRunState):
 /** A command as a person would type it, for logs, `check` and the dry run. */
 const hookText = (command: HookCommand): string =>
   command.shell ? command.text : command.argv.map(shellWord).join(' ');
+
+/**
+ * How a hook is stopped (at hooks_timeout, or when the run is): SIGTERM, the signal any command
+ * expects to end it (SIGINT is for restic's lock, and a shell's background children ignore it),
+ * then SIGKILL after a short grace, so a hung hook does not hold the run much past its limit.
+ */
+const HOOK_STOP: GroupStop = { signal: 'SIGTERM', graceMs: 2000 };
 
 const lastLine = (text: string): string => text.trimEnd().split('\n').at(-1)?.trim() ?? '';
 
@@ -89,6 +96,7 @@ const runHook = async (
       args: command.argv.slice(1),
       env,
       signal: limit.signal,
+      stop: HOOK_STOP,
       onStdoutLine: onLine,
       onStderrLine: onLine,
     });

@@ -149,9 +149,12 @@ export class RunRecorder {
     }
     await this.writeMetrics();
     const { job } = this;
-    await writeJobState(job.stateDir, job.name, { ...this.metrics, source: sourceOf(job) }).catch(
-      this.reportFailure('save state'),
-    );
+    await writeJobState(job.stateDir, job.name, {
+      ...this.metrics,
+      source: sourceOf(job),
+      // Set or cleared by every finished run: the carried-over metrics may hold the last run's.
+      lastHookFailures: hookFailures?.length ? hookFailures : undefined,
+    }).catch(this.reportFailure('save state'));
     const name = outcomeName(outcome);
     await appendHistory(
       job.stateDir,

@@ -51,8 +51,18 @@ export const writePrivate = async (file: string, content: string): Promise<void>
 export const stateFile = (stateDir: string, job: string): string => join(stateDir, 'jobs', `${job}.json`);
 const historyFile = (stateDir: string, job: string): string => join(stateDir, 'history', `${job}.jsonl`);
 
-/** The last metrics of a job, and what it backs up (a path, or `command:` and the command). */
-export type JobState = JobMetrics & { source?: string };
+/** A hook command that failed, as the history and the state keep it. */
+export interface RecordedHookFailure {
+  phase: string;
+  command: string;
+  reason: string;
+}
+
+/**
+ * The last metrics of a job, and what it backs up (a path, or `command:` and the command).
+ * `lastHookFailures`: the hook commands that failed in the last finished run, for `status`.
+ */
+export type JobState = JobMetrics & { source?: string; lastHookFailures?: RecordedHookFailure[] };
 
 export const readJobState = async (stateDir: string, job: string): Promise<JobState | undefined> => {
   try {

@@ -19,6 +19,12 @@ const running = async (pid: number): Promise<boolean> => {
   return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
 };
 
+interface StatusJob {
+  outcome: string;
+  healthy: boolean;
+  lastRun: { hookFailures: { phase: string; command: string; reason: string }[] };
+}
+
 /** A hook that appends `word` and the run's CRONVAULT_* variables to $ORDER. */
 const mark = (word: string): string[] => [
   'sh',
@@ -142,21 +148,77 @@ describe('hooks', () => {
     assert.match(seen[3]!, /^finally job failed 143/);
   });
 
-  it('stops a hook that hangs at hooks_timeout, with the processes it started, and reports it', async () => {
-    const { base, config, text } = await setUp('hang', {
+  it('stops a hook that hangs at hooks_timeout with SIGTERM, then SIGKILL when it ignores that, with the processes it started', async () => {
+    const { base, config, text, lines } = await setUp('hang', {
       hooks_timeout: '1s',
-      hooks: { shell: true, finally: ['echo $$ > "$ORDER.pid"; sleep 60 & echo $! > "$ORDER.child"; wait'] },
+      hooks: {
+        shell: true,
+        finally: [
+          'echo $$ > "$ORDER.pid"; sleep 60 & echo $! > "$ORDER.child"; wait',
+          // Notes the SIGTERM and carries on: only the SIGKILL after the grace ends it.
+          'trap "echo got-TERM >> \\"$ORDER\\"" TERM; echo $$ > "$ORDER.stubborn"; while :; do sleep 0.1; done',
+        ],
+      },
     });
     const result = await runCronvault(['run', 'job', '-c', config, '-q']);
     assert.equal(result.exitCode, 1, result.stderr);
-    assert.match(result.stderr, /finally hook .* failed: timed out after 1 s and was stopped \(hooks_timeout\)/);
-    for (const file of ['order.pid', 'order.child']) {
+    const timedOut = /finally hook .* failed: timed out after 1 s and was stopped \(hooks_timeout\)/g;
+    assert.equal(result.stderr.match(timedOut)?.length, 2, result.stderr);
+    assert.ok((await lines()).includes('got-TERM'), 'the stubborn hook was sent SIGTERM first');
+    for (const file of ['order.pid', 'order.child', 'order.stubborn']) {
       const pid = Number(await readFile(join(base, file), 'utf8'));
       assert.equal(await running(pid), false, `${file} ${pid} no longer runs`);
     }
     const prom = await readJobProm(text);
     assert.equal(metricValue(prom, 'backup_last_run_success'), 1, 'the backup itself succeeded');
     assert.match(prom, /backup_last_hook_failure\{backup="job",phase="finally"\} 1/);
+  });
+
+  it('status and history show a failed after hook of the last run, and status is healthy again after a clean run', async () => {
+    const { base, config } = await setUp('status', {
+      hooks: {
+        after: [['sh', '-c', 'test -e "$ORDER.ok" || { echo "app did not come back" >&2; exit 3; }']],
+        finally: [mark('finally')],
+      },
+    });
+    assert.equal((await runCronvault(['run', 'job', '-c', config, '-q'])).exitCode, 1);
+    const status = await runCronvault(['status', '-c', config]);
+    assert.equal(status.exitCode, 1, status.stdout);
+    assert.match(status.stdout, /^! job: last run's after hook failed: exit 3: app did not come back$/m);
+    const json = await runCronvault(['status', '--json', '-c', config]);
+    const job = (JSON.parse(json.stdout) as { jobs: StatusJob[] }).jobs[0]!;
+    assert.equal(job.outcome, 'success', 'the backup itself succeeded');
+    assert.equal(job.healthy, false);
+    assert.deepEqual(job.lastRun.hookFailures, [
+      {
+        phase: 'after',
+        command: 'sh -c \'test -e "$ORDER.ok" || { echo "app did not come back" >&2; exit 3; }\'',
+        reason: 'exit 3: app did not come back',
+      },
+    ]);
+    const history = await runCronvault(['history', 'job', '-c', config]);
+    const [header, row] = history.stdout.split('\n');
+    assert.match(header!, /ADDED\s+HOOKS\s+SNAPSHOT$/);
+    assert.match(row!, /\safter failed\s/);
+    assert.match(history.stdout, /: after hook "sh -c .*" failed: exit 3: app did not come back$/m);
+
+    await writeFile(join(base, 'order.ok'), '');
+    assert.equal((await runCronvault(['run', 'job', '-c', config, '-q'])).exitCode, 0);
+    const healthy = await runCronvault(['status', '--json', '-c', config]);
+    assert.equal(healthy.exitCode, 0, healthy.stdout);
+    assert.deepEqual((JSON.parse(healthy.stdout) as { jobs: StatusJob[] }).jobs[0]!.lastRun.hookFailures, []);
+    const rows = (await runCronvault(['history', 'job', '-c', config])).stdout.split('\n');
+    assert.match(rows[1]!, /\s-\s/, 'the newest run has no failed hook');
+  });
+
+  it('still runs after and finally when the metrics cannot be written (hooks run before the run is recorded), then exits 1', async () => {
+    const { config, lines, text } = await setUp('no-metrics', { hooks: HOOKS });
+    // textfile_dir is a regular file: every metrics write fails (ENOTDIR), even as root.
+    await writeFile(text, '');
+    const result = await runCronvault(['run', 'job', '-c', config, '-q']);
+    assert.equal(result.exitCode, 1, result.stderr);
+    assert.match(result.stderr, /cannot write metrics/);
+    assert.deepEqual(words(await lines()), ['before', 'engine', 'after', 'finally']);
   });
 
   it("never puts the repository password in a hook's argv or environment", async () => {

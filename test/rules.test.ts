@@ -33,6 +33,7 @@ const ALERTS = [
   'BackupUnusualChange',
   'BackupPruneFailed',
   'BackupPruneNotRun',
+  'BackupHookFailed',
 ];
 
 interface Rule {

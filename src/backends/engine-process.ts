@@ -36,6 +36,14 @@ export interface EngineRunOptions {
   stdoutTo?: NodeJS.WritableStream;
   /** Working directory (borg extract restores into the current directory). */
   cwd?: string;
+  /** How the group is stopped on abort: SIGINT for engines (the default), SIGTERM for hooks. */
+  stop?: GroupStop;
+}
+
+/** The first signal a stopped group gets, and how long it has before SIGKILL. */
+export interface GroupStop {
+  signal: NodeJS.Signals;
+  graceMs: number;
 }
 
 const STDERR_TAIL_BYTES = 64 * 1024;
@@ -83,13 +91,13 @@ export interface SupervisedGroup {
 
 /**
  * Ties a subprocess started with `detached: true` (its own process group) to `signal`: on
- * abort the whole group gets SIGINT (restic removes its repository lock on it), then SIGKILL
- * after the grace period.
+ * abort the whole group gets SIGINT (restic removes its repository lock on it), or the signal
+ * `stop` names, then SIGKILL after the grace period.
  */
 export const superviseGroup = (
   subprocess: { pid?: number },
   signal: AbortSignal | undefined,
-  graceMs = STOP_GRACE_MS,
+  { signal: firstSignal, graceMs }: GroupStop = { signal: 'SIGINT', graceMs: STOP_GRACE_MS },
 ): SupervisedGroup => {
   const pgid = subprocess.pid;
   let stopped = false;
@@ -97,7 +105,7 @@ export const superviseGroup = (
   const stop = () => {
     if (pgid === undefined || stopped) return;
     stopped = true;
-    signalGroup(pgid, 'SIGINT');
+    signalGroup(pgid, firstSignal);
     escalation = setTimeout(() => signalGroup(pgid, 'SIGKILL'), graceMs);
   };
   if (pgid !== undefined) {
@@ -163,7 +171,7 @@ export const runEngine = async (options: EngineRunOptions): Promise<EngineRun> =
     // reach only the leader.
     cleanup: false,
   });
-  const group = superviseGroup(subprocess, options.signal);
+  const group = superviseGroup(subprocess, options.signal, options.stop);
   // The engine holds its own copy of a handed-over pipe. Node's must go: it would never be read
   // to its end, and the producer has to get SIGPIPE, not block, when the engine stops reading.
   if (handedOver && subprocess.pid !== undefined) (options.stdin as Readable).destroy();

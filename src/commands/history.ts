@@ -1,6 +1,7 @@
 // `cronvault history <job>`: the job's last runs from its bounded history file in state_dir.
 import { formatBytes, formatDuration } from '../durations.ts';
 import { EXIT, UsageError } from '../errors.ts';
+import { hasHooks } from '../hooks-config.ts';
 import { type HistoryEntry, readHistory } from '../state.ts';
 import { renderTable } from '../terminal.ts';
 import { findJob, type GlobalOptions, readConfig } from './context.ts';
@@ -26,10 +27,26 @@ const localTime = (seconds: number): string => {
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 };
 
-const formatHistory = (job: string, entries: HistoryEntry[]): string => {
+/** "after, finally failed", or "-": the HOOKS column. */
+const failedHookPhases = (e: HistoryEntry): string =>
+  e.hookFailures?.length ? `${[...new Set(e.hookFailures.map((f) => f.phase))].join(', ')} failed` : '-';
+
+/** One line per failed hook command under the table, with its reason: the column has no room for it. */
+const hookNotes = (entries: HistoryEntry[]): string[] =>
+  entries.flatMap((e) =>
+    (e.hookFailures ?? []).map((f) => `${localTime(e.start)}: ${f.phase} hook "${f.command}" failed: ${f.reason}`),
+  );
+
+/**
+ * A HOOKS column (and the reasons below the table) only for a job with hooks or a shown run
+ * whose hooks failed: the table of a job without hooks stays as it was.
+ */
+const formatHistory = (job: string, entries: HistoryEntry[], showHooks: boolean): string => {
   if (entries.length === 0) return `job ${job} has no recorded runs yet`;
+  const notes = hookNotes(entries);
+  const hooks = showHooks || notes.length > 0;
   const rows = [
-    ['START', 'DURATION', 'OUTCOME', 'EXIT', 'ATTEMPTS', 'ADDED', 'SNAPSHOT'],
+    ['START', 'DURATION', 'OUTCOME', 'EXIT', 'ATTEMPTS', 'ADDED', ...(hooks ? ['HOOKS'] : []), 'SNAPSHOT'],
     ...entries.map((e) => [
       localTime(e.start),
       formatDuration(e.durationSeconds * 1000),
@@ -37,10 +54,11 @@ const formatHistory = (job: string, entries: HistoryEntry[]): string => {
       String(e.exitCode),
       String(e.attempts),
       e.bytesAdded === undefined ? '-' : formatBytes(e.bytesAdded),
+      ...(hooks ? [failedHookPhases(e)] : []),
       e.snapshotId ?? (e.outcome === 'failed' || e.outcome === 'skipped' ? e.reason : '-'),
     ]),
   ];
-  return renderTable(rows).join('\n');
+  return [...renderTable(rows), ...(notes.length ? ['', ...notes] : [])].join('\n');
 };
 
 /** Newest run first. */
@@ -51,7 +69,7 @@ export const historyCommand = async (jobName: string, flags: HistoryFlags): Prom
   process.stdout.write(
     flags.json
       ? `${JSON.stringify({ job: job.name, runs: entries }, null, 2)}\n`
-      : `${formatHistory(job.name, entries)}\n`,
+      : `${formatHistory(job.name, entries, hasHooks(job.hooks))}\n`,
   );
   return EXIT.ok;
 };

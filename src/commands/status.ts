@@ -10,7 +10,7 @@ import { describeExitCode } from '../exit-meaning.ts';
 import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
-import { readJobState } from '../state.ts';
+import { type RecordedHookFailure, readJobState } from '../state.ts';
 import { listState } from '../state-listing.ts';
 import { type AnsiColor, painter, renderTable, useColor } from '../terminal.ts';
 import { readVerifyState } from '../verify/record.ts';
@@ -45,6 +45,8 @@ interface JobStatus {
     success: boolean;
     warnings: boolean;
     bytesAdded: number | null;
+    /** Hook commands that failed in the run; empty when none did (or the job has no hooks). */
+    hookFailures: RecordedHookFailure[];
   } | null;
   lastSuccess: number | null;
   running: { pid: number; since: string } | null;
@@ -107,6 +109,12 @@ export const retentionProblem = (code: number, meaning: string): string =>
     : `last retention failed (exit ${code}: ${meaning})`;
 export const overdueProblem = (lastStart: number, nowSeconds: number, cron: string, maxInterval: number): string =>
   `overdue: last started ${relativeTime(lastStart, nowSeconds)}, but the schedule "${cron}" runs it at least every ${formatDuration(maxInterval * 1000)} (plus ${formatDuration(OVERDUE_GRACE_SECONDS * 1000)} grace)`;
+/**
+ * A hook that failed after the backup (`after`, `on_failure`, `finally`): the run may have made
+ * its snapshot, but the app stayed stopped or the cleanup did not happen. A failed `before` hook
+ * already failed the run, and says so in the failed-run problem.
+ */
+const hookProblem = (phase: string, reason: string): string => `last run's ${phase} hook failed: ${reason}`;
 /** The last line of the table: "all 3 jobs healthy", "1 of 3 jobs need attention". */
 export const healthFooter = (unhealthy: number, total: number): string =>
   unhealthy === 0
@@ -146,6 +154,9 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
     const code = state.retentionExitCode ?? -1;
     problems.push(retentionProblem(code, describeExitCode(backend, code)));
   }
+  const hookFailures = finished ? (state!.lastHookFailures ?? []) : [];
+  for (const failure of hookFailures)
+    if (failure.phase !== 'before') problems.push(hookProblem(failure.phase, failure.reason));
   // A drill that failed says the backups may not restore: as urgent as a failed run.
   if (verifyCron && verified && !verified.success) problems.push(`last verify failed: ${verified.reason}`);
   if (overdue) problems.push(overdueProblem(lastStart!, nowSeconds, cron, maxInterval!));
@@ -170,6 +181,7 @@ const jobStatus = async (job: JobConfig, nowSeconds: number): Promise<JobStatus>
             success: Boolean(state.lastRunSuccess),
             warnings: Boolean(state.lastRunWarnings),
             bytesAdded: state.lastRunSuccess ? (state.bytesAdded ?? null) : null,
+            hookFailures,
           }
         : null,
     lastSuccess: state?.lastSuccess ? state.lastSuccess : null,
