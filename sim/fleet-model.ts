@@ -5,6 +5,7 @@
 // from the first scrape. Deterministic: the same size and seed give the same fleet.
 import type { JobConfig } from '../src/config.ts';
 import { type JobMetrics, renderJobMetrics, renderJobsInfo } from '../src/metrics.ts';
+import { resolveVerify } from '../src/verify/config.ts';
 
 /** The states a job can be in; the weights say how many of every 20 jobs are in each. */
 const STATE_WEIGHTS = {
@@ -168,6 +169,9 @@ const jobConfig = (job: SimJob): JobConfig =>
     schedule: job.schedule,
     hostname: job.host,
     declaredBy: 'config',
+    // The default `verify:` (on): a fleet on defaults declares a verify schedule for every job
+    // whose engine can verify.
+    verify: resolveVerify(undefined, undefined),
   }) as JobConfig;
 
 /**
