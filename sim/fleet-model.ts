@@ -169,8 +169,9 @@ const jobConfig = (job: SimJob): JobConfig =>
     schedule: job.schedule,
     hostname: job.host,
     declaredBy: 'config',
-    // Restore drills write their own file (cronvault-verify_<job>.prom); the simulation leaves them out.
-    verify: resolveVerify(undefined, { enabled: false }),
+    // The default `verify:` (on): a fleet on defaults declares a verify schedule for every job
+    // whose engine can verify.
+    verify: resolveVerify(undefined, undefined),
   }) as JobConfig;
 
 /**

@@ -92,10 +92,12 @@ const firingAlerts = async (url: string): Promise<string[]> =>
     .map(({ metric: m }) => `${m.alertname}/${m.reason ?? ''} ${m.instance} ${m.backup ?? ''}`)
     .sort();
 
-/** Completed rule evaluations of the cronvault group so far. */
+/** Completed rule evaluations of the cronvault group so far (not its "-slow" group's). */
 export const evaluations = async (url: string): Promise<number> => {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('prometheus_rule_group_iterations_total{'));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('prometheus_rule_group_iterations_total{') && l.includes(';cronvault-backup"'));
   return Number(line?.split(' ').pop() ?? 0);
 };
 

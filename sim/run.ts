@@ -89,6 +89,7 @@ const measure = async (sim: FleetSim, rss: number[], ruleDurations: number[]) =>
     `series: ${headSeries} in the head; backup_* ${backupSeries} (${(backupSeries / jobs).toFixed(1)} per job), node_textfile_* ${textfileSeries}, cronvault_* ${cronvaultSeries}; all series per job ${(headSeries / jobs).toFixed(1)}`,
     `distinct path label values (backup_job_info only): ${pathValues}`,
     `rule group evaluation (prometheus_rule_group_last_duration_seconds): max ${Math.max(...ruleDurations).toFixed(3)} s, median ${median(ruleDurations).toFixed(3)} s over ${ruleDurations.length} samples`,
+    `"-slow" group (day-scale rules, its own interval): max ${Math.max(0, ...slowRuleDurations).toFixed(3)} s, median ${median(slowRuleDurations.length ? slowRuleDurations : [0]).toFixed(3)} s`,
     `per rule (last evaluation): ${perRule}`,
     `scrape duration per host: avg ${(scrapeAvg * 1000).toFixed(1)} ms, max ${(scrapeMax * 1000).toFixed(1)} ms`,
     `dashboard queries (${queries.length}): instant median ${fmt(median(instant))}, max ${fmt(Math.max(...instant))}; 10-minute range (15 s step) median ${fmt(median(range))}, max ${fmt(Math.max(...range))}`,
@@ -111,14 +112,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
 let exitCode = 0;
 const rss: number[] = [];
 const ruleDurations: number[] = [];
+const slowRuleDurations: number[] = [];
 const sample = setInterval(() => {
   selfMetrics(sim.prometheus.url, 'process_resident_memory_bytes')
     .then(([first]) => first && rss.push(first[1]))
     .catch(() => undefined);
   selfMetrics(sim.prometheus.url, 'prometheus_rule_group_last_duration_seconds')
     .then((samples) => {
-      const value = samples.find(([labels]) => labels.includes('cronvault-backup'))?.[1];
+      const value = samples.find(([labels]) => labels.includes(';cronvault-backup"'))?.[1];
       if (value) ruleDurations.push(value);
+      const slow = samples.find(([labels]) => labels.includes(';cronvault-backup-slow"'))?.[1];
+      if (slow) slowRuleDurations.push(slow);
     })
     .catch(() => undefined);
 }, 2_000);

@@ -57,9 +57,17 @@ const checkRules = async (file: string) =>
   execa('promtool', ['check', 'rules', '--lint-fatal', file], { reject: false, all: true });
 
 const rulesOf = (text: string): Rule[] => {
-  const doc = parseYaml(text) as { groups: { name: string; rules: Rule[] }[] };
-  assert.equal(doc.groups.length, 1, 'one rule group');
-  return doc.groups[0]!.rules;
+  const doc = parseYaml(text) as { groups: { name: string; interval?: string; rules: Rule[] }[] };
+  // The hour-scale rules, and the day-scale ones in a group of their own at a slower interval.
+  assert.deepEqual(
+    doc.groups.map((g) => [g.name.replace(/^.*?(-slow)?$/, 'x$1'), g.interval]),
+    [
+      ['x', undefined],
+      ['x-slow', '5m'],
+    ],
+    'two rule groups',
+  );
+  return doc.groups.flatMap((g) => g.rules);
 };
 
 describe('prometheus/rules.yml.j2', () => {
