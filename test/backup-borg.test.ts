@@ -58,6 +58,7 @@ describe('cronvault with real borg', () => {
       `  missing: { path: ${data}, repository: ${join(tmp.dir, 'no-such-repo')} }`,
       `  dump: { command: "printf 'line one\\nline two\\n'", stdin_filename: db.sql }`,
       `  failingdump: { command: "printf partial; exit 3", retry: { attempts: 1 } }`,
+      '  emptydump: { command: "true", retry: { attempts: 1 } }',
       `  fresh: { path: ${data}, repository: ${join(tmp.dir, 'fresh', 'repo')}, init: true }`,
       `  locked: { path: ${data} }`,
       `  foreignlock: { path: ${data}, retry: { attempts: 2, min_delay: 1s, max_delay: 1s } }`,
@@ -177,6 +178,18 @@ describe('cronvault with real borg', () => {
     assert.match(run.stderr, /command "printf partial; exit 3" failed.*borg made no archive/);
     assert.equal((await listArchives(repo)).length, before);
     assert.equal(metricValue(await prom('failingdump'), 'backup_last_run_success'), 0);
+  });
+
+  it('keeps no archive of a command that wrote nothing, and records the dump in the metrics', async () => {
+    const before = (await listArchives(repo)).length;
+    const run = await runCronvault(['run', 'emptydump', '--config', config]);
+    assert.equal(run.exitCode, 1, run.stderr);
+    assert.match(run.stderr, /command "true" wrote nothing; its empty archive was removed/);
+    assert.equal((await listArchives(repo)).length, before);
+    const text = await prom('emptydump');
+    assert.equal(metricValue(text, 'backup_last_run_success'), 0);
+    assert.equal(metricValue(text, 'backup_last_dump_bytes'), 0);
+    assert.equal(metricValue(text, 'backup_last_dump_exit_code'), 0);
   });
 
   it('stops after one attempt on a wrong password and keeps the last success time', async () => {

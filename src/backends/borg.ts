@@ -458,6 +458,17 @@ const backup = async (job: JobConfig, context: EngineContext): Promise<AttemptOu
   }
 };
 
+/** The size of the one file a command job's archive holds, or undefined when borg does not say. */
+const storedDumpBytes = async (job: JobConfig, archive: string): Promise<number | undefined> => {
+  const run = await runEngineCollect({
+    binary: binaryOf(job),
+    args: ['list', '--format', '{size}{NL}', `::${archive}`],
+    env: borgEnv(job),
+  });
+  const size = Number(run.stdout.trim());
+  return run.exitCode === 0 && run.stdout.trim() !== '' && Number.isFinite(size) ? size : undefined;
+};
+
 const createArchive = async (
   job: JobConfig,
   context: EngineContext,
@@ -502,12 +513,23 @@ const createArchive = async (
     };
   }
   if (outcome.kind !== 'success' && outcome.kind !== 'warning') return withLockCleanup(job, outcome, context);
-  return {
-    kind: outcome.kind,
-    exitCode: outcome.exitCode,
-    reason: outcome.reason,
-    stats: statsFromCreateJson(stdout.join('\n')),
-  };
+  const stats = statsFromCreateJson(stdout.join('\n'));
+  if (job.command === undefined)
+    return { kind: outcome.kind, exitCode: outcome.exitCode, reason: outcome.reason, stats };
+  // The producer exited 0, so borg kept what it wrote: an empty dump must not become the newest
+  // archive to restore, so it goes again. Its size is the stored file's (create's original_size
+  // counts metadata too).
+  const dump = { bytes: stats?.snapshotId ? await storedDumpBytes(job, stats.snapshotId) : undefined, exitCode: 0 };
+  if (dump.bytes === 0 && stats?.snapshotId) {
+    await runEngine({ binary: binaryOf(job), args: ['delete', `::${stats.snapshotId}`], env: borgEnv(job) });
+    return {
+      kind: 'transient',
+      exitCode: 1,
+      reason: `command "${job.command}" wrote nothing; its empty archive was removed`,
+      dump,
+    };
+  }
+  return { kind: outcome.kind, exitCode: outcome.exitCode, reason: outcome.reason, stats, dump };
 };
 
 // ---- repository ----
