@@ -14,8 +14,9 @@ import { parseConfig } from '../src/config.ts';
 import { renderPruneMetrics } from '../src/prune-metrics.ts';
 import { defaultRepositoryName, prunesHere, repositoriesOf } from '../src/repositories.ts';
 import { createBorgRepository, listArchives, useBorgBaseDir } from './support/borg.ts';
-import { makeTempDir, runCronvault, writeTestConfig } from './support/cli.ts';
+import { makeTempDir, runCronvault, startCronvault, writeTestConfig } from './support/cli.ts';
 import { createRepository, listSnapshots, metricValue, type TestRepository } from './support/restic.ts';
+import { waitFor } from './support/services.ts';
 
 /** Bytes of the repository's pack files: what prune gives back. */
 const packBytes = async (repository: string): Promise<number> => {
@@ -203,12 +204,17 @@ describe('prune with real restic 0.14, one repository shared by two hosts', () =
       reject: false,
     });
     holder.stdin?.write('held open');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const prune = runCronvault(['prune', '-c', h1]);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Steps, not sleeps: a loaded machine starts restic late.
+    await waitFor(async () => (await readdir(join(repo.repository, 'locks'))).length > 0, {
+      message: "h2's backup holds its lock",
+    });
+    const prune = startCronvault(['prune', '-c', h1]);
+    await waitFor(() => /repository is locked by another process/.test(prune.stderrSoFar()), {
+      message: 'the prune met the lock',
+    });
     holder.stdin?.end();
     assert.equal((await holder).exitCode, 0);
-    const result = await prune;
+    const result = await prune.done;
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stderr, /prune: attempt 2\/20 in .*repository is locked by another process/);
     assert.ok((await packBytes(repo.repository)) < bytes - 150_000, 'the forgotten 200 kB were given back');
