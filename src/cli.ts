@@ -148,7 +148,7 @@ export const buildProgram = (context: ProgramContext): Command => {
     .option('--nice <n>', 'Nice= of each service', '10')
     .addHelpText(
       'after',
-      "\nEach timer fires at the job's cron schedule translated to OnCalendar= (local time, like cron), or for a job without one at the daily time `cronvault cron` draws. Persistent=true catches up a run missed while the host was off; it is recorded in the metrics and history like any run. Schedules that never run are refused (exit 2).\n--json prints { dir, installed, units } instead of the unit text.\n\nExamples:\n  cronvault systemd\n  cronvault systemd --install",
+      "\nEach timer fires at the job's cron schedule translated to OnCalendar= (local time, like cron), or for a job without one at the daily time `cronvault cron` draws. A job `cronvault verify` checks also gets cronvault_verify-<job>.service and .timer, on its verify schedule (weekly by default, as `cronvault cron` draws it). Persistent=true catches up a run missed while the host was off; it is recorded in the metrics and history like any run. Schedules that never run are refused (exit 2).\n--json prints { dir, installed, units } instead of the unit text.\n\nExamples:\n  cronvault systemd\n  cronvault systemd --install",
     )
     .action(async (_flags: unknown, command: Command) => {
       const { systemdCommand } = await import('./commands/systemd.ts');

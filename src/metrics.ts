@@ -10,6 +10,7 @@ import { writeFileAtomic } from './atomic-write.ts';
 import type { JobConfig } from './config.ts';
 import { CronvaultError, EXIT } from './errors.ts';
 import { HOOK_PHASES, type HookPhase } from './hooks-config.ts';
+import { pushgatewayGroupUrl, putPushgatewayGroup } from './pushgateway.ts';
 import { maxIntervalSeconds, parseSchedule } from './schedule/index.ts';
 import { verifyScheduleOf } from './verify/schedule.ts';
 import { VERSION } from './version.ts';
@@ -215,34 +216,31 @@ export const writeJobMetrics = async (job: JobConfig, values: JobMetrics): Promi
   }
 };
 
-/** The Pushgateway group of a job: one per host and job, so pushes never overwrite each other. */
-const pushgatewayGroupUrl = (baseUrl: string, job: Pick<JobConfig, 'hostname' | 'name'>): string =>
-  `${baseUrl}/metrics/job/cronvault/instance/${encodeURIComponent(job.hostname)}/backup/${encodeURIComponent(job.name)}`;
+/** The grouping labels of a job's Pushgateway group: one per host and job, so pushes never overwrite each other. */
+export const pushgatewayJobGroup = (job: Pick<JobConfig, 'hostname' | 'name'>): [string, string][] => [
+  ['job', 'cronvault'],
+  ['instance', job.hostname],
+  ['backup', job.name],
+];
 
 /**
  * Pushes the same series to a Pushgateway (PUT replaces the job's group), for hosts that run no
  * node_exporter. Scrape the Pushgateway with honor_labels: true so `instance` stays the host.
- * The group carries the job's backup_job_info too: rules and panels join engine and path from it.
+ * The group carries the job's backup_job_info too: rules and panels join engine and path from it,
+ * and, for a job `cronvault verify` checks, its verify schedule's gap, which cronvault_jobs.prom
+ * holds on a node_exporter host, so BackupNotVerified and BackupNeverVerified work on it.
  */
 export const pushJobMetrics = async (job: JobConfig, values: JobMetrics): Promise<void> => {
   if (!job.pushgatewayUrl) return;
-  const url = new URL(pushgatewayGroupUrl(job.pushgatewayUrl, job));
-  const headers: Record<string, string> = { 'content-type': 'text/plain; version=0.0.4' };
-  // fetch refuses URLs with credentials; send them as basic auth instead.
-  if (url.username || url.password) {
-    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-    url.username = '';
-    url.password = '';
-  }
   // Each pushed group gets its own grouping labels, so build info does not collide there.
-  const buildInfo = new Registry();
-  addBuildInfo(buildInfo);
-  const body = (await renderJobMetrics(job, values, { withJobInfo: true })) + (await buildInfo.metrics());
-  const response = await fetch(url, { method: 'PUT', headers, body, signal: AbortSignal.timeout(10_000) });
-  if (!response.ok)
-    throw new Error(
-      `Pushgateway answered ${response.status} ${response.statusText}: ${(await response.text()).slice(0, 200)}`,
-    );
+  const groupOnly = new Registry();
+  addBuildInfo(groupOnly);
+  const verifySchedule = job.declaredBy === 'flags' ? undefined : verifyScheduleOf(job);
+  const verifySeconds = verifySchedule ? maxIntervalSeconds(parseSchedule(verifySchedule)) : undefined;
+  if (verifySeconds !== undefined)
+    gauge(groupOnly, 'jobVerifyScheduleMaxInterval', JOB_LABELS).set(jobLabels(job), verifySeconds);
+  const body = (await renderJobMetrics(job, values, { withJobInfo: true })) + (await groupOnly.metrics());
+  await putPushgatewayGroup(pushgatewayGroupUrl(job.pushgatewayUrl, pushgatewayJobGroup(job)), body);
 };
 
 /** `backup_job_info` for every declared job, so a job that never ran is still visible. */

@@ -769,6 +769,11 @@ describe('ansible role backup', { skip: !isRoot && 'needs root: writes /etc/cron
     // The weekly prune of the host's repository has its own service and timer (no cron file now).
     const pruneUnits = (await readdir(unitDir)).filter((file) => file.startsWith('cronvault_prune-'));
     assert.equal(pruneUnits.length, 2, pruneUnits.join(', '));
+    // And each verified job's weekly restore drill (`cronvault verify <job>`), as `cronvault cron` has it.
+    const verifyUnits = (await readdir(unitDir)).filter((file) => file.startsWith('cronvault_verify-'));
+    const verified = cli.stdout.match(/^# \S+\/cronvault_verify-\S+$/gm) ?? [];
+    assert.ok(verifyUnits.length > 0, 'the restic jobs are verified');
+    assert.equal(verifyUnits.length, verified.length, verifyUnits.join(', '));
     const again = await applyRole(baseVars(jobs, { backup_scheduler: 'systemd', backup_systemd_dir: unitDir }));
     assert.equal(again.changed, 0, again.output);
   });

@@ -54,6 +54,7 @@ interface Volume {
 }
 interface PodSpec {
   restartPolicy?: string;
+  terminationGracePeriodSeconds?: number;
   activeDeadlineSeconds?: number;
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number };
   initContainers?: Container[];
@@ -79,7 +80,13 @@ interface CronJobSpec {
 interface CronvaultConfig {
   state_dir: string;
   metrics: { textfile_dir: string; pushgateway_url?: string };
-  defaults: Record<string, unknown> & { hostname?: string; schedule?: string; timeout?: string; password_file: string };
+  defaults: Record<string, unknown> & {
+    hostname?: string;
+    schedule?: string;
+    verify_schedule?: string;
+    timeout?: string;
+    password_file: string;
+  };
   jobs: Record<string, Record<string, unknown>>;
 }
 
@@ -95,10 +102,19 @@ const only = (kind: string): Manifest & { file: string } => {
   assert.equal(found.length, 1, `one ${kind} in deploy/kubernetes`);
   return found[0]!;
 };
-const cronJob = only('CronJob');
+const named = (kind: string, name: string): Manifest & { file: string } => {
+  const found = manifests.filter((m) => m.kind === kind && m.metadata.name === name);
+  assert.equal(found.length, 1, `one ${kind} ${name} in deploy/kubernetes`);
+  return found[0]!;
+};
+const cronJob = named('CronJob', 'cronvault-backup');
 const cronSpec = cronJob.spec as unknown as CronJobSpec;
 const pod = cronSpec.jobTemplate.spec.template.spec;
 const main = pod.containers[0]!;
+const verifyCronJob = named('CronJob', 'cronvault-verify');
+const verifySpec = verifyCronJob.spec as unknown as CronJobSpec;
+const verifyPod = verifySpec.jobTemplate.spec.template.spec;
+const verifyMain = verifyPod.containers[0]!;
 const restorePod = only('Pod');
 const secret = only('Secret');
 const configMap = only('ConfigMap');
@@ -181,17 +197,17 @@ describe('deploy/kubernetes manifests', () => {
     }
     assert.equal(kubectl.exitCode, 0, kubectl.stderr);
     const rendered = parseAllDocuments(kubectl.stdout).map((doc) => doc.toJS() as Manifest);
-    assert.deepEqual(rendered.map((m) => m.kind).sort(), ['ConfigMap', 'CronJob', 'Secret']);
+    assert.deepEqual(rendered.map((m) => m.kind).sort(), ['ConfigMap', 'CronJob', 'CronJob', 'Secret']);
     for (const m of rendered) {
       const { namespace, ...metadata } = m.metadata as Manifest['metadata'] & { namespace?: string };
       assert.equal(namespace, 'backup', m.kind);
-      const { file: _, ...source } = only(m.kind);
+      const { file: _, ...source } = named(m.kind, m.metadata.name);
       assert.deepEqual({ ...m, metadata }, source, `${m.kind} as written`);
     }
   });
 
   test('the pods use only Secret and ConfigMap keys that secret.yaml and configmap.yaml define', () => {
-    for (const spec of [pod, restorePod.spec as unknown as PodSpec]) {
+    for (const spec of [pod, verifyPod, restorePod.spec as unknown as PodSpec]) {
       let refs = 0;
       for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
         for (const env of container.env ?? []) {
@@ -321,6 +337,34 @@ describe('deploy/kubernetes manifests', () => {
     for (const mount of main.volumeMounts ?? []) assert.ok(container.volumeMounts?.some((m) => isDeepEqual(m, mount)));
   });
 
+  test('the verify CronJob runs `cronvault verify --all` weekly, alone, once, with the backup pod’s files and security', () => {
+    assert.deepEqual(effectiveArgv(verifyMain), [entrypoint?.[0], 'verify', '--all', ...effectiveArgv(main).slice(-2)]);
+    assert.equal(verifySpec.schedule, config.defaults.verify_schedule, 'BackupNotVerified reads the same schedule');
+    const [minute, hour, dayOfMonth, month, dayOfWeek] = verifySpec.schedule.split(' ');
+    assert.match(`${minute} ${hour} ${dayOfMonth} ${month}`, /^\d+ \d+ \* \*$/, 'once a day at most');
+    assert.match(dayOfWeek ?? '', /^[0-6]$/, 'one weekday');
+    assert.notEqual(hour, cronSpec.schedule.split(' ')[1], 'not in the hour of the backups');
+    assert.equal(verifySpec.concurrencyPolicy, 'Forbid');
+    assert.ok((verifySpec.startingDeadlineSeconds ?? 0) > 0, 'startingDeadlineSeconds');
+    assert.equal(verifySpec.jobTemplate.spec.backoffLimit, 0, 'cronvault retries a locked check itself');
+    assert.ok((verifySpec.jobTemplate.spec.activeDeadlineSeconds ?? 0) > 0, 'activeDeadlineSeconds');
+    assert.equal(verifyPod.restartPolicy, 'Never');
+    assert.ok((verifyPod.terminationGracePeriodSeconds ?? 0) >= 10, 'time to remove the lock and the drill');
+    assert.equal(verifyPod.containers.length, 1);
+    assert.deepEqual(verifyPod.securityContext, pod.securityContext);
+    assert.deepEqual(verifyPod.initContainers, pod.initContainers);
+    assert.deepEqual(verifyMain.env, main.env);
+    assert.deepEqual(verifyMain.securityContext, main.securityContext);
+    assert.deepEqual(verifyMain.volumeMounts, main.volumeMounts);
+    assert.equal(verifyMain.image, main.image);
+    const volumes = new Map(verifyPod.volumes?.map((v) => [v.name, v]));
+    assert.deepEqual([...volumes.keys()].sort(), (pod.volumes ?? []).map((v) => v.name).sort());
+    for (const volume of pod.volumes ?? [])
+      if (volume.name !== 'state') assert.deepEqual(volumes.get(volume.name), volume, volume.name);
+    assert.ok(volumes.get('state')?.emptyDir, 'state_dir: an emptyDir, room for a drill');
+    assert.deepEqual(filesOf(verifyPod, verifyMain), filesOf(pod, main), 'the same private files and config');
+  });
+
   test("the ConfigMap's config.yml passes `cronvault check --config-only`", async () => {
     const tmp = await makeTempDir();
     try {
@@ -369,11 +413,23 @@ describe("the image's command line, run here with the ConfigMap's config, pushin
   let gateway: Service;
   let prometheus: Service;
   let run: { exitCode: number; stderr: string };
+  /** The container's environment, its paths moved into the "pod filesystem". */
+  const env: Record<string, string> = {};
   const instance = cronJob.metadata.name;
   const pgpassFile = main.env?.find((e) => e.name === 'PGPASSFILE')?.value ?? '';
 
   /** Where a path of the container lives in the temporary "pod filesystem". */
   const local = (containerPath: string): string => join(tmp.dir, 'pod', containerPath);
+
+  /** ENTRYPOINT + CMD (or args) as Kubernetes runs them; the bundle stands in for /usr/bin/cronvault. */
+  const runContainer = (container: Container) => {
+    const [program, ...args] = effectiveArgv(container);
+    assert.equal(program, entrypoint?.[0]);
+    return runCronvault(
+      args.map((arg) => (arg.startsWith('/') ? local(arg) : arg)),
+      { env },
+    );
+  };
 
   before(async () => {
     tmp = await makeTempDir('cronvault-k8s-');
@@ -439,19 +495,12 @@ describe("the image's command line, run here with the ConfigMap's config, pushin
     const configArg = effectiveArgv(main).find((arg) => arg.endsWith('.yml')) ?? '';
     await writeFile(local(configArg), stringify(adapted));
 
-    // ENTRYPOINT + CMD as Kubernetes runs them; the bundle stands in for /usr/bin/cronvault.
-    const [program, ...args] = effectiveArgv(main);
-    assert.equal(program, entrypoint?.[0]);
-    const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(imageEnv)) env[name] = value.startsWith('/') ? local(value) : value;
     for (const e of main.env ?? [])
       env[e.name] = e.value?.startsWith('/')
         ? local(e.value)
         : (e.value ?? secret.stringData?.[e.valueFrom?.secretKeyRef?.key ?? ''] ?? '');
-    run = await runCronvault(
-      args.map((arg) => (arg.startsWith('/') ? local(arg) : arg)),
-      { env },
-    );
+    run = await runContainer(main);
   });
 
   after(async () => {
@@ -514,5 +563,21 @@ describe("the image's command line, run here with the ConfigMap's config, pushin
     assert.equal(firing[0]!.metric.host, instance);
     assert.equal(firing[0]!.metric.engine, 'restic');
     assert.deepEqual(await queryPrometheus(prometheus.url, 'ALERTS{backup=~"files|app-dump"}'), []);
+  });
+
+  test("the verify CronJob's command line drills the jobs and pushes backup_last_verify_* beside the run's series", async () => {
+    const verify = await runContainer(verifyMain);
+    assert.equal(verify.exitCode, 1, `app-db's repository is missing, so the pod fails:\n${verify.stderr}`);
+    assert.doesNotMatch(verify.stderr, /could not push/);
+    const pushed = (await (await fetch(`${gateway.url}/metrics`)).text()).split('\n');
+    const value = (name: string, backup: string) =>
+      pushed.find(
+        (line) =>
+          line.startsWith(`${name}{`) && line.includes(`backup="${backup}"`) && line.includes(`instance="${instance}"`),
+      );
+    assert.match(value('backup_last_verify_success', 'files') ?? verify.stderr, /command="verify".* 1$/);
+    assert.match(value('backup_last_verify_success', 'app-dump') ?? verify.stderr, / 1$/);
+    assert.match(value('backup_last_verify_success', 'app-db') ?? verify.stderr, / 0$/);
+    assert.match(value('backup_last_run_success', 'files') ?? '', / 1$/, "the run's series stay");
   });
 });

@@ -1,7 +1,7 @@
 // Hosts without node_exporter push the same series to a Pushgateway, grouped by host and job.
 
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeTempDir, runCronvault } from './support/cli.ts';
@@ -67,6 +67,52 @@ describe('Pushgateway', () => {
     );
     assert.equal(pushedStart, metricValue(textfile, 'backup_last_run_start_timestamp_seconds'));
     assert.match(pushed, /backup_schedule_max_interval_seconds\{[^}]*backup="pgdata"[^}]*\} 86400/);
+  });
+
+  it('keeps both the run series and the verify series after run, verify and another run push', async () => {
+    const repo = await createRepository(tmp.dir, 'verified');
+    const data = join(tmp.dir, 'data-verified');
+    await mkdir(data);
+    await writeFile(join(data, 'f'), 'drilled');
+    const config = join(tmp.dir, 'verified.yml');
+    await writeFile(
+      config,
+      [
+        `state_dir: ${join(tmp.dir, 'state-verified')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'text-verified')}, pushgateway_url: "${gateway.url}" }`,
+        `defaults: { repository: ${repo.repository}, password_file: ${repo.passwordFile}, retention: none, hostname: db2.example.org }`,
+        'jobs:',
+        `  drilled: { path: ${data}, schedule: "0 3 * * *", verify_schedule: "0 12 * * 0" }`,
+        '',
+      ].join('\n'),
+    );
+    const series = async (name: string): Promise<string[]> =>
+      (await (await fetch(`${gateway.url}/metrics`)).text())
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) && l.includes('backup="drilled"'));
+    for (const args of [['run'], ['verify'], ['run']]) {
+      const result = await runCronvault([...args, 'drilled', '--config', config]);
+      assert.equal(result.exitCode, 0, `${args[0]}: ${result.stderr}`);
+    }
+    const [verified] = await series('backup_last_verify_success');
+    assert.ok(verified, 'the second run did not delete the verify series');
+    for (const label of ['instance="db2.example.org"', 'job="cronvault"', 'command="verify"'])
+      assert.ok(verified.includes(label), `${label} in ${verified}`);
+    assert.ok(verified.endsWith(' 1'));
+    const textfile = await readFile(join(tmp.dir, 'text-verified', 'cronvault-verify_drilled.prom'), 'utf8');
+    for (const name of [
+      'backup_last_verify_start_timestamp_seconds',
+      'backup_last_verify_files_checked',
+      'backup_last_verify_success_timestamp_seconds',
+    ])
+      assert.equal(Number((await series(name))[0]?.split(' ').pop()), metricValue(textfile, name), name);
+    assert.match((await series('backup_verify_schedule_max_interval_seconds'))[0] ?? '', / 604800$/);
+    const [run] = await series('backup_last_run_success');
+    assert.ok(run, 'the verify did not delete the run series');
+    assert.doesNotMatch(run, /command=/, 'the run has its own group');
+    // The run's group says the job is verified, as cronvault_jobs.prom does on a node_exporter host.
+    assert.match((await series('backup_job_verify_schedule_max_interval_seconds'))[0] ?? '', / 604800$/);
+    assert.equal((await series('backup_job_info')).length, 1, 'one backup_job_info, in the run group');
   });
 
   it('reports an unreachable Pushgateway without failing the backup', async () => {

@@ -199,7 +199,16 @@ describe('cronvault systemd', () => {
     );
     // And the weekly `cronvault prune` of each of the two repositories, which this host prunes.
     assert.equal(files.filter((file) => /^cronvault_prune-repo-[0-9a-f]{12}\.(service|timer)$/.test(file)).length, 4);
-    assert.equal(files.length, 10);
+    // And the weekly `cronvault verify` of each (restic) job.
+    assert.deepEqual(
+      files.filter((file) => file.startsWith('cronvault_verify-')),
+      ['influxdb', 'offsite', 'photos'].flatMap((job) => [
+        `cronvault_verify-${job}.service`,
+        `cronvault_verify-${job}.timer`,
+      ]),
+    );
+    assert.match(result.stdout, /cronvault_verify-influxdb\.timer/, 'enabled with the others');
+    assert.equal(files.length, 16);
     assert.equal((await stat(join(dir, files[0]!))).mode & 0o777, 0o644);
     assert.equal(
       (await stat(join(tmp.dir, 'state'))).mode & 0o777,
@@ -243,7 +252,13 @@ describe('cronvault systemd', () => {
     const left = (await readdir(dir)).sort();
     assert.deepEqual(
       left.filter((file) => !file.startsWith('cronvault_prune-')),
-      ['cronvault-influxdb.service', 'cronvault-influxdb.timer', 'cronvault-mine.service'],
+      [
+        'cronvault-influxdb.service',
+        'cronvault-influxdb.timer',
+        'cronvault-mine.service',
+        'cronvault_verify-influxdb.service',
+        'cronvault_verify-influxdb.timer',
+      ],
     );
     // The prune units of the repository only the removed jobs used went with them.
     assert.equal(left.filter((file) => file.startsWith('cronvault_prune-')).length, 2);
@@ -251,6 +266,7 @@ describe('cronvault systemd', () => {
       result.stdout,
       /systemctl disable --now cronvault-offsite\.timer cronvault-photos\.timer|systemctl disable --now cronvault-photos\.timer cronvault-offsite\.timer/,
     );
+    assert.match(result.stdout, /cronvault_verify-photos\.timer/, 'the removed job’s verify timer too');
   });
 
   it('quotes paths with spaces and doubles % so systemd reads them back unchanged', async () => {
@@ -284,6 +300,58 @@ describe('cronvault systemd', () => {
       { reject: false, all: true },
     );
     assert.equal(verify.exitCode, 0, String(verify.all));
+  });
+
+  it('runs `cronvault verify <job>` weekly, at the times `cronvault cron` gives its verify line, as systemd computes them', async () => {
+    const cron = await runCronvault(['cron', '--config', config, '--host', 'web1.example.org']);
+    const result = await runCronvault(['systemd', '--config', config, '--host', 'web1.example.org', '--json']);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const units = new Map(
+      (JSON.parse(result.stdout) as { units: { file: string; text: string }[] }).units.map((u) => [
+        u.file.split('/').pop()!,
+        u.text,
+      ]),
+    );
+    const service = units.get('cronvault_verify-photos.service') ?? '';
+    assert.match(service, new RegExp(`^ExecStart=/usr/bin/cronvault verify photos --config ${config} --quiet$`, 'm'));
+    assert.match(service, /^ProtectSystem=strict$/m);
+    assert.match(service, new RegExp(`^ReadWritePaths=${join(tmp.dir, 'state')} ${join(tmp.dir, 'text')} -`, 'm'));
+    const cronLine = cron.stdout.split('\n').find((line) => line.includes(' verify photos '))!;
+    const schedule = cronLine.split(' ').slice(0, 5).join(' ');
+    assert.match(schedule, /^\d+ \d+ \* \* [0-6]$/, 'weekly');
+    const timer = units.get('cronvault_verify-photos.timer') ?? '';
+    assert.match(timer, /^Persistent=true$/m);
+    assert.match(timer, /no verify_schedule: the weekly time drawn/);
+    const calendars = [...timer.matchAll(/^OnCalendar=(.*)$/gm)].map((m) => m[1]!);
+    const base = Date.UTC(2026, 1, 27, 22, 59, 30) / 1000;
+    assert.deepEqual(iso(await systemdTimes(calendars, base, 3)), iso(cronTimes(schedule, base, 3)));
+  });
+
+  it('gives verify units names no job or repository name can give a backup or prune unit', async () => {
+    // Job and repository names chosen to imitate the other kinds' names.
+    const tricky = ['a', 'verify-a', 'prune-a', 'cronvault_verify-a', 'cronvault_prune-a', 'a_verify-a', '_'];
+    const names = tricky.filter((name) => /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name));
+    const file = join(tmp.dir, 'tricky.yml');
+    await writeFile(
+      file,
+      [
+        `state_dir: ${join(tmp.dir, 'state')}`,
+        `metrics: { textfile_dir: ${join(tmp.dir, 'text')} }`,
+        'defaults: { password_file: /etc/cronvault/repo.pass, retention: none }',
+        'jobs:',
+        ...names.map(
+          (name, i) =>
+            `  ${name}: { path: /srv/${i}, repository: ${join(tmp.dir, `r${i}`)}, repository_name: ${name} }`,
+        ),
+        '',
+      ].join('\n'),
+    );
+    const result = await runCronvault(['systemd', '--config', file, '--json']);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const units = (JSON.parse(result.stdout) as { units: { file: string }[] }).units.map((u) => u.file);
+    // A backup, a verify and a prune service and timer for each name, all distinct.
+    assert.equal(units.length, names.length * 6);
+    assert.equal(new Set(units).size, units.length, units.join('\n'));
   });
 
   it('refuses a job whose schedule systemd cannot run, naming the job and the reason (exit 2)', async () => {

@@ -1,4 +1,5 @@
-// `cronvault systemd`: a oneshot service and a timer per job, as an alternative to cron for
+// `cronvault systemd`: a oneshot service and a timer per job (and per verified job's restore
+// drill, and per pruned repository), as an alternative to cron for
 // hosts that are not always on (Persistent=true runs a missed backup at the next boot). The
 // timer fires at the job's cron schedule, or at the same jittered daily time `cronvault cron`
 // draws for a job without one.
@@ -13,6 +14,7 @@ import { UsageError } from '../errors.ts';
 import { prunesHere, repositoriesOf } from '../repositories.ts';
 import { jitteredSchedule } from '../schedule/index.ts';
 import { toOnCalendar } from '../systemd-calendar.ts';
+import { verifyScheduleOf } from '../verify/schedule.ts';
 import { type GlobalOptions, readConfig } from './context.ts';
 
 export interface SystemdOptions extends GlobalOptions {
@@ -43,7 +45,11 @@ const homeOf = (user: string): string => (user === 'root' ? '/root' : `/home/${u
 
 const unique = (paths: string[]): string[] => [...new Set(paths)];
 
-/** What a service runs: a job's backup, or the prune of a repository (lent its first job's directories). */
+/**
+ * What a service runs: a job's backup or verify, or the prune of a repository (lent its first
+ * job's directories). A verify needs the backup's: the lock and the drill live in state_dir,
+ * and `restic check` writes its lock into a local repository.
+ */
 interface ServiceAction {
   description: string;
   /** cronvault's arguments before --config. */
@@ -176,11 +182,44 @@ const pruneUnits = (config: Config, options: SystemdOptions, configFile?: string
       ];
     });
 
+/**
+ * The unit name of a job's `cronvault verify`. A job's own unit is "cronvault-<job>" ("-" after
+ * "cronvault", whatever the job is called) and a prune's "cronvault_prune-<repository>": a verify
+ * unit has "_" there and then "verify-", not "prune-", so no job or repository name makes two
+ * of them equal (test/systemd.test.ts tries).
+ */
+const verifyUnitBase = (jobName: string): string => `cronvault_verify-${jobName}`;
+
+/** `cronvault verify <job>` of each job it checks, on the job's verify schedule (weekly by default), as `cron` does. */
+const verifyUnits = (config: Config, options: SystemdOptions, configFile?: string): Unit[] =>
+  [...config.jobs.values()].flatMap((job) => {
+    const schedule = verifyScheduleOf(job, options.host);
+    if (schedule === undefined) return [];
+    const description = `cronvault verify (restore drill) of job ${job.name}`;
+    const base = verifyUnitBase(job.name);
+    return [
+      {
+        name: `${base}.service`,
+        text: serviceUnit(job, options, configFile, { description, args: `verify ${job.name}` }),
+      },
+      {
+        name: `${base}.timer`,
+        text: timerUnit(job, options, {
+          what: `verify of job "${job.name}"`,
+          description,
+          schedule,
+          drawn: job.verifySchedule ? undefined : 'no verify_schedule: the weekly time drawn for this host and job',
+        }),
+      },
+    ];
+  });
+
 const systemdUnits = (config: Config, options: SystemdOptions, configFile?: string): Unit[] => [
   ...[...config.jobs.values()].flatMap((job) => [
     { name: `${unitBase(job)}.service`, text: serviceUnit(job, options, configFile) },
     { name: `${unitBase(job)}.timer`, text: timerUnit(job, options) },
   ]),
+  ...verifyUnits(config, options, configFile),
   ...pruneUnits(config, options, configFile),
 ];
 

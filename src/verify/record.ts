@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { writeFileAtomic } from '../atomic-write.ts';
 import type { JobConfig } from '../config.ts';
+import { pushgatewayJobGroup } from '../metrics.ts';
+import { pushgatewayGroupUrl, putPushgatewayGroup } from '../pushgateway.ts';
 import { maxIntervalSeconds, parseSchedule } from '../schedule/index.ts';
 import { writePrivate } from '../state.ts';
 import { verifyScheduleOf } from './schedule.ts';
@@ -78,6 +80,18 @@ const renderVerifyMetrics = async (job: JobConfig, state: VerifyState): Promise<
 export const recordVerify = async (job: JobConfig, state: VerifyState): Promise<void> => {
   await writePrivate(verifyStateFile(job.stateDir, job.name), `${JSON.stringify(state, null, 2)}\n`);
   await writeFileAtomic(verifyMetricsFile(job.textfileDir, job.name), await renderVerifyMetrics(job, state));
+};
+
+/**
+ * Pushes the verify file's series when `metrics.pushgateway_url` is set. Its group is the job's
+ * plus command="verify": the run's PUT replaces only the run's group and this PUT only this
+ * one, so neither deletes the other's series. POST into the run's group would not do: the next
+ * run's PUT would drop the verify series until the next verify, a week later.
+ */
+export const pushVerifyMetrics = async (job: JobConfig, state: VerifyState): Promise<void> => {
+  if (!job.pushgatewayUrl) return;
+  const group = pushgatewayGroupUrl(job.pushgatewayUrl, [...pushgatewayJobGroup(job), ['command', 'verify']]);
+  await putPushgatewayGroup(group, await renderVerifyMetrics(job, state));
 };
 
 /** For cleanup of a job no longer declared: its verify file and state; the paths removed. */

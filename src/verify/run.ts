@@ -14,7 +14,7 @@ import type { Logger } from '../log.ts';
 import { runWithRetries } from '../retry.ts';
 import type { ReadData } from './config.ts';
 import { type DrillResult, restoreDrill } from './drill.ts';
-import { readVerifyState, recordVerify, type VerifyState } from './record.ts';
+import { pushVerifyMetrics, readVerifyState, recordVerify, type VerifyState } from './record.ts';
 
 export interface VerifyOptions {
   logger: Logger;
@@ -147,7 +147,7 @@ export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise
     const reason = ok
       ? drill.summary
       : [check.ok ? undefined : check.reason, ...drill.problems].filter(Boolean).join('; ');
-    await recordVerify(job, {
+    const state: VerifyState = {
       start: Math.floor(started / 1000),
       end: Math.floor(end / 1000),
       durationSeconds: (end - started) / 1000,
@@ -156,7 +156,12 @@ export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise
       lastSuccess: ok ? Math.floor(end / 1000) : (previous?.lastSuccess ?? 0),
       reason,
       rotateNext: nextRotation(readData) ?? previous?.rotateNext,
-    });
+    };
+    await recordVerify(job, state);
+    // Like a run's push: a failed push is reported, never the verify's result.
+    await pushVerifyMetrics(job, state).catch((error: Error) =>
+      log.error(`could not push verify metrics to ${job.pushgatewayUrl}: ${error.message}`),
+    );
     const took = formatDuration(end - started);
     if (ok) log.success(`verify passed in ${took}: ${drill.summary}`);
     else log.error(`verify FAILED in ${took}: ${reason}`);
