@@ -86,14 +86,22 @@ const checkWithRetries = async (
   return check!;
 };
 
+/** An engine whose check restores sample data itself (duplicati-cli test): the check is the drill. */
+const checkAsDrill = (check: RepositoryCheck): DrillResult => ({
+  ok: check.ok,
+  filesChecked: check.filesChecked ?? 0,
+  problems: [],
+  summary: check.reason,
+});
+
 export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise<VerifyResult> => {
   const backend = backendFor(job.engine);
   const log = options.logger.forJob(job.name);
-  if (!backend.checkRepository || !backend.listSnapshotFiles || !backend.dumpFile)
+  if (!backend.checkRepository)
     throw new CronvaultError(
       'E_VERIFY_UNSUPPORTED',
       EXIT.usage,
-      `job ${job.name}: cronvault verify supports restic jobs only so far, not ${job.engine}; verify it with the engine (${job.engine === 'borg' ? 'borg check --verify-data, borg extract --dry-run' : 'duplicati-cli test'})`,
+      `job ${job.name}: cronvault verify supports restic and duplicati jobs so far, not ${job.engine}; verify it with the engine (borg check --verify-data, borg extract --dry-run)`,
     );
   if (!job.verify.enabled)
     throw new CronvaultError('E_VERIFY_DISABLED', EXIT.usage, `job ${job.name} has verify: false in the config`);
@@ -123,7 +131,10 @@ export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise
     const seed = options.seed ?? randomBytes(6).toString('hex');
     let drill: DrillResult;
     try {
-      drill = await restoreDrill({ job, backend, dir, seed, context, log });
+      drill =
+        backend.listSnapshotFiles && backend.dumpFile
+          ? await restoreDrill({ job, backend, dir, seed, context, log })
+          : checkAsDrill(check);
     } catch (error) {
       if (options.signal.aborted || !(error instanceof CronvaultError)) throw error;
       drill = {
