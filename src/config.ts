@@ -5,7 +5,7 @@ import { hostname as osHostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import type { Pair, YAMLMap } from 'yaml';
 import { type Alias, type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
-import { duplicatiTestSamples } from './backends/duplicati.ts';
+import { duplicatiTestSamples } from './backends/duplicati-samples.ts';
 import { parseRemembered } from './config-cache.ts';
 import { describe } from './describe-value.ts';
 import { MAX_DURATION_MS, parseDuration } from './durations.ts';

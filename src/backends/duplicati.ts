@@ -9,8 +9,8 @@ import { CronvaultError, EXIT } from '../errors.ts';
 import { type ExitMeaning, unknownExitCode } from '../exit-meaning.ts';
 import { redactText, SECRET_OPTION_NAME } from '../redact.ts';
 import { toDuplicatiPolicy } from '../retention/index.ts';
-import type { VerifyConfig } from '../verify/config.ts';
 import { dumpToFile } from './dump-file.ts';
+import { duplicatiTestSamples } from './duplicati-samples.ts';
 import { findExecutable, runEngine } from './engine-process.ts';
 import type { AttemptOutcome, Backend, BackupStats, EngineContext, RepositoryCheck } from './types.ts';
 
@@ -248,24 +248,6 @@ const backupSource = async (job: JobConfig, context: EngineContext, source: stri
   return outcome.kind === 'success' || outcome.kind === 'warning'
     ? { ...outcome, stats: parseDuplicatiOutput(lines) }
     : outcome;
-};
-
-/**
- * `duplicati-cli test`'s <samples> for a job's verify settings: `sample` remote volumes, or
- * `all` with `read_data: 100%`. A test downloads whole volumes, so a share of the data
- * (`read_data: 5%`) or `rotate` has no meaning for it: throws, naming the key.
- */
-export const duplicatiTestSamples = (verify: Pick<VerifyConfig, 'readData' | 'sample'>): number | 'all' => {
-  if (verify.readData.kind === 'percent' && verify.readData.percent === 100) return 'all';
-  if (verify.readData.kind !== 'none')
-    throw new Error(
-      `verify.read_data: duplicati-cli test reads whole remote volumes, not a share of the data or a rotation; use "100%" (test all volumes) or none with verify.sample (volumes tested per run)`,
-    );
-  if (verify.sample < 1)
-    throw new Error(
-      'verify.sample: duplicati-cli test needs at least 1 volume to examine; use verify: false to skip it',
-    );
-  return verify.sample;
 };
 
 /** `duplicati-cli test`'s own line for an empty destination (it exits 100, as for any exception). */

@@ -113,7 +113,9 @@ export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise
     const context: EngineContext = { signal: options.signal, warn: (m) => log.warn(m), onOutput: (l) => log.engine(l) };
     await backend.ensureInstalled(job);
     const readData = readDataFor(job.verify.readData, previous);
-    const checkKey = `${job.repository}\n${JSON.stringify(readData)}`;
+    // A check that is also the drill (duplicati-cli test) compares with the job's own local
+    // database: it is the job's, never shared with another job of the same target.
+    const checkKey = `${job.repository}\n${JSON.stringify(readData)}${backend.listSnapshotFiles ? '' : `\n${job.name}`}`;
     let check = options.checks?.get(checkKey);
     if (check) log.info(`repository already checked by this run: ${check.ok ? 'no errors' : 'damaged'}`);
     else {
