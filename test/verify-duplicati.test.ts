@@ -98,6 +98,27 @@ describe('cronvault verify with duplicati-cli test', () => {
     assert.match(flaky.stderr, /check attempt 2\/3 .*connection refused/);
   });
 
+  it('gives a duplicati job a verify cron line, and a read_data share inherited from defaults only a warning', async () => {
+    const { config } = await verify('cron', 'ok');
+    const cron = await runCronvault(['cron', '-c', config]);
+    assert.equal(cron.exitCode, 0, cron.stderr);
+    assert.match(cron.stdout, / root \S+ verify photos --config \S+ --quiet$/m);
+    await writeFile(
+      config,
+      (await readFile(config, 'utf8'))
+        .replace('jobs:', 'defaults: { verify: { read_data: 5% } }\njobs:')
+        .replace(/ {4}verify: .*\n/, ''),
+    );
+    const fake = join(tmp.dir, 'cron', 'fake');
+    const inherited = await runCronvault(['verify', 'photos', '-c', config], {
+      env: { FAKE_DUPLICATI_STATE: fake, FAKE_DUPLICATI_TEST: 'ok' },
+    });
+    assert.equal(inherited.exitCode, 0, inherited.stderr);
+    assert.match(inherited.stderr, /verify\.read_data: duplicati-cli test reads whole remote volumes.*tests 20 sample/);
+    const calls = (await readFile(join(fake, 'calls.jsonl'), 'utf8')).trim().split('\n');
+    assert.equal((JSON.parse(calls.at(-1)!) as { args: string[] }).args[2], '20');
+  });
+
   it('refuses a read_data share for a duplicati job, naming the key', async () => {
     const result = await verify('share', 'ok', 'verify: { read_data: 5% }');
     assert.equal(result.exitCode, 2);
