@@ -238,14 +238,14 @@ export const buildProgram = (context: ProgramContext): Command => {
     .command('verify')
     .description("Prove a job's backups restore: check the repository, restore a sample of the newest snapshot")
     .argument('[job]', 'job name from the config')
-    .option('--all', 'every job of the config that can be verified (restic jobs without verify: false)')
+    .option('--all', 'every job of the config that can be verified (restic and duplicati jobs without verify: false)')
     .option(
       '--seed <text>',
       "draw the drill's sample from this seed (repeats an earlier drill; the log names each seed)",
     )
     .addHelpText(
       'after',
-      "\nPart 1 runs `restic check` (verify.read_data: none, a share like 5%, or rotate). Part 2, the restore drill,\nrestores verify.sample files (default 20, each at most verify.max_file_size) of the newest snapshot into a\nprivate directory under state_dir, removed afterwards, and compares each with the snapshot's record and,\nwhen unchanged since, with the source. A command job's newest dump is read through a validator instead\n(verify.validator: pg_restore, redis-check-rdb, sqlite, gzip, zstd, xz, bzip2 or nonempty).\nThe outcome goes to cronvault-verify_<job>.prom (docs/metrics.md), never to the backup's own metrics.\n--json prints { exitCode, jobs } on stdout.\n\nExamples:\n  cronvault verify influxdb\n  cronvault verify --all --quiet\n  cronvault verify influxdb --seed 5f2a9c01e7b3\n\nExit 0 when every job passed, 1 when one failed, 75 when the job's backup holds its lock.",
+      "\nPart 1 runs `restic check` (verify.read_data: none, a share like 5%, or rotate). Part 2, the restore drill,\nrestores verify.sample files (default 20, each at most verify.max_file_size) of the newest snapshot into a\nprivate directory under state_dir, removed afterwards, and compares each with the snapshot's record and,\nwhen unchanged since, with the source. A command job's newest dump is read through a validator instead\n(verify.validator: pg_restore, redis-check-rdb, sqlite, gzip, zstd, xz, bzip2 or nonempty).\nA duplicati job runs `duplicati-cli test` on verify.sample volumes (read_data: 100%: all), both check and drill.\nThe outcome goes to cronvault-verify_<job>.prom (docs/metrics.md), never to the backup's own metrics.\n--json prints { exitCode, jobs } on stdout.\n\nExamples:\n  cronvault verify influxdb\n  cronvault verify --all --quiet\n  cronvault verify influxdb --seed 5f2a9c01e7b3\n\nExit 0 when every job passed, 1 when one failed, 75 when the job's backup holds its lock.",
     )
     .action(async (job: string | undefined, _flags: unknown, command: Command) => {
       const options = optionsOf<VerifyFlags>(command);

@@ -5,6 +5,7 @@ import { hostname as osHostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import type { Pair, YAMLMap } from 'yaml';
 import { type Alias, type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { duplicatiTestSamples } from './backends/duplicati-samples.ts';
 import { parseRemembered } from './config-cache.ts';
 import { describe } from './describe-value.ts';
 import { MAX_DURATION_MS, parseDuration } from './durations.ts';
@@ -581,6 +582,19 @@ const resolveJob = ({
   } catch (error) {
     fail(where, `retention: ${(error as Error).message}`);
   }
+  let verify = resolveVerify(defaults.verify as VerifyInput | undefined, values.verify as VerifyInput | undefined);
+  // duplicati-cli test takes a number of volumes or "all", not a share of the data.
+  if (engine === 'duplicati' && verify.enabled) {
+    const own = values.verify as (VerifyInput & { readData?: unknown; sample?: unknown }) | undefined;
+    try {
+      duplicatiTestSamples(verify);
+    } catch (error) {
+      // Inherited from defaults (meant for restic jobs): warn, and test `sample` volumes (at least 1).
+      if (own?.readData !== undefined || own?.sample !== undefined) fail(where, (error as Error).message);
+      verify = { ...verify, readData: { kind: 'none' }, sample: Math.max(1, verify.sample) };
+      warnings.push(`${where}: ${(error as Error).message}; this job tests ${verify.sample} sample volumes`);
+    }
+  }
   const retentionMissing = retention === undefined;
   if (retention === undefined) {
     warnings.push(
@@ -637,7 +651,7 @@ const resolveJob = ({
       hooks: mergeHooks(defaults.hooks as Partial<JobHooks> | undefined, values.hooks as Partial<JobHooks> | undefined),
       hooksTimeoutMs: pick<number>('hooks_timeout') ?? DEFAULT_HOOKS_TIMEOUT_MS,
       ping: pick<PingConfig>('ping'),
-      verify: resolveVerify(defaults.verify as VerifyInput | undefined, values.verify as VerifyInput | undefined),
+      verify,
       verifySchedule: pick<string>('verify_schedule'),
       prune: pick<PruneSetting>('prune') ?? {},
       appendOnly: pick<boolean>('append_only') ?? false,

@@ -10,8 +10,9 @@ import { type ExitMeaning, unknownExitCode } from '../exit-meaning.ts';
 import { redactText, SECRET_OPTION_NAME } from '../redact.ts';
 import { toDuplicatiPolicy } from '../retention/index.ts';
 import { dumpToFile } from './dump-file.ts';
+import { duplicatiTestSamples } from './duplicati-samples.ts';
 import { findExecutable, runEngine } from './engine-process.ts';
-import type { AttemptOutcome, Backend, BackupStats, EngineContext } from './types.ts';
+import type { AttemptOutcome, Backend, BackupStats, EngineContext, RepositoryCheck } from './types.ts';
 
 const binaryOf = (job: JobConfig): string => job.binary ?? 'duplicati-cli';
 
@@ -199,13 +200,21 @@ const notSupported = (what: string) => async (): Promise<never> => {
   );
 };
 
-/** One `duplicati-cli backup` of `source` (the job's path, or the directory holding its dump). */
-const backupSource = async (job: JobConfig, context: EngineContext, source: string): Promise<AttemptOutcome> => {
+/**
+ * Runs duplicati-cli with the job's secrets kept off argv: the passphrase in PASSPHRASE, URL
+ * credentials in AUTH_*, secret query options in a 0600 --parameters-file removed afterwards.
+ * `argsFor` gets the target URL without its credentials.
+ */
+const runWithSecrets = async (
+  job: JobConfig,
+  context: EngineContext,
+  argsFor: (secrets: TargetSecrets) => string[],
+): Promise<{ run: Awaited<ReturnType<typeof runEngine>>; lines: string[] } | { passwordError: string }> => {
   let passphrase: string;
   try {
     passphrase = await readPassphrase(job);
   } catch (error) {
-    return { kind: 'permanent', exitCode: -1, reason: (error as Error).message };
+    return { passwordError: (error as Error).message };
   }
   const secrets = splitTargetSecrets(job.repository);
   if (secrets.options.length > 0) {
@@ -215,7 +224,7 @@ const backupSource = async (job: JobConfig, context: EngineContext, source: stri
   const lines: string[] = [];
   const run = await runEngine({
     binary: binaryOf(job),
-    args: duplicatiArgs(job, secrets, source),
+    args: argsFor(secrets),
     env: { ...job.env, ...secrets.env, PASSPHRASE: passphrase },
     signal: context.signal,
     onStdoutLine: (line) => {
@@ -224,6 +233,14 @@ const backupSource = async (job: JobConfig, context: EngineContext, source: stri
     },
     onStderrLine: (line) => context.onOutput?.(line, 'stderr'),
   }).finally(() => (secrets.options.length > 0 ? rm(parametersFile(job), { force: true }) : undefined));
+  return { run, lines };
+};
+
+/** One `duplicati-cli backup` of `source` (the job's path, or the directory holding its dump). */
+const backupSource = async (job: JobConfig, context: EngineContext, source: string): Promise<AttemptOutcome> => {
+  const result = await runWithSecrets(job, context, (secrets) => duplicatiArgs(job, secrets, source));
+  if ('passwordError' in result) return { kind: 'permanent', exitCode: -1, reason: result.passwordError };
+  const { run, lines } = result;
   if (run.spawnError) return { kind: 'permanent', exitCode: -1, reason: run.spawnError };
   if (run.killedBy)
     return { kind: 'transient', exitCode: run.exitCode, reason: `duplicati-cli was killed by ${run.killedBy}` };
@@ -231,6 +248,53 @@ const backupSource = async (job: JobConfig, context: EngineContext, source: stri
   return outcome.kind === 'success' || outcome.kind === 'warning'
     ? { ...outcome, stats: parseDuplicatiOutput(lines) }
     : outcome;
+};
+
+/** `duplicati-cli test`'s own line for an empty destination (it exits 100, as for any exception). */
+const NOTHING_EXAMINED = /No files examined/i;
+
+/**
+ * `duplicati-cli test <target> <samples>`: downloads sample remote volumes and compares them
+ * with the local database. It is both the integrity check and the drill: files_checked is the
+ * number it examined. 0 no errors, 3 errors (a "<remote file>: N errors" line per damaged
+ * volume), 100 an empty destination or any exception (transient), 200 a bad command line.
+ */
+const testRepository = async (job: JobConfig, context: EngineContext): Promise<RepositoryCheck> => {
+  const samples = String(duplicatiTestSamples(job.verify));
+  const result = await runWithSecrets(job, context, (secrets) => {
+    const args = ['test', secrets.target, samples, `--dbpath=${databasePath(job)}`];
+    args.push('--disable-module=console-password-input');
+    if (secrets.options.length > 0) args.push(`--parameters-file=${parametersFile(job)}`);
+    return [...args, ...job.engineArgs];
+  });
+  const what = `duplicati-cli test (${samples === 'all' ? 'all volumes' : `${samples} sample volumes`})`;
+  if ('passwordError' in result) return { ok: false, reason: `${what}: ${result.passwordError}` };
+  const { run, lines } = result;
+  if (run.spawnError) return { ok: false, reason: `${what}: ${run.spawnError}` };
+  if (run.killedBy) return { ok: false, reason: `${what}: duplicati-cli was killed by ${run.killedBy}` };
+  const output = redactText(`${lines.join('\n')}\n${run.stderrTail}`);
+  if (run.exitCode === 0) {
+    const examined = /Examined (\d+) files/i.exec(output);
+    const filesChecked = examined ? Number(examined[1]) : 0;
+    return { ok: true, reason: `${what}: examined ${filesChecked} files and found no errors`, filesChecked };
+  }
+  if (run.exitCode === 3) {
+    const damaged = lines.filter((line) => /^\S.*: \d+ errors?\s*$/.test(line)).map((l) => redactText(l.trim()));
+    return {
+      ok: false,
+      reason: `${what} found errors (exit 3): ${(damaged.length ? damaged : ['no remote file named']).slice(0, 5).join('; ').slice(0, 800)}`,
+      filesChecked: 0,
+    };
+  }
+  if (run.exitCode === 100 && NOTHING_EXAMINED.test(output))
+    return { ok: false, reason: `${what}: no files examined, the remote destination is empty`, filesChecked: 0 };
+  const last = run.stderrTail.trim().split('\n').at(-1)?.trim();
+  const detail = last ? `: ${redactText(last).slice(0, 300)}` : '';
+  if (run.exitCode === 100) return { ok: false, transient: true, reason: `${what}: error (exit 100)${detail}` };
+  return {
+    ok: false,
+    reason: `${what}: ${EXIT_CODES[run.exitCode]?.meaning ?? unknownExitCode(run.exitCode)}${detail}`,
+  };
 };
 
 /**
@@ -303,4 +367,6 @@ export const duplicati = {
   async probeRepository() {
     return { state: 'unprobed', message: 'not probed (duplicati-cli has no cheap probe)' };
   },
+  // The job's verify settings choose the samples (duplicatiTestSamples), not `readData`.
+  checkRepository: (job, _readData, context) => testRepository(job, context),
 } satisfies Backend;

@@ -119,6 +119,11 @@ export interface RepositoryCheck {
   transient?: boolean;
   /** In words: "no errors found", or the engine's own lines naming what is damaged. */
   reason: string;
+  /**
+   * Where the check is the restore drill too (duplicati-cli test downloads and compares sample
+   * volumes; the engine has no listSnapshotFiles/dumpFile): the files it examined.
+   */
+  filesChecked?: number;
 }
 
 /**
@@ -171,7 +176,8 @@ export interface Backend {
   clearStaleLocks?(job: JobConfig, context: EngineContext, after?: AttemptOutcome): Promise<boolean>;
   /**
    * `cronvault verify`, part 1: the repository's integrity (restic check), reading `readData`
-   * of the pack data. Absent where the engine has no verify support yet (borg, duplicati).
+   * of the pack data; for duplicati (duplicati-cli test) it is the drill as well. Absent where
+   * the engine has no verify support yet (borg).
    */
   checkRepository?(job: JobConfig, readData: ReadDataRequest, context: EngineContext): Promise<RepositoryCheck>;
   /** The regular files of one of the job's snapshots, for a restore drill's sample. */

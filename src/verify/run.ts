@@ -86,14 +86,22 @@ const checkWithRetries = async (
   return check!;
 };
 
+/** An engine whose check restores sample data itself (duplicati-cli test): the check is the drill. */
+const checkAsDrill = (check: RepositoryCheck): DrillResult => ({
+  ok: check.ok,
+  filesChecked: check.filesChecked ?? 0,
+  problems: [],
+  summary: check.reason,
+});
+
 export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise<VerifyResult> => {
   const backend = backendFor(job.engine);
   const log = options.logger.forJob(job.name);
-  if (!backend.checkRepository || !backend.listSnapshotFiles || !backend.dumpFile)
+  if (!backend.checkRepository)
     throw new CronvaultError(
       'E_VERIFY_UNSUPPORTED',
       EXIT.usage,
-      `job ${job.name}: cronvault verify supports restic jobs only so far, not ${job.engine}; verify it with the engine (${job.engine === 'borg' ? 'borg check --verify-data, borg extract --dry-run' : 'duplicati-cli test'})`,
+      `job ${job.name}: cronvault verify supports restic and duplicati jobs so far, not ${job.engine}; verify it with the engine (borg check --verify-data, borg extract --dry-run)`,
     );
   if (!job.verify.enabled)
     throw new CronvaultError('E_VERIFY_DISABLED', EXIT.usage, `job ${job.name} has verify: false in the config`);
@@ -105,7 +113,9 @@ export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise
     const context: EngineContext = { signal: options.signal, warn: (m) => log.warn(m), onOutput: (l) => log.engine(l) };
     await backend.ensureInstalled(job);
     const readData = readDataFor(job.verify.readData, previous);
-    const checkKey = `${job.repository}\n${JSON.stringify(readData)}`;
+    // A check that is also the drill (duplicati-cli test) compares with the job's own local
+    // database: it is the job's, never shared with another job of the same target.
+    const checkKey = `${job.repository}\n${JSON.stringify(readData)}${backend.listSnapshotFiles ? '' : `\n${job.name}`}`;
     let check = options.checks?.get(checkKey);
     if (check) log.info(`repository already checked by this run: ${check.ok ? 'no errors' : 'damaged'}`);
     else {
@@ -123,7 +133,10 @@ export const verifyJob = async (job: JobConfig, options: VerifyOptions): Promise
     const seed = options.seed ?? randomBytes(6).toString('hex');
     let drill: DrillResult;
     try {
-      drill = await restoreDrill({ job, backend, dir, seed, context, log });
+      drill =
+        backend.listSnapshotFiles && backend.dumpFile
+          ? await restoreDrill({ job, backend, dir, seed, context, log })
+          : checkAsDrill(check);
     } catch (error) {
       if (options.signal.aborted || !(error instanceof CronvaultError)) throw error;
       drill = {

@@ -86,9 +86,13 @@ def cronvault_cron_entries(jobs, bin_dir, config_file):
     ]
 
 
+# The engines `cronvault verify` supports (src/verify/schedule.ts): borg jobs get no verify line.
+VERIFIED_ENGINES = ("restic", "duplicati")
+
+
 def cronvault_verify_cron_entries(jobs, host, bin_dir, config_file, default_engine):
-    """One `cronvault verify <job>` entry per job cronvault verifies (restic, not `verify: false`),
-    named "<job>/verify" (job names hold no slash), at the job's verify_schedule or the weekly time
+    """One `cronvault verify <job>` entry per job cronvault verifies (restic or duplicati, not
+    `verify: false`), named "<job>/verify" (job names hold no slash), at the job's verify_schedule or the weekly time
     cronvault_verify_schedule draws: the lines `cronvault cron` prints."""
     return [
         _cron_entry(
@@ -97,7 +101,7 @@ def cronvault_verify_cron_entries(jobs, host, bin_dir, config_file, default_engi
             f"{bin_dir}/cronvault verify {job['name']} --quiet{_config_arg(config_file)}",
         )
         for job in jobs
-        if (job.get("engine") or default_engine) == "restic" and job.get("verify") is not False
+        if (job.get("engine") or default_engine) in VERIFIED_ENGINES and job.get("verify") is not False
     ]
 
 
