@@ -71,7 +71,12 @@ describe('stdout holds the data, stderr the logs', () => {
     assert.match(plain.stdout, / run alpha --config /);
     assert.equal(plain.stderr, '');
     const json = await runCronvault(['cron', ...c, '--json']);
-    assert.equal((oneJsonDocument(json) as { lines: string[] }).lines.length, 2);
+    // Two jobs, each with its weekly restore drill, and the weekly prune of their repository.
+    const lines = (oneJsonDocument(json) as { lines: string[] }).lines;
+    assert.deepEqual(
+      lines.map((line) => /cronvault (run \S+|verify \S+|prune) /.exec(line)?.[1]),
+      ['run alpha', 'verify alpha', 'run beta', 'verify beta', 'prune'],
+    );
     assert.equal(json.stderr, '');
   });
 

@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { sweepStaleTempFiles, writeFileAtomic } from '../src/atomic-write.ts';
 import type { JobConfig } from '../src/config.ts';
 import { type JobMetrics, renderJobMetrics, renderJobsInfo, writeJobMetrics } from '../src/metrics.ts';
+import { resolveVerify } from '../src/verify/config.ts';
 import { makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { createRepository, listSnapshots, metricValue } from './support/restic.ts';
 
@@ -29,7 +30,14 @@ const parseExposition = (text: string): Map<string, number> => {
 };
 
 const job = (dir: string, extra: Partial<JobConfig> = {}): JobConfig =>
-  ({ name: 'photos', engine: 'restic', path: '/srv/photos', textfileDir: dir, ...extra }) as JobConfig;
+  ({
+    name: 'photos',
+    engine: 'restic',
+    path: '/srv/photos',
+    textfileDir: dir,
+    verify: resolveVerify(undefined, undefined),
+    ...extra,
+  }) as JobConfig;
 
 describe('textfile faults', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
