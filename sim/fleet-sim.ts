@@ -3,12 +3,12 @@
 // `instance` relabelled to the host name (and `site`, `customer` as target labels), and loads
 // the real alert rules (prometheus/rules.yml.j2 with `for: 0s`). Used by `make fleet-sim`
 // (sim/run.ts, 1,000 × 10) and by test/fleet.test.ts (a small fleet).
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { renderRulesFile } from '../test/support/rules.ts';
 import { LOOPBACK, queryPrometheus, type Service, startPrometheus, waitFor } from '../test/support/services.ts';
 import { buildFleet, expectedAlertSet, renderHost, type SimHost } from './fleet-model.ts';
 
@@ -34,18 +34,8 @@ export interface FleetSim {
 }
 
 /** The rules as the role renders them, with `for: 0s` so alerts fire at the first evaluation. */
-const renderRules = async (dir: string): Promise<string> => {
-  const vars = join(dir, 'vars.yml');
-  await writeFile(vars, 'backup_alert_for: 0s\nbackup_alert_never_started_lookback: 10d\n');
-  const rendered = await execa('/usr/bin/python3', [
-    join(projectRoot, 'scripts', 'render-j2.py'),
-    join(projectRoot, 'prometheus', 'rules.yml.j2'),
-    vars,
-  ]);
-  const file = join(dir, 'rules.yml');
-  await writeFile(file, rendered.stdout);
-  return file;
-};
+const renderRules = (dir: string): Promise<string> =>
+  renderRulesFile(dir, { backup_alert_for: '0s', backup_alert_never_started_lookback: '10d' });
 
 const serveFleet = async (bodies: Map<string, string>): Promise<{ server: Server; address: string }> => {
   const server = createServer((request, response) => {

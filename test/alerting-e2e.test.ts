@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { createBorgRepository, useBorgBaseDir } from './support/borg.ts';
-import { type CliResult, cronvaultBin, makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
+import { type CliResult, cronvaultBin, makeTempDir, runCronvault } from './support/cli.ts';
+import { renderRulesFile } from './support/rules.ts';
 import {
   queryPrometheus,
   type Service,
@@ -120,18 +121,11 @@ for (const { engine, title, createRepository, wrongPasswordExit } of ENGINES)
       await writeFile(passwords.wrong, 'not the password\n', { mode: 0o600 });
 
       // Short thresholds: alert at the first evaluation.
-      const vars = join(root, 'vars.yml');
-      await writeFile(
-        vars,
-        ['backup_alert_for: 0s', 'backup_alert_max_age: 1h', `backup_alert_runbook_base: ${RUNBOOK}`, ''].join('\n'),
-      );
-      const rendered = await execa('/usr/bin/python3', [
-        join(projectRoot, 'scripts', 'render-j2.py'),
-        join(projectRoot, 'prometheus', 'rules.yml.j2'),
-        vars,
-      ]);
-      const rules = join(root, 'rules.yml');
-      await writeFile(rules, rendered.stdout);
+      const rules = await renderRulesFile(root, {
+        backup_alert_for: '0s',
+        backup_alert_max_age: '1h',
+        backup_alert_runbook_base: RUNBOOK,
+      });
       const check = await execa('promtool', ['check', 'rules', rules], { reject: false, all: true });
       assert.equal(check.exitCode, 0, check.all);
 

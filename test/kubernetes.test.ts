@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { cronvaultBin, makeTempDir, projectRoot, runCronvault } from './support/cli.ts';
 import { copyOf, envOf, execForm, instructionsOf, parseDockerfile } from './support/dockerfile.ts';
+import { renderRulesFile } from './support/rules.ts';
 import { queryPrometheus, type Service, startPrometheus, startPushgateway, waitFor } from './support/services.ts';
 
 const DIR = join(projectRoot, 'deploy', 'kubernetes');
@@ -435,15 +436,7 @@ describe("the image's command line, run here with the ConfigMap's config, pushin
     tmp = await makeTempDir('cronvault-k8s-');
     gateway = await startPushgateway();
     // The shipped rules with `for: 0s`, so an alert fires at the first evaluation.
-    const vars = join(tmp.dir, 'vars.yml');
-    await writeFile(vars, 'backup_alert_for: 0s\n');
-    const rendered = await execa('/usr/bin/python3', [
-      join(projectRoot, 'scripts', 'render-j2.py'),
-      join(projectRoot, 'prometheus', 'rules.yml.j2'),
-      vars,
-    ]);
-    const rules = join(tmp.dir, 'rules.yml');
-    await writeFile(rules, rendered.stdout);
+    const rules = await renderRulesFile(tmp.dir, { backup_alert_for: '0s' });
     // As prometheus/examples/prometheus.yml scrapes a Pushgateway: honor_labels keeps `instance`.
     const example = parseYaml(await readFile(join(projectRoot, 'prometheus', 'examples', 'prometheus.yml'), 'utf8'));
     const scrape = (example as { scrape_configs: { job_name: string; honor_labels?: boolean }[] }).scrape_configs;
