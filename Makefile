@@ -76,7 +76,8 @@ bench: deps-bench build
 # exact alert set and prints the figures of docs/scale.md. Smaller: make fleet-sim FLEET_SIM_ARGS="--hosts 100".
 FLEET_SIM_ARGS ?=
 fleet-sim: deps-fleet node_modules
-	node --import tsx sim/run.ts $(FLEET_SIM_ARGS)
+	node --import tsx sim/run.ts --mix stress $(FLEET_SIM_ARGS)
+	node --import tsx sim/run.ts --mix realistic $(FLEET_SIM_ARGS)
 
 clean:
 	rm -rf dist .demo .cache

@@ -7,12 +7,13 @@ import type { JobConfig } from '../src/config.ts';
 import { type JobMetrics, renderJobMetrics, renderJobsInfo } from '../src/metrics.ts';
 import { resolveVerify } from '../src/verify/config.ts';
 
-/** The states a job can be in; the weights say how many of every 20 jobs are in each. */
-const STATE_WEIGHTS = {
-  healthyDaily: 6,
-  healthyUnscheduled: 4,
-  weekly: 2,
-  duplicatiWarnings: 2,
+/**
+ * The states a job can be in, and how many jobs of every 20 (`stress`) or 100 (`realistic`) are
+ * in each. `stress` puts 30 % of the jobs in trouble (40 % of them alerting, some twice), so
+ * every rule has thousands of alerts to expand at 10,000 jobs; `realistic` is a fleet on a bad
+ * day: 6 % in trouble, every troubled state still present.
+ */
+const ONE_OF_EACH_TROUBLE = {
   failing: 1,
   failingLong: 1,
   staleDaily: 1,
@@ -20,9 +21,15 @@ const STATE_WEIGHTS = {
   stuck: 1,
   neverStarted: 1,
 } as const;
+const MIXES = {
+  stress: { healthyDaily: 6, healthyUnscheduled: 4, weekly: 2, duplicatiWarnings: 2, ...ONE_OF_EACH_TROUBLE },
+  realistic: { healthyDaily: 60, healthyUnscheduled: 15, weekly: 10, duplicatiWarnings: 9, ...ONE_OF_EACH_TROUBLE },
+} as const;
 
-export type JobState = keyof typeof STATE_WEIGHTS;
-export const JOB_STATES = Object.keys(STATE_WEIGHTS) as JobState[];
+export type FleetMix = keyof typeof MIXES;
+export const FLEET_MIXES = Object.keys(MIXES) as FleetMix[];
+export type JobState = keyof (typeof MIXES)['stress'];
+export const JOB_STATES = Object.keys(MIXES.stress) as JobState[];
 
 export interface SimJob {
   host: string;
@@ -61,10 +68,11 @@ const seeded = (seed: number): (() => number) => {
   };
 };
 
-const pickState = (random: () => number): JobState => {
-  let ticket = random() * 20;
+const pickState = (random: () => number, mix: FleetMix): JobState => {
+  const weights = MIXES[mix];
+  let ticket = random() * JOB_STATES.reduce((sum, state) => sum + weights[state], 0);
   for (const state of JOB_STATES) {
-    ticket -= STATE_WEIGHTS[state];
+    ticket -= weights[state];
     if (ticket < 0) return state;
   }
   return 'healthyDaily';
@@ -147,7 +155,13 @@ const simJob = (host: string, name: string, state: JobState, now: number, random
 };
 
 /** N hosts × M jobs; `now` in Unix seconds. */
-export const buildFleet = (hosts: number, jobsPerHost: number, now: number, seed = 16): SimHost[] => {
+export const buildFleet = (
+  hosts: number,
+  jobsPerHost: number,
+  now: number,
+  mix: FleetMix = 'stress',
+  seed = 16,
+): SimHost[] => {
   const random = seeded(seed);
   return Array.from({ length: hosts }, (_, h) => {
     const name = hostName(h + 1);
@@ -155,7 +169,9 @@ export const buildFleet = (hosts: number, jobsPerHost: number, now: number, seed
       name,
       site: SITES[h % SITES.length]!,
       customer: `customer-${(h % 7) + 1}`,
-      jobs: Array.from({ length: jobsPerHost }, (_, j) => simJob(name, jobName(j), pickState(random), now, random)),
+      jobs: Array.from({ length: jobsPerHost }, (_, j) =>
+        simJob(name, jobName(j), pickState(random, mix), now, random),
+      ),
     };
   });
 };

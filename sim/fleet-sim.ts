@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderRulesFile } from '../test/support/rules.ts';
 import { LOOPBACK, queryPrometheus, type Service, startPrometheus, waitFor } from '../test/support/services.ts';
-import { buildFleet, expectedAlertSet, renderHost, type SimHost } from './fleet-model.ts';
+import { buildFleet, expectedAlertSet, type FleetMix, renderHost, type SimHost } from './fleet-model.ts';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -21,6 +21,8 @@ export interface FleetSimOptions {
   interval: string;
   /** Load the alert rules (default true); false measures what scraping alone costs. */
   rules?: boolean;
+  /** The share of jobs in each state (default `stress`: 30 % in trouble). */
+  mix?: FleetMix;
   log?: (line: string) => void;
 }
 
@@ -33,9 +35,16 @@ export interface FleetSim {
   stop: () => Promise<void>;
 }
 
-/** The rules as the role renders them, with `for: 0s` so alerts fire at the first evaluation. */
-const renderRules = (dir: string): Promise<string> =>
-  renderRulesFile(dir, { backup_alert_for: '0s', backup_alert_never_started_lookback: '10d' });
+/**
+ * The rules as the role renders them, with `for: 0s` so alerts fire at the first evaluation, and
+ * the "-files" group at the simulation's interval instead of its own minute.
+ */
+const renderRules = (dir: string, interval: string): Promise<string> =>
+  renderRulesFile(dir, {
+    backup_alert_for: '0s',
+    backup_alert_never_started_lookback: '10d',
+    backup_alert_files_interval: interval,
+  });
 
 const serveFleet = async (bodies: Map<string, string>): Promise<{ server: Server; address: string }> => {
   const server = createServer((request, response) => {
@@ -94,7 +103,7 @@ export const evaluations = async (url: string): Promise<number> => {
 export const startFleetSim = async (options: FleetSimOptions): Promise<FleetSim> => {
   const log = options.log ?? (() => undefined);
   const now = Math.floor(Date.now() / 1000);
-  const fleet = buildFleet(options.hosts, options.jobsPerHost, now);
+  const fleet = buildFleet(options.hosts, options.jobsPerHost, now, options.mix);
   const bodies = new Map<string, string>();
   for (const host of fleet) bodies.set(host.name, await renderHost(host, now));
   log(`rendered ${fleet.length} hosts × ${options.jobsPerHost} jobs`);
@@ -110,7 +119,7 @@ export const startFleetSim = async (options: FleetSimOptions): Promise<FleetSim>
   try {
     prometheus = await startPrometheus({
       scrapeTargets: [],
-      ruleFiles: options.rules === false ? [] : [await renderRules(dir)],
+      ruleFiles: options.rules === false ? [] : [await renderRules(dir, options.interval)],
       scrapeInterval: options.interval,
       scrapeConfigs: SCRAPE_CONFIG,
       files: { 'targets.json': fileSdTargets(fleet, address) },

@@ -3,11 +3,12 @@
 // figures docs/scale.md reports: series per job, head series, rule group evaluation time,
 // dashboard query times, scrape durations, Prometheus RSS. Exit 1 when the alerts differ.
 //
-//   node --import tsx sim/run.ts [--hosts 1000] [--jobs 10] [--interval 15s] [--settle 2]
+//   node --import tsx sim/run.ts [--hosts 1000] [--jobs 10] [--interval 15s] [--settle 2] [--mix stress|realistic]
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { queryPrometheus } from '../test/support/services.ts';
+import { FLEET_MIXES, type FleetMix } from './fleet-model.ts';
 import {
   dashboardQueries,
   evaluations,
@@ -23,8 +24,14 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: '10' },
     interval: { type: 'string', default: '15s' },
     settle: { type: 'string', default: '2' },
+    mix: { type: 'string', default: 'stress' },
   },
 });
+if (!(FLEET_MIXES as string[]).includes(values.mix)) {
+  process.stderr.write(`fleet-sim: --mix must be one of ${FLEET_MIXES.join(', ')}, not "${values.mix}"\n`);
+  process.exit(2);
+}
+const mix = values.mix as FleetMix;
 const hosts = Number(values.hosts);
 const jobsPerHost = Number(values.jobs);
 const started = Date.now();
@@ -42,7 +49,7 @@ const timed = async (fn: () => Promise<unknown>): Promise<number> => {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const measure = async (sim: FleetSim, rss: number[], ruleDurations: number[]) => {
+const measure = async (sim: FleetSim, rss: number[], groupDurations: Map<string, number[]>) => {
   const url = sim.prometheus.url;
   const jobs = hosts * jobsPerHost;
   const cpuSeconds = (await selfMetrics(url, 'process_cpu_seconds_total'))[0]?.[1] ?? NaN;
@@ -77,19 +84,34 @@ const measure = async (sim: FleetSim, rss: number[], ruleDurations: number[]) =>
   // Which rules the group's time goes to (the last evaluation of each).
   const rules = (
     (await (await fetch(`${url}/api/v1/rules`)).json()) as {
-      data: { groups: { rules: { name: string; labels: Record<string, string>; evaluationTime: number }[] }[] };
+      data: {
+        groups: { name: string; rules: { name: string; labels?: Record<string, string>; evaluationTime: number }[] }[];
+      };
     }
-  ).data.groups.flatMap((g) => g.rules);
+  ).data.groups;
   const perRule = rules
-    .map((r) => `${r.name}${r.labels.reason ? `/${r.labels.reason}` : ''} ${r.evaluationTime.toFixed(2)} s`)
-    .join(', ');
+    .map(
+      (g) =>
+        `${g.name}: ${g.rules
+          .map((r) => `${r.name}${r.labels?.reason ? `/${r.labels.reason}` : ''} ${r.evaluationTime.toFixed(2)} s`)
+          .join(', ')}`,
+    )
+    .join('; ');
+  // Prometheus evaluates the groups concurrently: each group's own time is what must stay
+  // under its interval. The hour-scale groups share the global interval, "-slow" has its own.
+  const groupLines = [...groupDurations]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(
+      ([name, xs]) =>
+        `  ${name}: max ${Math.max(0, ...xs).toFixed(3)} s, median ${median(xs.length ? xs : [0]).toFixed(3)} s over ${xs.length} samples`,
+    );
   const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
   return [
-    `hosts × jobs: ${hosts} × ${jobsPerHost} = ${jobs} jobs; scrape and evaluation interval ${values.interval}`,
+    `hosts × jobs: ${hosts} × ${jobsPerHost} = ${jobs} jobs, ${mix} mix; scrape and evaluation interval ${values.interval}`,
     `series: ${headSeries} in the head; backup_* ${backupSeries} (${(backupSeries / jobs).toFixed(1)} per job), node_textfile_* ${textfileSeries}, cronvault_* ${cronvaultSeries}; all series per job ${(headSeries / jobs).toFixed(1)}`,
     `distinct path label values (backup_job_info only): ${pathValues}`,
-    `rule group evaluation (prometheus_rule_group_last_duration_seconds): max ${Math.max(...ruleDurations).toFixed(3)} s, median ${median(ruleDurations).toFixed(3)} s over ${ruleDurations.length} samples`,
-    `"-slow" group (day-scale rules, its own interval): max ${Math.max(0, ...slowRuleDurations).toFixed(3)} s, median ${median(slowRuleDurations.length ? slowRuleDurations : [0]).toFixed(3)} s`,
+    'rule group evaluation (prometheus_rule_group_last_duration_seconds), each group:',
+    ...groupLines,
     `per rule (last evaluation): ${perRule}`,
     `scrape duration per host: avg ${(scrapeAvg * 1000).toFixed(1)} ms, max ${(scrapeMax * 1000).toFixed(1)} ms`,
     `dashboard queries (${queries.length}): instant median ${fmt(median(instant))}, max ${fmt(Math.max(...instant))}; 10-minute range (15 s step) median ${fmt(median(range))}, max ${fmt(Math.max(...range))}`,
@@ -102,7 +124,7 @@ const measure = async (sim: FleetSim, rss: number[], ruleDurations: number[]) =>
   ];
 };
 
-const sim = await startFleetSim({ hosts, jobsPerHost, interval: values.interval, log });
+const sim = await startFleetSim({ hosts, jobsPerHost, interval: values.interval, mix, log });
 // Ctrl-C or a timeout: stop Prometheus and the server, never leave them running.
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
@@ -111,18 +133,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   });
 let exitCode = 0;
 const rss: number[] = [];
-const ruleDurations: number[] = [];
-const slowRuleDurations: number[] = [];
+const groupDurations = new Map<string, number[]>();
 const sample = setInterval(() => {
   selfMetrics(sim.prometheus.url, 'process_resident_memory_bytes')
     .then(([first]) => first && rss.push(first[1]))
     .catch(() => undefined);
   selfMetrics(sim.prometheus.url, 'prometheus_rule_group_last_duration_seconds')
     .then((samples) => {
-      const value = samples.find(([labels]) => labels.includes(';cronvault-backup"'))?.[1];
-      if (value) ruleDurations.push(value);
-      const slow = samples.find(([labels]) => labels.includes(';cronvault-backup-slow"'))?.[1];
-      if (slow) slowRuleDurations.push(slow);
+      for (const [labels, value] of samples) {
+        const group = /;(cronvault-backup[^"]*)"/.exec(labels)?.[1];
+        if (group && value) groupDurations.set(group, [...(groupDurations.get(group) ?? []), value]);
+      }
     })
     .catch(() => undefined);
 }, 2_000);
@@ -153,9 +174,9 @@ try {
   while ((await evaluations(sim.prometheus.url)) < it0 + 4) await sleep(1_000);
   const [cpu1, it1] = [await cpu(), await evaluations(sim.prometheus.url)];
   log(
-    `Prometheus CPU per ${values.interval} cycle (every scrape, the appends and one rule group evaluation): ${((cpu1 - cpu0) / (it1 - it0)).toFixed(2)} CPU seconds over ${it1 - it0} cycles`,
+    `Prometheus CPU per ${values.interval} cycle (every scrape, the appends and one evaluation of each hour-scale rule group): ${((cpu1 - cpu0) / (it1 - it0)).toFixed(2)} CPU seconds over ${it1 - it0} cycles`,
   );
-  for (const line of await measure(sim, rss, ruleDurations)) log(line);
+  for (const line of await measure(sim, rss, groupDurations)) log(line);
   log(`load average at the end: ${loadavg()[0]!.toFixed(1)} (other work on the machine inflates every time above)`);
 } finally {
   clearInterval(sample);
