@@ -18,7 +18,6 @@ import { VERSION } from './version.ts';
 /** Every series name cronvault writes (`cronvault fleet` asks Prometheus for the same names). */
 export const METRIC = {
   lastRunStart: 'backup_last_run_start_timestamp_seconds',
-  lastRunEnd: 'backup_last_run_end_timestamp_seconds',
   lastRunDuration: 'backup_last_run_duration_seconds',
   lastExitCode: 'backup_last_exit_code',
   lastRunSuccess: 'backup_last_run_success',
@@ -31,7 +30,6 @@ export const METRIC = {
   filesProcessed: 'backup_last_files_processed',
   bytesProcessed: 'backup_last_processed_bytes',
   bytesAdded: 'backup_last_added_bytes',
-  scheduleMaxInterval: 'backup_schedule_max_interval_seconds',
   retentionSuccess: 'backup_last_retention_success',
   retentionTimestamp: 'backup_last_retention_timestamp_seconds',
   retentionRemoved: 'backup_last_retention_removed_snapshots',
@@ -48,7 +46,6 @@ export const METRIC = {
 
 const HELP: Record<keyof typeof METRIC, string> = {
   lastRunStart: 'Unix time the last cronvault run of this job started.',
-  lastRunEnd: 'Unix time the last finished cronvault run of this job ended.',
   lastRunDuration: 'Wall time of the last finished run in seconds, retries and retention included.',
   lastExitCode: "Raw exit code of the engine's last attempt (engine-specific; -1 when the engine never started).",
   lastRunSuccess: '1 when the last finished run succeeded (warnings included), else 0.',
@@ -61,7 +58,6 @@ const HELP: Record<keyof typeof METRIC, string> = {
   filesProcessed: 'Files examined by the last backup, from the engine summary.',
   bytesProcessed: 'Bytes examined by the last backup, from the engine summary.',
   bytesAdded: 'Bytes added to the repository by the last backup, from the engine summary.',
-  scheduleMaxInterval: "Longest gap in seconds between two runs of the job's cron schedule.",
   retentionSuccess: '1 when the last retention run succeeded, 0 when it failed or was refused.',
   retentionTimestamp: 'Unix time the last retention run ended.',
   retentionRemoved: 'Snapshots removed by the last retention run.',
@@ -89,6 +85,10 @@ const JOB_INFO_LABELS = ['backup', 'engine', 'path', 'schedule'] as const;
 export interface JobMetrics {
   lastRunStart: number;
   running: boolean;
+  /**
+   * Kept in the job's state, never written as a series: a finished run's end is its start plus
+   * its duration, and `backup_running` tells a run in progress (one series per job saved).
+   */
   lastRunEnd?: number;
   lastRunDuration?: number;
   lastExitCode?: number;
@@ -155,16 +155,13 @@ export const renderJobMetrics = async (
   const labels = jobLabels(job);
   const { lastHookFailure, ...scalars } = values;
   const fields: Partial<Record<keyof typeof METRIC, number | boolean | undefined>> = { ...scalars };
-  if (job.schedule) fields.scheduleMaxInterval = maxIntervalSeconds(parseSchedule(job.schedule));
+  // The schedule's longest gap is the jobs file's (cronvault_jobs.prom); a file or group that
+  // stands alone (a job run by flags, a Pushgateway group) carries it with its job info.
+  if (options.withJobInfo && job.schedule)
+    fields.jobScheduleMaxInterval = maxIntervalSeconds(parseSchedule(job.schedule));
   for (const key of Object.keys(METRIC) as (keyof typeof METRIC)[]) {
     const value = sampleValue(fields[key]);
-    if (
-      key === 'buildInfo' ||
-      key === 'jobInfo' ||
-      key === 'jobScheduleMaxInterval' ||
-      key === 'jobVerifyScheduleMaxInterval' ||
-      value === undefined
-    )
+    if (key === 'buildInfo' || key === 'jobInfo' || key === 'jobVerifyScheduleMaxInterval' || value === undefined)
       continue;
     gauge(registry, key, JOB_LABELS).set(labels, value);
   }

@@ -466,8 +466,8 @@ describe('grafana dashboard links to the runbook', () => {
       join(projectRoot, 'prometheus', 'rules.yml.j2'),
     ]);
     const names = new Set(
-      (parseYaml(rendered.stdout) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) =>
-        g.rules.map((r) => r.alert),
+      (parseYaml(rendered.stdout) as { groups: { rules: { alert?: string }[] }[] }).groups.flatMap((g) =>
+        g.rules.flatMap((r) => (r.alert ? [r.alert] : [])),
       ),
     );
     const runbook = await readFile(join(projectRoot, 'docs', 'runbook.md'), 'utf8');
@@ -576,7 +576,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
       ...more,
     ];
     // 1. success (root), with retention so the snapshot series exist, and a schedule so
-    //    backup_schedule_max_interval_seconds exists (the overdue queries use it when present)
+    //    backup_job_schedule_max_interval_seconds exists (the overdue queries use it when present)
     results.ok = await runCronvault(runArgs(paths.ok, password, '--retention', '1W:1D', '--schedule', '*/5 * * * *'), {
       env,
       cwd: root,
@@ -634,9 +634,13 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
     const vars = dir('rules-vars.yml');
     await writeFile(
       vars,
-      ['backup_alert_for: 0s', 'backup_alert_jobs:', '  - {host: ghost.example.org, job: ghost, max_age: 1s}', ''].join(
-        '\n',
-      ),
+      [
+        'backup_alert_for: 0s',
+        'backup_alert_files_interval: 1s', // the stale-file alerts at Prometheus' 1 s, not every minute
+        'backup_alert_jobs:',
+        '  - {host: ghost.example.org, job: ghost, max_age: 1s}',
+        '',
+      ].join('\n'),
     );
     const rendered = await execa('/usr/bin/python3', [
       join(projectRoot, 'scripts', 'render-j2.py'),
@@ -657,7 +661,7 @@ describe('grafana dashboard against real metrics', { timeout: 120_000 }, () => {
         `backup_last_run_start_timestamp_seconds${labels} ${now - startedAgo}`,
         `backup_last_success_timestamp_seconds${labels} ${now - startedAgo + 60}`,
         `backup_last_run_success${labels} 1`,
-        ...(maxInterval === undefined ? [] : [`backup_schedule_max_interval_seconds${labels} ${maxInterval}`]),
+        ...(maxInterval === undefined ? [] : [`backup_job_schedule_max_interval_seconds${labels} ${maxInterval}`]),
         ...(running === undefined ? [] : [`backup_running${labels} ${running ? 1 : 0}`]),
       ].join('\n');
     };

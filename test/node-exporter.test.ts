@@ -120,11 +120,12 @@ describe('node_exporter textfile collector', () => {
       infos.some((l) => l.includes(`backup="${looseName}"`) && l.includes(`path="${loose}"`)),
       infos.join('\n'),
     );
+    // One schedule gap per scheduled job, from cronvault_jobs.prom only (not again in each job's file).
     assert.equal(
-      body.split('\n').filter((l) => l.startsWith('backup_schedule_max_interval_seconds{')).length,
+      body.split('\n').filter((l) => l.startsWith('backup_job_schedule_max_interval_seconds{')).length,
       JOBS / 2,
     );
-    assert.match(body, /^backup_schedule_max_interval_seconds\{backup="job1"\} 21600$/m);
+    assert.match(body, /^backup_job_schedule_max_interval_seconds\{backup="job1"\} 21600$/m);
     const mtimes = body
       .split('\n')
       .filter((l) => l.startsWith('node_textfile_mtime_seconds{file=') && l.includes('cronvault_'));

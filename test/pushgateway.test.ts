@@ -66,7 +66,8 @@ describe('Pushgateway', () => {
         .pop(),
     );
     assert.equal(pushedStart, metricValue(textfile, 'backup_last_run_start_timestamp_seconds'));
-    assert.match(pushed, /backup_schedule_max_interval_seconds\{[^}]*backup="pgdata"[^}]*\} 86400/);
+    // The group stands alone (no jobs file on a Pushgateway): it carries the schedule's gap.
+    assert.match(pushed, /backup_job_schedule_max_interval_seconds\{[^}]*backup="pgdata"[^}]*\} 86400/);
   });
 
   it('keeps both the run series and the verify series after run, verify and another run push', async () => {

@@ -58,16 +58,26 @@ const checkRules = async (file: string) =>
 
 const rulesOf = (text: string): Rule[] => {
   const doc = parseYaml(text) as { groups: { name: string; interval?: string; rules: Rule[] }[] };
-  // The hour-scale rules, and the day-scale ones in a group of their own at a slower interval.
+  // The hour-scale rules in four groups that Prometheus evaluates concurrently (runs, successes,
+  // outcomes, files), and the day-scale ones in a group of their own at a slower interval.
   assert.deepEqual(
-    doc.groups.map((g) => [g.name.replace(/^.*?(-slow)?$/, 'x$1'), g.interval]),
+    doc.groups.map((g) => [g.name.replace(/^.*?(-success|-outcome|-files|-slow)?$/, 'x$1'), g.interval]),
     [
       ['x', undefined],
+      ['x-success', undefined],
+      ['x-outcome', undefined],
+      ['x-files', '1m'],
       ['x-slow', '5m'],
     ],
-    'two rule groups',
+    'five rule groups',
   );
-  return doc.groups.flatMap((g) => g.rules);
+  const rules = doc.groups.flatMap((g) => g.rules);
+  // One recording rule: the memory of declared jobs that BackupMetricsVanished reads.
+  assert.deepEqual(
+    rules.filter((r) => !r.alert).map((r) => (r as { record?: string }).record),
+    ['backup:job_info_last_seen_timestamp_seconds'],
+  );
+  return rules.filter((r) => r.alert);
 };
 
 describe('prometheus/rules.yml.j2', () => {

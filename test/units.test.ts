@@ -213,13 +213,44 @@ describe('metric files', () => {
   it('labels every per-job series with the backup label only: engine and path are on backup_job_info', async () => {
     const text = await renderJobMetrics(job, { lastRunStart: 100, running: true, lastSuccess: 0 });
     const series = text.split('\n').filter((l) => l && !l.startsWith('#'));
-    assert.ok(series.length > 3, text);
+    assert.equal(series.length, 3, text);
     for (const line of series.filter((l) => !l.startsWith('cronvault_build_info'))) {
       assert.match(line, /^backup_[a-z_]+\{backup="influxdb"\} -?[\d.]+$/);
     }
-    assert.ok(text.includes('backup_schedule_max_interval_seconds{backup="influxdb"} 86400'));
     assert.ok(!text.includes('backup_job_info'), "a config's job has its backup_job_info in cronvault_jobs.prom only");
+    assert.ok(
+      !text.includes('schedule_max_interval'),
+      "a config's job has its schedule's gap in cronvault_jobs.prom only",
+    );
     assert.ok(!text.includes('backup_last_run_duration_seconds'), 'no end-of-run series before a run has finished');
+  });
+  it("writes no end series for a finished run (start + duration) and no schedule gap in a config job's file", async () => {
+    const text = await renderJobMetrics(job, {
+      lastRunStart: 100,
+      running: false,
+      lastRunEnd: 160,
+      lastRunDuration: 60,
+      lastSuccess: 160,
+    });
+    assert.match(text, /^backup_last_run_duration_seconds\{backup="influxdb"\} 60$/m);
+    assert.ok(!text.includes('end_timestamp'), text);
+    assert.ok(!text.includes('schedule_max_interval'), text);
+  });
+  it('gives a file that stands alone (a job run by flags) its schedule gap next to its job info', async () => {
+    const text = await renderJobMetrics(
+      { ...job, declaredBy: 'flags' } as JobConfig,
+      {
+        lastRunStart: 100,
+        running: true,
+        lastSuccess: 0,
+      },
+      { withJobInfo: true },
+    );
+    assert.match(text, /^backup_job_schedule_max_interval_seconds\{backup="influxdb"\} 86400$/m);
+    assert.match(
+      text,
+      /^backup_job_info\{backup="influxdb",engine="restic",path="\/var\/lib\/influxdb",schedule="0 2 \* \* \*"\} 1$/m,
+    );
   });
   it('names byte counters with the unit last', async () => {
     const text = await renderJobMetrics(job, {

@@ -81,14 +81,13 @@ interface FleetReport {
 /** The series read per job, by the name of the field they fill. */
 const SERIES = {
   start: METRIC.lastRunStart,
-  end: METRIC.lastRunEnd,
+  duration: METRIC.lastRunDuration,
   success: METRIC.lastRunSuccess,
   warnings: METRIC.lastRunWarnings,
   exitCode: METRIC.lastExitCode,
   lastSuccess: METRIC.lastSuccess,
   running: METRIC.running,
-  interval: METRIC.scheduleMaxInterval,
-  declaredInterval: METRIC.jobScheduleMaxInterval,
+  interval: METRIC.jobScheduleMaxInterval,
   retentionSuccess: METRIC.retentionSuccess,
   retentionExitCode: METRIC.retentionExitCode,
 } as const;
@@ -170,6 +169,10 @@ const fleetJob = (c: Collected, now: number): FleetJob => {
   const v = c.values;
   const engine = c.info?.engine ?? null;
   const running = v.running === 1;
+  // No end series: a run that finished once has a duration, and its end is start + duration
+  // until the next run starts (then the start is the new run's, and the end unknown).
+  const finished = v.duration !== undefined;
+  const end = finished && !running && v.start !== undefined ? v.start + v.duration! : undefined;
   const known = c.info !== undefined || v.start !== undefined;
   const outcome: FleetOutcome = known
     ? outcomeOf(
@@ -179,7 +182,7 @@ const fleetJob = (c: Collected, now: number): FleetJob => {
               lastRunStart: v.start,
               running,
               lastSuccess: v.lastSuccess ?? 0,
-              lastRunEnd: v.end,
+              lastRunEnd: finished ? (end ?? v.start) : undefined,
               lastRunSuccess: v.success === 1,
               lastRunWarnings: v.warnings === 1,
             },
@@ -193,12 +196,12 @@ const fleetJob = (c: Collected, now: number): FleetJob => {
   } catch {
     parsed = undefined;
   }
-  const maxInterval = v.interval ?? v.declaredInterval ?? (parsed ? maxIntervalSeconds(parsed) : undefined) ?? null;
+  const maxInterval = v.interval ?? (parsed ? maxIntervalSeconds(parsed) : undefined) ?? null;
   const overdue =
     !running && maxInterval !== null && v.start !== undefined && now - v.start > maxInterval + OVERDUE_GRACE_SECONDS;
   const problems: string[] = [];
   if (!known) problems.push('no metrics in Prometheus');
-  else if (v.end === undefined) problems.push(running ? FIRST_RUN_IN_PROGRESS : NEVER_RAN);
+  else if (!finished) problems.push(running ? FIRST_RUN_IN_PROGRESS : NEVER_RAN);
   else if (v.success !== 1) problems.push(failedRunProblem(v.exitCode ?? -1, describeCode(engine, v.exitCode ?? -1)));
   if (v.retentionSuccess === 0) {
     const code = v.retentionExitCode ?? -1;
@@ -225,8 +228,8 @@ const fleetJob = (c: Collected, now: number): FleetJob => {
         ? null
         : {
             start: v.start,
-            end: v.end ?? null,
-            success: v.end === undefined ? null : v.success === 1,
+            end: end ?? null,
+            success: finished ? v.success === 1 : null,
             warnings: v.warnings === 1,
             exitCode: v.exitCode ?? null,
             exitMeaning: v.exitCode === undefined ? null : describeCode(engine, v.exitCode),
