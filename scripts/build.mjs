@@ -26,24 +26,74 @@ const lazyBuiltins = {
   },
 };
 
-// execa and its two dozen modules are loaded with the engines' modules, which `status` needs
-// only for their exit-code tables. cronvault's sources call nothing of execa but execa() itself,
-// so they get a stand-in that loads the real one on the first call: `status` never does.
-const lazyExeca = {
-  name: 'lazy-execa',
+// execa (with its two dozen modules) and yaml are a third of the bundle, and V8 reads every byte
+// of the bundle's code before its first line runs, `--version` and `status` included, which
+// never use execa and, when the config cache hits (src/config-cache.ts), never use yaml. So each
+// is built apart as CommonJS and kept in the bundle as a string, compiled by V8 on first use only
+// (a string costs a scan, code a parse: BENCHMARKS.md). Still one file.
+const embed = async (name) => {
+  const result = await build({
+    stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: process.cwd(), loader: 'js' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node18.19',
+    write: false,
+    legalComments: 'none',
+    minifyWhitespace: true,
+    minifySyntax: true,
+  });
+  return result.outputFiles[0].text;
+};
+
+// The stand-in cronvault's sources import instead of the package: `load()` compiles and runs the
+// embedded code once (its file name in stack traces: the bundle's, with "#<package>" after it);
+// `exports` says what the stand-in offers, each a wrapper that loads the package on first call.
+const lazyPackage = (name, exports) => ({
+  name: `lazy-${name}`,
   setup(build) {
-    build.onResolve({ filter: /^execa$/ }, (args) =>
-      args.importer.includes('/node_modules/') || args.namespace === 'lazy-execa'
-        ? undefined
-        : { path: 'execa', namespace: 'lazy-execa' },
+    const namespace = `embedded-${name}`;
+    build.onResolve({ filter: new RegExp(`^${name}$`) }, (args) =>
+      args.importer.includes('/node_modules/') ? undefined : { path: name, namespace },
     );
-    build.onLoad({ filter: /.*/, namespace: 'lazy-execa' }, () => ({
-      contents: "let real;\nexport const execa = (...args) => (real ??= require('execa')).execa(...args);\n",
+    build.onLoad({ filter: /.*/, namespace }, async () => ({
+      contents: [
+        `const source = ${JSON.stringify(await embed(name))};`,
+        'let real;',
+        'const load = () => {',
+        '  if (!real) {',
+        '    const module = { exports: {} };',
+        '    const wrap = `(function (exports, require, module) {${source}\n})`;',
+        `    const filename = \`\${import.meta.url}#${name}\`;`,
+        "    require('node:vm').runInThisContext(wrap, { filename })(module.exports, require, module);",
+        '    real = module.exports;',
+        '  }',
+        '  return real;',
+        '};',
+        exports,
+      ].join('\n'),
       loader: 'js',
-      resolveDir: process.cwd(),
     }));
   },
-};
+});
+
+// cronvault's sources call nothing of execa but execa() itself.
+const lazyExeca = lazyPackage('execa', 'export const execa = (...args) => load().execa(...args);');
+
+// What src/config.ts uses of yaml. `new LineCounter()` gets the real class's instance (a
+// constructor that returns an object returns that object); visit.BREAK is read inside a visit.
+const lazyYaml = lazyPackage(
+  'yaml',
+  [
+    'export const parseDocument = (...args) => load().parseDocument(...args);',
+    'export const isMap = (node) => load().isMap(node);',
+    'export const isScalar = (node) => load().isScalar(node);',
+    'export const isSeq = (node) => load().isSeq(node);',
+    'export function LineCounter() { return new (load().LineCounter)(); }',
+    'export const visit = (...args) => load().visit(...args);',
+    "Object.defineProperty(visit, 'BREAK', { get: () => load().visit.BREAK });",
+  ].join('\n'),
+);
 
 // prom-client's index loads every default collector (and @opentelemetry/api for exemplars);
 // cronvault uses Gauge and Registry alone. Checked by the metrics tests, which run this bundle.
@@ -76,7 +126,7 @@ const result = await build({
   minifySyntax: true,
   // CRONVAULT_METAFILE=path: what weighs in the bundle (bench/bundle-weight.mjs reads it).
   metafile: Boolean(process.env.CRONVAULT_METAFILE),
-  plugins: [lazyBuiltins, lazyExeca, leanPromClient],
+  plugins: [lazyBuiltins, lazyExeca, lazyYaml, leanPromClient],
   define: { CRONVAULT_VERSION: JSON.stringify(pkg.version) },
   // prom-client and commander are CommonJS and call require(); give the ESM bundle one.
   banner: {

@@ -107,7 +107,25 @@ const parseField = (text: string, spec: FieldSpec, source: string): Set<number> 
   return values;
 };
 
+/**
+ * Schedules already parsed, by their text: the config's checks and then `status`, `run`'s metrics
+ * or `cron` parse each job's schedule again, 500 times over for 500 jobs. Parsing is pure and the
+ * result read-only, so one parse a text serves them all; a text that fails is not remembered.
+ */
+const parsedSchedules = new Map<string, CronSchedule>();
+
 export const parseSchedule = (source: string): CronSchedule => {
+  let schedule = parsedSchedules.get(source);
+  if (!schedule) {
+    schedule = parseScheduleText(source);
+    // A bound for a long-lived caller (a test parsing random schedules): start over, never grow on.
+    if (parsedSchedules.size >= 10_000) parsedSchedules.clear();
+    parsedSchedules.set(source, schedule);
+  }
+  return schedule;
+};
+
+const parseScheduleText = (source: string): CronSchedule => {
   // Object.hasOwn: "constructor" or "__proto__" must not find Object.prototype's members.
   const expanded = Object.hasOwn(MACROS, source.trim()) ? MACROS[source.trim()]! : source.trim();
   if (expanded.startsWith('@')) {
