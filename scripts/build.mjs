@@ -2,25 +2,46 @@
 // needs nothing but Node >= 18.19 beside it (no node_modules on servers).
 
 import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { build } from 'esbuild';
+
+const nodeRequire = createRequire(import.meta.url);
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 // CRONVAULT_OUTFILE: elsewhere than dist/ (bench/bundle-weight.mjs builds a copy to measure).
 const outfile = process.env.CRONVAULT_OUTFILE ?? 'dist/cronvault.mjs';
 
 // An ESM bundle imports every node: builtin at its top, so `--version` would load child_process,
-// crypto and stream for nothing. Served as tiny CommonJS modules instead, esbuild initialises each
-// one only when a module that uses it first runs (command modules are import()ed lazily: src/cli.ts).
+// crypto and stream for nothing. Served instead as tiny CommonJS stand-ins whose exports are
+// getters: the builtin is loaded when one of its exports is first used, not when a module that
+// imports it is initialised (`status` initialises the engines' modules, which import
+// child_process and net, but never spawns anything). Command modules are import()ed lazily too
+// (src/cli.ts). The names are this Node's; one another Node lacks reads as undefined there, as
+// it would from the builtin itself.
+const builtinStandIn = (path) => {
+  const names = Object.keys(nodeRequire(path)).filter((name) => name !== 'default');
+  return [
+    'let real;',
+    `const load = () => (real ??= require(${JSON.stringify(path)}));`,
+    'module.exports = {',
+    ...names.map((name) => `  get ${JSON.stringify(name)}() { return load()[${JSON.stringify(name)}]; },`),
+    '};',
+  ].join('\n');
+};
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(build) {
-    // ESM `import` statements only: require() calls (CommonJS dependencies, and the shim below
-    // itself) already run lazily and stay plain externals.
+    // ESM `import` statements of cronvault's sources, and commander's require() of child_process
+    // (for executable subcommands, which cronvault has none of). Other require() calls (CommonJS
+    // dependencies, the stand-ins themselves) stay plain: they run when their module does.
     build.onResolve({ filter: /^node:/ }, (args) =>
-      args.kind === 'import-statement' ? { path: args.path, namespace: 'lazy-builtin' } : undefined,
+      args.kind === 'import-statement' ||
+      (args.kind === 'require-call' && args.path === 'node:child_process' && args.importer.includes('/commander/'))
+        ? { path: args.path, namespace: 'lazy-builtin' }
+        : undefined,
     );
     build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      contents: builtinStandIn(args.path),
       loader: 'js',
     }));
   },

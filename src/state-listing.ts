@@ -7,12 +7,12 @@ import { stateFile } from './state.ts';
 import { verifyStateFile } from './verify/state-file.ts';
 
 export interface StateListing {
-  /** False only when the listing proves the job has no state file (never ran). */
-  mayHaveState(job: string): boolean;
+  /** The job's state file; undefined only when the listing proves it has none (never ran). */
+  stateFile(job: string): string | undefined;
   /** False only when the listing proves the job has no lock file (not running). */
   mayHaveLock(job: string): boolean;
-  /** False only when the listing proves the job has no verify state (never verified). */
-  mayHaveVerifyState(job: string): boolean;
+  /** The job's verify state; undefined only when the listing proves it has none (never verified). */
+  verifyStateFile(job: string): string | undefined;
 }
 
 const namesIn = async (dir: string): Promise<Set<string> | undefined> => {
@@ -24,28 +24,34 @@ const namesIn = async (dir: string): Promise<Set<string> | undefined> => {
   }
 };
 
+/**
+ * The files of one kind, named as `pathOf(stateDir, job)` names them: worked out once from the
+ * path of a job named "_" (a job name holds no "/": it only takes the place of the "_"), not
+ * with a path.join per job.
+ */
+const filesOf = async (stateDir: string, pathOf: (stateDir: string, job: string) => string) => {
+  const probe = pathOf(stateDir, '_');
+  const dir = dirname(probe);
+  const suffix = basename(probe).slice(1);
+  const names = await namesIn(dir);
+  return (job: string): string | undefined =>
+    names === undefined || names.has(job + suffix) ? `${dir}/${job}${suffix}` : undefined;
+};
+
 const listings = new Map<string, Promise<StateListing>>();
 
 /** The listing of `stateDir`, read once per process however many jobs share it. */
 export const listState = (stateDir: string): Promise<StateListing> => {
   let listing = listings.get(stateDir);
   if (!listing) {
-    // The paths of a job named "_", so the names below are the very ones state.ts and lock.ts use.
-    const probe = {
-      state: stateFile(stateDir, '_'),
-      lock: lockPath(stateDir, '_'),
-      verify: verifyStateFile(stateDir, '_'),
-    };
-    // "_.json" → "<job>.json": what follows the probe's "_", worked out once, not per job.
-    const nameOf = (path: string, job: string) => job + basename(path).slice(1);
     listing = Promise.all([
-      namesIn(dirname(probe.state)),
-      namesIn(dirname(probe.lock)),
-      namesIn(dirname(probe.verify)),
+      filesOf(stateDir, stateFile),
+      filesOf(stateDir, lockPath),
+      filesOf(stateDir, verifyStateFile),
     ]).then(([states, locks, verified]) => ({
-      mayHaveState: (job) => states?.has(nameOf(probe.state, job)) ?? true,
-      mayHaveLock: (job) => locks?.has(nameOf(probe.lock, job)) ?? true,
-      mayHaveVerifyState: (job) => verified?.has(nameOf(probe.verify, job)) ?? true,
+      stateFile: states,
+      mayHaveLock: (job) => locks(job) !== undefined,
+      verifyStateFile: verified,
     }));
     listings.set(stateDir, listing);
   }

@@ -4,7 +4,6 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { JobMetrics } from './metrics.ts';
-import { readJsonSync } from './read-json-sync.ts';
 
 export type RunOutcomeName = 'success' | 'warning' | 'failed';
 
@@ -72,10 +71,6 @@ export const readJobState = async (stateDir: string, job: string): Promise<JobSt
     return undefined;
   }
 };
-
-/** readJobState, synchronously (`status`, see src/read-json-sync.ts). */
-export const readJobStateSync = (stateDir: string, job: string): JobState | undefined =>
-  readJsonSync(stateFile(stateDir, job)) as JobState | undefined;
 
 export const writeJobState = (stateDir: string, job: string, metrics: JobState): Promise<void> =>
   writePrivate(stateFile(stateDir, job), `${JSON.stringify(metrics, null, 2)}\n`);

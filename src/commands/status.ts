@@ -9,12 +9,13 @@ import { EXIT } from '../errors.ts';
 import { describeExitCode } from '../exit-meaning.ts';
 import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
+import { readJsonSync } from '../read-json-sync.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
-import { type RecordedHookFailure, readJobStateSync } from '../state.ts';
+import type { JobState, RecordedHookFailure } from '../state.ts';
 import { listState } from '../state-listing.ts';
 import { type AnsiColor, painter, renderTable, useColor } from '../terminal.ts';
 import { verifiesJob, verifyScheduleOf } from '../verify/schedule.ts';
-import { readVerifyStateSync } from '../verify/state-file.ts';
+import type { VerifyState } from '../verify/state-file.ts';
 import { type GlobalOptions, readConfig } from './context.ts';
 
 /** Bumped only when a field changes meaning or disappears; new fields may appear in any version. */
@@ -126,10 +127,11 @@ const jobStatus = async (job: JobConfig, nowSeconds: number, localHost: string):
   const host = job.hostname || localHost;
   const verifies = verifiesJob(job);
   // Synchronous reads: 500 jobs' files in a row cost a fraction of fs/promises' (src/read-json-sync.ts).
-  const state = listing.mayHaveState(job.name) ? readJobStateSync(job.stateDir, job.name) : undefined;
+  const stateFile = listing.stateFile(job.name);
+  const state = stateFile === undefined ? undefined : (readJsonSync(stateFile) as JobState | undefined);
   const lock = listing.mayHaveLock(job.name) ? await readLock(job.stateDir, job.name) : undefined;
-  const verified =
-    verifies && listing.mayHaveVerifyState(job.name) ? readVerifyStateSync(job.stateDir, job.name) : undefined;
+  const verifyFile = verifies ? listing.verifyStateFile(job.name) : undefined;
+  const verified = verifyFile === undefined ? undefined : (readJsonSync(verifyFile) as VerifyState | undefined);
   const backend = backendFor(job.engine);
   const outcome = outcomeOf(state, lock !== undefined);
   const cron = job.schedule ?? jitteredSchedule(host, job.name);

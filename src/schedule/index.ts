@@ -246,6 +246,14 @@ const bits = (values: ReadonlySet<number>): number => {
  */
 const dayGaps = new Map<string, { longestDays: number } | undefined>();
 const longestDayGap = (schedule: CronSchedule): { longestDays: number } | undefined => {
+  // Every day of every month, on some weekdays (daily and weekly schedules: most of them): the
+  // longest gap is the week's, found without walking the calendar.
+  if (schedule.months.size === 12 && schedule.daysOfMonth.size === 31 && !schedule.dayOr) {
+    const weekdays = [...schedule.daysOfWeek].sort((a, b) => a - b);
+    let longestDays = 7 - weekdays[weekdays.length - 1]! + weekdays[0]!;
+    for (let i = 1; i < weekdays.length; i += 1) longestDays = Math.max(longestDays, weekdays[i]! - weekdays[i - 1]!);
+    return { longestDays };
+  }
   const months = bits(schedule.months);
   const doms = bits(schedule.daysOfMonth);
   const dows = bits(schedule.daysOfWeek);

@@ -2,7 +2,6 @@
 // (which writes it with its metrics), so `status` reads it without loading prom-client.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJsonSync } from '../read-json-sync.ts';
 
 /** What `status` and the next verify read back. */
 export interface VerifyState {
@@ -27,7 +26,3 @@ export const readVerifyState = async (stateDir: string, job: string): Promise<Ve
     return undefined;
   }
 };
-
-/** readVerifyState, synchronously (`status`). */
-export const readVerifyStateSync = (stateDir: string, job: string): VerifyState | undefined =>
-  readJsonSync(verifyStateFile(stateDir, job)) as VerifyState | undefined;
