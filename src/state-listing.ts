@@ -1,6 +1,6 @@
 // Which jobs have a state file, a lock and a verify state, from one directory read each: `status`
 // over 500 jobs otherwise opens 1,500 files, most of them missing (every miss an error object to build).
-import { readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { lockPath } from './lock.ts';
 import { stateFile } from './state.ts';
@@ -15,9 +15,10 @@ export interface StateListing {
   verifyStateFile(job: string): string | undefined;
 }
 
-const namesIn = async (dir: string): Promise<Set<string> | undefined> => {
+// Synchronous: three directories read in a row, before anything else can run (see src/read-json-sync.ts).
+const namesIn = (dir: string): Set<string> | undefined => {
   try {
-    return new Set(await readdir(dir));
+    return new Set(readdirSync(dir));
   } catch (error) {
     // No directory yet: nothing in it. Unreadable: know nothing, and read each file as before.
     return (error as NodeJS.ErrnoException).code === 'ENOENT' ? new Set() : undefined;
@@ -29,30 +30,27 @@ const namesIn = async (dir: string): Promise<Set<string> | undefined> => {
  * path of a job named "_" (a job name holds no "/": it only takes the place of the "_"), not
  * with a path.join per job.
  */
-const filesOf = async (stateDir: string, pathOf: (stateDir: string, job: string) => string) => {
+const filesOf = (stateDir: string, pathOf: (stateDir: string, job: string) => string) => {
   const probe = pathOf(stateDir, '_');
   const dir = dirname(probe);
   const suffix = basename(probe).slice(1);
-  const names = await namesIn(dir);
+  const names = namesIn(dir);
   return (job: string): string | undefined =>
     names === undefined || names.has(job + suffix) ? `${dir}/${job}${suffix}` : undefined;
 };
 
-const listings = new Map<string, Promise<StateListing>>();
+const listings = new Map<string, StateListing>();
 
 /** The listing of `stateDir`, read once per process however many jobs share it. */
-export const listState = (stateDir: string): Promise<StateListing> => {
+export const listState = (stateDir: string): StateListing => {
   let listing = listings.get(stateDir);
   if (!listing) {
-    listing = Promise.all([
-      filesOf(stateDir, stateFile),
-      filesOf(stateDir, lockPath),
-      filesOf(stateDir, verifyStateFile),
-    ]).then(([states, locks, verified]) => ({
-      stateFile: states,
+    const locks = filesOf(stateDir, lockPath);
+    listing = {
+      stateFile: filesOf(stateDir, stateFile),
       mayHaveLock: (job) => locks(job) !== undefined,
-      verifyStateFile: verified,
-    }));
+      verifyStateFile: filesOf(stateDir, verifyStateFile),
+    };
     listings.set(stateDir, listing);
   }
   return listing;
