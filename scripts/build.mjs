@@ -67,6 +67,11 @@ const embed = async (name) => {
   return result.outputFiles[0].text;
 };
 
+// The packages' code, as strings at the top of the bundle (the banner): there V8 reads each once,
+// where inside a lazily started module it would read it twice (once more when starting it).
+const EMBEDDED = ['execa', 'yaml'];
+const embeddedSources = Object.fromEntries(await Promise.all(EMBEDDED.map(async (name) => [name, await embed(name)])));
+
 // The stand-in cronvault's sources import instead of the package: `load()` compiles and runs the
 // embedded code once (its file name in stack traces: the bundle's, with "#<package>" after it);
 // `exports` says what the stand-in offers, each a wrapper that loads the package on first call.
@@ -79,7 +84,7 @@ const lazyPackage = (name, exports) => ({
     );
     build.onLoad({ filter: /.*/, namespace }, async () => ({
       contents: [
-        `const source = ${JSON.stringify(await embed(name))};`,
+        `const source = __cronvaultEmbedded[${JSON.stringify(name)}];`,
         'let real;',
         'const load = () => {',
         '  if (!real) {',
@@ -155,6 +160,7 @@ const result = await build({
       '#!/usr/bin/env node',
       "import { createRequire as __cronvaultCreateRequire } from 'node:module';",
       'const require = __cronvaultCreateRequire(import.meta.url);',
+      `const __cronvaultEmbedded = ${JSON.stringify(embeddedSources)};`,
     ].join('\n'),
   },
 });
