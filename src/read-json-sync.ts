@@ -1,6 +1,6 @@
 // A small JSON file read synchronously, for `status`: it reads a state file per job (1,000 for
-// 500 jobs with verify) and has nothing else to do meanwhile, and fs/promises costs four
-// thread-pool round trips a file where readFileSync costs three system calls (BENCHMARKS.md).
+// 500 jobs with verify) and has nothing else to do meanwhile, and fs/promises sends each file's
+// open, stat, read and close to the thread pool where readFileSync makes them here (BENCHMARKS.md).
 import { readFileSync } from 'node:fs';
 
 /** The parsed file; undefined when it is missing, unreadable or not JSON, as the async readers say. */
