@@ -51,6 +51,9 @@ export const findControlCharacter = (
   text: string,
   allow: 'none' | 'shell' = 'none',
 ): { position: number; name: string } | undefined => {
+  // One search over the whole text first: almost all text is clean, and the config of 500 jobs
+  // (every value and every key of it) comes through here at each command.
+  if (!CONTROL.test(text)) return undefined;
   let position = 0;
   for (const c of text) {
     position += 1;

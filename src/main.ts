@@ -1,19 +1,40 @@
 // The only place that exits the process: every error carries its exit code up to here.
+import { writeSync } from 'node:fs';
 import { EXIT, isCronvaultError } from './errors.ts';
 import { redactText } from './redact.ts';
 import { VERSION } from './version.ts';
 
+/**
+ * `cronvault --version` alone is answered first, before commander and the commands are loaded
+ * and before process.stdout even exists (creating it loads Node's stream modules): scripts and
+ * monitors call it to probe the install (BENCHMARKS.md). Same text as commander's. True when it
+ * was answered; a closed pipe (`| head -0`) is no error, as for every command below.
+ */
+const answeredVersion = (): boolean => {
+  const args = process.argv.slice(2);
+  if (args.length !== 1 || (args[0] !== '--version' && args[0] !== '-V')) return false;
+  try {
+    writeSync(1, `${VERSION}\n`);
+  } catch (error) {
+    // EAGAIN (a non-blocking pipe that is full) and the like: the ordinary stream copes.
+    if ((error as NodeJS.ErrnoException).code !== 'EPIPE') return false;
+  }
+  return true;
+};
+
+const versionAnswered = answeredVersion();
+
 // `cronvault status | head` closes the pipe early; that is not an error worth a stack trace.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
-    throw error;
-  });
-}
+if (!versionAnswered)
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+      throw error;
+    });
+  }
 
 const main = async (): Promise<number> => {
-  // `cronvault --version` alone is answered before commander and the commands are even loaded:
-  // scripts and monitors call it to probe the install (BENCHMARKS.md). Same text as commander's.
+  // --version when writing it straight to fd 1 did not work: the ordinary way, streams and all.
   const args = process.argv.slice(2);
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.stdout.write(`${VERSION}\n`);
@@ -59,4 +80,4 @@ const main = async (): Promise<number> => {
   }
 };
 
-process.exitCode = await main();
+process.exitCode = versionAnswered ? EXIT.ok : await main();

@@ -28,11 +28,17 @@ export const painter =
  */
 export const renderTable = (rows: string[][]): string[] => {
   if (rows.length === 0) return [];
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
-  return rows.map((row) =>
-    row
-      .map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!)))
-      .join('  ')
-      .trimEnd(),
-  );
+  // Loops, not map/spread per column: `status` lays out 500 rows of 10 cells.
+  const widths = rows[0]!.map(() => 0);
+  for (const row of rows)
+    for (let col = 0; col < widths.length; col += 1) widths[col] = Math.max(widths[col]!, (row[col] ?? '').length);
+  return rows.map((row) => {
+    let line = '';
+    for (let col = 0; col < row.length; col += 1) {
+      const cell = row[col]!;
+      line += col === 0 ? '' : '  ';
+      line += col === row.length - 1 ? cell : cell.padEnd(widths[col]!);
+    }
+    return line.trimEnd();
+  });
 };

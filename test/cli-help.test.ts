@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { projectRoot, runCronvault } from './support/cli.ts';
+import { execa } from 'execa';
+import { cronvaultBin, projectRoot, runCronvault } from './support/cli.ts';
 
 const COMMANDS = [
   [],
@@ -37,6 +38,15 @@ describe('cronvault --help and --version', () => {
     const result = await runCronvault(['--version']);
     assert.equal(result.exitCode, 0);
     assert.equal(result.stdout.trim(), version);
+    assert.equal((await runCronvault(['-V'])).stdout.trim(), version);
+  });
+
+  it('--version into a pipe already closed exits 0 without a word on stderr', async () => {
+    // `true` has exited before cronvault writes: its write meets EPIPE.
+    const script = `set -o pipefail; (sleep 0.3; "${process.execPath}" "${cronvaultBin}" --version) | true`;
+    const result = await execa('bash', ['-c', script], { reject: false });
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stderr, '');
   });
 
   it('no command at all shows the help on stderr and is a usage error (exit 2)', async () => {

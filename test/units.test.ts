@@ -131,15 +131,18 @@ describe('names, secrets and delays', () => {
     assert.equal(parseDuration('5 minutes'), undefined);
   });
   it("draws exactly what Python's random.Random(seed).randrange(n) draws (the role's random filter)", async () => {
+    // 2**31 + 1 draws 32 bits and rejects about half of them: draws that take several words.
     const seeds = ['localhost/pg', 'db1.example.org/influxdb', 'ünïcode/job', '', 'x'.repeat(300)];
+    const more = Array.from({ length: 40 }, (_, i) => `host${i}/job${i}/verify`);
     const python = await execa('/usr/bin/python3', [
       '-c',
-      'import random, sys\nfor s in sys.argv[1:]: print(random.Random(s).randrange(240), random.Random(s).randrange(1000003))',
+      'import random, sys\nfor s in sys.argv[1:]: print(*(random.Random(s).randrange(n) for n in (240, 1000003, 2**31 + 1)))',
       ...seeds,
+      ...more,
     ]);
     assert.deepEqual(
       python.stdout.split('\n'),
-      seeds.map((s) => `${pythonRandrange(s, 240)} ${pythonRandrange(s, 1000003)}`),
+      [...seeds, ...more].map((s) => [240, 1000003, 2 ** 31 + 1].map((n) => pythonRandrange(s, n)).join(' ')),
     );
   });
   it('spreads unscheduled jobs evenly over the 240 minutes of hours 1-4', () => {

@@ -47,6 +47,23 @@ describe('cronvault verify', () => {
     return source;
   };
 
+  /** `status` as a table (no colour: not a terminal) and the first job's `verify` from `status --json`. */
+  const statusOf = async (config: string) => {
+    const table = await runCronvault(['status', '-c', config]);
+    const json = await runCronvault(['status', '--json', '-c', config]);
+    const report = JSON.parse(json.stdout) as {
+      jobs: { verify: { cron: string; success: boolean | null; filesChecked: number | null } | null }[];
+    };
+    return { exitCode: table.exitCode, table: table.stdout, verify: report.jobs[0]!.verify };
+  };
+
+  /** The schedule of the job's `cronvault verify` line in `cron --json`. */
+  const verifyCronLine = async (config: string, job: string) => {
+    const cron = JSON.parse((await runCronvault(['cron', '--json', '-c', config])).stdout) as { lines: string[] };
+    const line = cron.lines.find((l) => l.includes(` verify ${job} `))!;
+    return line.split(' ').slice(0, 5).join(' ');
+  };
+
   const pathJob = (source: string, repo: TestRepository, extra: string[] = []) => [
     `path: ${source}`,
     `repository: ${repo.repository}`,
@@ -81,6 +98,13 @@ describe('cronvault verify', () => {
     // The next run reads the next part of the data.
     const state = JSON.parse(await readFile(join(tmp.dir, 'healthy', 'state', 'verify', 'files.json'), 'utf8'));
     assert.equal(state.rotateNext, 2);
+    // status reads the verify state back: VERIFIED "ok", and the drawn time `cron` installs.
+    const status = await statusOf(env.config);
+    assert.equal(status.exitCode, 0, status.table);
+    assert.match(status.table, /^ {3}files .* ok just now$/m);
+    assert.equal(status.verify?.success, true);
+    assert.equal(status.verify?.filesChecked, 4);
+    assert.equal(status.verify?.cron, await verifyCronLine(env.config, 'files'));
   });
 
   it('fails a drill whose restored file differs from the snapshot record, and removes the directory', async () => {
@@ -96,6 +120,12 @@ describe('cronvault verify', () => {
     assert.equal(metricValue(await env.verifyProm('files'), 'backup_last_verify_success'), 0);
     assert.equal(metricValue(await env.verifyProm('files'), 'backup_last_verify_success_timestamp_seconds'), 0);
     assert.deepEqual(await env.drillDirs(), [], 'the drill directory is removed after a failure');
+    // status: the job needs attention, with the verify's reason.
+    const status = await statusOf(env.config);
+    assert.equal(status.exitCode, 1);
+    assert.match(status.table, /^! +files .* FAILED just now$/m);
+    assert.match(status.table, /! files: last verify failed: .*differs from the snapshot's record/);
+    assert.equal(status.verify?.success, false);
   });
 
   it('fails on a corrupted pack with the job and the reason, leaving the backup outcome its own', async () => {

@@ -107,7 +107,29 @@ const parseField = (text: string, spec: FieldSpec, source: string): Set<number> 
   return values;
 };
 
+/**
+ * Schedules already parsed, by their text: the config's checks and then `status`, `run`'s metrics
+ * or `cron` parse each job's schedule again, 500 times over for 500 jobs. Parsing is pure and the
+ * result read-only, so one parse a text serves them all; a text that fails is not remembered.
+ */
+const parsedSchedules = new Map<string, CronSchedule>();
+const parsedFields = new Map<string, ReadonlySet<number>>();
+
 export const parseSchedule = (source: string): CronSchedule => {
+  let schedule = parsedSchedules.get(source);
+  if (!schedule) {
+    schedule = parseScheduleText(source);
+    // A bound for a long-lived caller (a test parsing random schedules): start over, never grow on.
+    if (parsedSchedules.size >= 10_000) {
+      parsedSchedules.clear();
+      parsedFields.clear();
+    }
+    parsedSchedules.set(source, schedule);
+  }
+  return schedule;
+};
+
+const parseScheduleText = (source: string): CronSchedule => {
   // Object.hasOwn: "constructor" or "__proto__" must not find Object.prototype's members.
   const expanded = Object.hasOwn(MACROS, source.trim()) ? MACROS[source.trim()]! : source.trim();
   if (expanded.startsWith('@')) {
@@ -123,9 +145,16 @@ export const parseSchedule = (source: string): CronSchedule => {
       `schedule ${quote(source)}: expected 5 fields (minute hour day-of-month month day-of-week), found ${fields.length}`,
     );
   }
-  const [minutes, hours, daysOfMonth, months, daysOfWeek] = fields.map((field, i) =>
-    parseField(field, FIELDS[i]!, source),
-  ) as [Set<number>, Set<number>, Set<number>, Set<number>, Set<number>];
+  const [minutes, hours, daysOfMonth, months, daysOfWeek] = fields.map((field, i) => {
+    // One set per distinct field: 500 jobs' "*" days share theirs (fewer objects, less to collect).
+    const key = `${i} ${field}`;
+    let values = parsedFields.get(key);
+    if (!values) {
+      values = parseField(field, FIELDS[i]!, source);
+      parsedFields.set(key, values);
+    }
+    return values;
+  }) as [ReadonlySet<number>, ReadonlySet<number>, ReadonlySet<number>, ReadonlySet<number>, ReadonlySet<number>];
   return {
     source,
     minutes,
@@ -228,6 +257,14 @@ const bits = (values: ReadonlySet<number>): number => {
  */
 const dayGaps = new Map<string, { longestDays: number } | undefined>();
 const longestDayGap = (schedule: CronSchedule): { longestDays: number } | undefined => {
+  // Every day of every month, on some weekdays (daily and weekly schedules: most of them): the
+  // longest gap is the week's, found without walking the calendar.
+  if (schedule.months.size === 12 && schedule.daysOfMonth.size === 31 && !schedule.dayOr) {
+    const weekdays = [...schedule.daysOfWeek].sort((a, b) => a - b);
+    let longestDays = 7 - weekdays[weekdays.length - 1]! + weekdays[0]!;
+    for (let i = 1; i < weekdays.length; i += 1) longestDays = Math.max(longestDays, weekdays[i]! - weekdays[i - 1]!);
+    return { longestDays };
+  }
   const months = bits(schedule.months);
   const doms = bits(schedule.daysOfMonth);
   const dows = bits(schedule.daysOfWeek);

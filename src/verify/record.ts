@@ -2,7 +2,7 @@
 // Its own, not the job's cronvault_<job>.prom: a backup running meanwhile rewrites that file
 // from its state, and the two writers would overwrite each other's series. The name does not
 // start with "cronvault_", so the backup file rules (BackupMetricsStale) never read it as a job.
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { writeFileAtomic } from '../atomic-write.ts';
@@ -12,6 +12,7 @@ import { pushgatewayGroupUrl, putPushgatewayGroup } from '../pushgateway.ts';
 import { maxIntervalSeconds, parseSchedule } from '../schedule/index.ts';
 import { writePrivate } from '../state.ts';
 import { verifyScheduleOf } from './schedule.ts';
+import { type VerifyState, verifyStateFile } from './state-file.ts';
 
 const METRIC = {
   start: ['backup_last_verify_start_timestamp_seconds', 'Unix time the last finished verify of this job started.'],
@@ -31,31 +32,8 @@ const METRIC = {
   ],
 } as const;
 
-/** What `status` and the next verify read back. */
-export interface VerifyState {
-  start: number;
-  end: number;
-  durationSeconds: number;
-  success: boolean;
-  filesChecked: number;
-  /** Unix time of the last successful verify; 0 when none. */
-  lastSuccess: number;
-  reason: string;
-  /** The part of the pack data the next `read_data: rotate` check reads (1-based). */
-  rotateNext?: number;
-}
-
 const verifyMetricsFile = (textfileDir: string, job: string): string =>
   join(textfileDir, `cronvault-verify_${job}.prom`);
-const verifyStateFile = (stateDir: string, job: string): string => join(stateDir, 'verify', `${job}.json`);
-
-export const readVerifyState = async (stateDir: string, job: string): Promise<VerifyState | undefined> => {
-  try {
-    return JSON.parse(await readFile(verifyStateFile(stateDir, job), 'utf8')) as VerifyState;
-  } catch {
-    return undefined;
-  }
-};
 
 const renderVerifyMetrics = async (job: JobConfig, state: VerifyState): Promise<string> => {
   const registry = new Registry();

@@ -14,7 +14,8 @@ import type { Logger } from '../log.ts';
 import { runWithRetries } from '../retry.ts';
 import type { ReadData } from './config.ts';
 import { type DrillResult, restoreDrill } from './drill.ts';
-import { pushVerifyMetrics, readVerifyState, recordVerify, type VerifyState } from './record.ts';
+import { pushVerifyMetrics, recordVerify } from './record.ts';
+import { readVerifyState, type VerifyState } from './state-file.ts';
 
 export interface VerifyOptions {
   logger: Logger;
