@@ -15,7 +15,7 @@ export interface StateListing {
   verifyStateFile(job: string): string | undefined;
 }
 
-// Synchronous: three directories read in a row, before anything else can run (see src/read-json-sync.ts).
+// Synchronous: three directories read in a row, before anything else can run (see src/read-json.ts).
 const namesIn = (dir: string): Set<string> | undefined => {
   try {
     return new Set(readdirSync(dir));

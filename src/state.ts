@@ -4,6 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { JobMetrics } from './metrics.ts';
+import { readJson } from './read-json.ts';
 
 export type RunOutcomeName = 'success' | 'warning' | 'failed';
 
@@ -64,13 +65,8 @@ export interface RecordedHookFailure {
  */
 export type JobState = JobMetrics & { source?: string; lastHookFailures?: RecordedHookFailure[] };
 
-export const readJobState = async (stateDir: string, job: string): Promise<JobState | undefined> => {
-  try {
-    return JSON.parse(await readFile(stateFile(stateDir, job), 'utf8')) as JobState;
-  } catch {
-    return undefined;
-  }
-};
+export const readJobState = async (stateDir: string, job: string): Promise<JobState | undefined> =>
+  (await readJson(stateFile(stateDir, job))) as JobState | undefined;
 
 export const writeJobState = (stateDir: string, job: string, metrics: JobState): Promise<void> =>
   writePrivate(stateFile(stateDir, job), `${JSON.stringify(metrics, null, 2)}\n`);

@@ -9,7 +9,7 @@ import { EXIT } from '../errors.ts';
 import { describeExitCode } from '../exit-meaning.ts';
 import { readLock } from '../lock.ts';
 import type { JobMetrics } from '../metrics.ts';
-import { readJsonSync } from '../read-json-sync.ts';
+import { readJsonSync } from '../read-json.ts';
 import { jitteredSchedule, maxIntervalSeconds, nextRun, parseSchedule } from '../schedule/index.ts';
 import type { JobState, RecordedHookFailure } from '../state.ts';
 import { listState } from '../state-listing.ts';
@@ -126,7 +126,7 @@ const jobStatus = async (job: JobConfig, nowSeconds: number, localHost: string):
   const listing = listState(job.stateDir);
   const host = job.hostname || localHost;
   const verifies = verifiesJob(job);
-  // Synchronous reads: 500 jobs' files in a row cost a fraction of fs/promises' (src/read-json-sync.ts).
+  // Synchronous reads: 500 jobs' files in a row cost a fraction of fs/promises' (src/read-json.ts).
   const stateFile = listing.stateFile(job.name);
   const state = stateFile === undefined ? undefined : (readJsonSync(stateFile) as JobState | undefined);
   const lock = listing.mayHaveLock(job.name) ? await readLock(job.stateDir, job.name) : undefined;

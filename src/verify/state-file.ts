@@ -1,7 +1,7 @@
 // Where a job's last verify is remembered, and reading it back: apart from src/verify/record.ts
 // (which writes it with its metrics), so `status` reads it without loading prom-client.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readJson } from '../read-json.ts';
 
 /** What `status` and the next verify read back. */
 export interface VerifyState {
@@ -19,10 +19,5 @@ export interface VerifyState {
 
 export const verifyStateFile = (stateDir: string, job: string): string => join(stateDir, 'verify', `${job}.json`);
 
-export const readVerifyState = async (stateDir: string, job: string): Promise<VerifyState | undefined> => {
-  try {
-    return JSON.parse(await readFile(verifyStateFile(stateDir, job), 'utf8')) as VerifyState;
-  } catch {
-    return undefined;
-  }
-};
+export const readVerifyState = async (stateDir: string, job: string): Promise<VerifyState | undefined> =>
+  (await readJson(verifyStateFile(stateDir, job))) as VerifyState | undefined;
