@@ -54,18 +54,18 @@ const seedState = (key: Uint32Array): void => {
   mt[0] = 0x80000000;
 };
 
-/** Word k (k < N - M) of the state after one twist: it depends only on words of the state before it. */
+/**
+ * Word k of the state after one twist, from the words now in `mt`. For k < N - M those are all
+ * still the words before the twist, so a word can be worked out without twisting the rest.
+ */
 const twisted = (k: number): number => {
-  const y = (mt[k]! & 0x80000000) | (mt[k + 1]! & 0x7fffffff);
-  return (mt[k + M]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0)) >>> 0;
+  const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % N]! & 0x7fffffff);
+  return (mt[(k + M) % N]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0)) >>> 0;
 };
 
 /** The whole twist, in place, for the (never seen in practice) draw that needs more than N - M words. */
 const twistAll = (): void => {
-  for (let k = 0; k < N; k += 1) {
-    const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % N]! & 0x7fffffff);
-    mt[k] = mt[(k + M) % N]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
-  }
+  for (let k = 0; k < N; k += 1) mt[k] = twisted(k);
 };
 
 const temper = (word: number): number => {
