@@ -10,9 +10,11 @@ import { VERSION } from './version.ts';
  * monitors call it to probe the install (BENCHMARKS.md). Same text as commander's. True when it
  * was answered; a closed pipe (`| head -0`) is no error, as for every command below.
  */
+const args = process.argv.slice(2);
+const versionOnly = args.length === 1 && (args[0] === '--version' || args[0] === '-V');
+
 const answeredVersion = (): boolean => {
-  const args = process.argv.slice(2);
-  if (args.length !== 1 || (args[0] !== '--version' && args[0] !== '-V')) return false;
+  if (!versionOnly) return false;
   try {
     writeSync(1, `${VERSION}\n`);
   } catch (error) {
@@ -35,8 +37,7 @@ if (!versionAnswered)
 
 const main = async (): Promise<number> => {
   // --version when writing it straight to fd 1 did not work: the ordinary way, streams and all.
-  const args = process.argv.slice(2);
-  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  if (versionOnly) {
     process.stdout.write(`${VERSION}\n`);
     return EXIT.ok;
   }
