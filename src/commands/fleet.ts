@@ -182,7 +182,7 @@ const fleetJob = (c: Collected, now: number): FleetJob => {
               lastRunStart: v.start,
               running,
               lastSuccess: v.lastSuccess ?? 0,
-              lastRunEnd: finished ? (end ?? v.start) : undefined,
+              lastRunEnd: end,
               lastRunSuccess: v.success === 1,
               lastRunWarnings: v.warnings === 1,
             },
