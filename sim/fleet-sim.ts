@@ -39,7 +39,7 @@ export interface FleetSim {
  * The rules as the role renders them, with `for: 0s` so alerts fire at the first evaluation, and
  * the "-files" group at the simulation's interval instead of its own minute.
  */
-const renderRules = (dir: string, interval: string): Promise<string> =>
+export const renderRules = (dir: string, interval: string): Promise<string> =>
   renderRulesFile(dir, {
     backup_alert_for: '0s',
     backup_alert_never_started_lookback: '10d',

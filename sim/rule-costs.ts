@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
-import { renderRulesFile } from '../test/support/rules.ts';
 import { queryPrometheus, waitFor } from '../test/support/services.ts';
 import type { FleetMix } from './fleet-model.ts';
-import { startFleetSim } from './fleet-sim.ts';
+import { renderRules, startFleetSim } from './fleet-sim.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,7 +67,7 @@ try {
       hosts * jobsPerHost,
     { timeoutMs: 300_000, intervalMs: 1000, message: 'every job scraped' },
   );
-  const file = await renderRulesFile(dir, { backup_alert_for: '0s', backup_alert_never_started_lookback: '10d' });
+  const file = await renderRules(dir, '15s');
   const groups = (parse(await readFile(file, 'utf8')) as { groups: { name: string; rules: Rule[] }[] }).groups;
   const rows: { group: string; rule: string; seconds: number; samples: number; results: number }[] = [];
   for (const group of groups)
